@@ -1,0 +1,58 @@
+"""Turn a labelled corpus folder (`<host>/pages/<path>.html`, see shared/corpus/README.md)
+into one WARC per site, so the checker can replay it exactly as it replays a real capture."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "dev"
+
+
+@dataclass
+class CorpusSite:
+    host: str
+    url: str
+    label: str
+    directory: Path
+
+
+def load_corpus(root: Path = DEFAULT_CORPUS) -> list[CorpusSite]:
+    sites = []
+    for site_json in sorted(root.glob("*/site.json")):
+        meta = json.loads(site_json.read_text(encoding="utf-8"))
+        sites.append(CorpusSite(site_json.parent.name, meta["url"], meta["label"], site_json.parent))
+    return sites
+
+
+def url_paths(rel: str) -> list[str]:
+    """The URL paths a page file stands for (README: "/faq" or "/faq/" -> faq.html)."""
+    if rel == "index.html":
+        return ["/"]
+    stem = rel[: -len(".html")]
+    last = stem.rsplit("/", 1)[-1]
+    if "." in last:  # /x.html, /a.shtml -> kept names
+        return ["/" + stem]
+    return ["/" + stem, "/" + stem + "/"]
+
+
+def site_to_warc(site: CorpusSite, out: Path) -> Path:
+    base = site.url.rstrip("/")
+    with open(out, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for page in sorted((site.directory / "pages").rglob("*.html")):
+            body = page.read_bytes()
+            for path in url_paths(page.relative_to(site.directory / "pages").as_posix()):
+                headers = StatusAndHeaders(
+                    "200 OK",
+                    [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+                    protocol="HTTP/1.1",
+                )
+                record = writer.create_warc_record(base + path, "response", payload=io.BytesIO(body), http_headers=headers)
+                writer.write_record(record)
+    return out

@@ -1,0 +1,3 @@
+from pharmcheck.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""One site, end to end: URL + options + rules -> Report.
+
+`check_site` is a pure function of its inputs (plus the network, or an archive): `audit`
+calls exactly this for every site, so a batch report equals the single-site report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+
+from pharmcheck import TOOL_NAME, __version__
+from pharmcheck.errors import UsageError
+from pharmcheck.extract import DrugIndex, extract_page
+from pharmcheck.fetch import ArchiveIndex, CrawlFrontier, HostLimiter, SiteFetcher, make_transport
+from pharmcheck.models import (
+    DrugLexicon,
+    ErrorCode,
+    FetchError,
+    FetchOptions,
+    PageFacts,
+    PageInfo,
+    Report,
+    Response,
+    SiteFacts,
+    ToolInfo,
+)
+from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.score import score_site
+from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What stays the same across the sites of a run."""
+
+    ruleset: RuleSet
+    options: FetchOptions = field(default_factory=FetchOptions)
+    archive: ArchiveIndex | None = None
+    limiter: HostLimiter | None = None
+
+
+@lru_cache(maxsize=8)
+def _drug_index(lexicon_json: str) -> DrugIndex:
+    return DrugIndex(DrugLexicon.model_validate_json(lexicon_json))
+
+
+def drug_index(ruleset: RuleSet) -> DrugIndex:
+    return _drug_index(ruleset.data.drugs.model_dump_json())
+
+
+def tool_info(ruleset: RuleSet) -> ToolInfo:
+    return ToolInfo(name=TOOL_NAME, version=__version__, rules_version=ruleset.version)
+
+
+def start_url(url: str) -> str:
+    """Normalise a user-given URL or bare domain; UsageError if it is not an http(s) URL."""
+    try:
+        return normalize_url(url)
+    except InvalidURL as exc:
+        raise UsageError(f"invalid URL {url!r}: {exc}") from exc
+
+
+def _page_info(resp: Response, title: str | None = None) -> PageInfo:
+    return PageInfo(
+        url=resp.url,
+        final_url=resp.final_url if resp.final_url != resp.url else None,
+        status=resp.status,
+        content_type=resp.content_type.split(";")[0].strip(),
+        bytes=len(resp.body),
+        truncated=resp.truncated,
+        redirects=resp.redirects,
+        title=title,
+        error=resp.error.code if resp.error else None,
+    )
+
+
+def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
+    """Fetch and extract up to `max_pages` pages of the site at `url`."""
+    options = ctx.options
+    index = drug_index(ctx.ruleset)
+    transport = make_transport(options, ctx.archive, save_warc, ctx.limiter)
+    fetcher = SiteFetcher(transport, options, url)
+    pages: list[PageFacts] = []
+    infos: list[PageInfo] = []
+    errors: list[FetchError] = []
+    try:
+        if not options.ignore_robots and not fetcher.robots().allowed(url):
+            why = "robots.txt disallows " + ("the whole site" if fetcher.robots().disallows_all else "this URL")
+            errors.append(FetchError(code=ErrorCode.robots, url=url, message=f"{why} (use --ignore-robots to check it anyway)"))
+            return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
+        frontier = CrawlFrontier(url, options.max_pages, index.words)
+        first = fetcher.get(url)
+        final_url = first.final_url
+        if not frontier.same_site(final_url):
+            # The start URL sends us to another site (search-redirection spam does this);
+            # that site is what a visitor gets, so it is the one we assess.
+            frontier = CrawlFrontier(final_url, options.max_pages, index.words)
+        redirects = first.redirects
+        resp: Response | None = first
+        while resp is not None:
+            frontier.mark_visited(resp.url, resp.final_url)
+            title = None
+            if resp.error:
+                errors.append(resp.error)
+            elif resp.status >= 400:
+                errors.append(FetchError(code=ErrorCode.http_status, url=resp.url, message=f"HTTP {resp.status}"))
+            elif not resp.is_html:
+                pass  # recorded, not parsed
+            elif frontier.same_site(resp.final_url):
+                facts = extract_page(resp, index)
+                pages.append(facts)
+                title = facts.title
+                frontier.add_links((link.url, link.text) for link in facts.links)
+            infos.append(_page_info(resp, title))
+            if fetcher.deadline.expired():
+                errors.append(FetchError(code=ErrorCode.deadline, url=url, message=f"site deadline of {options.site_timeout:g} s reached; analysed what was fetched"))
+                break
+            next_url = frontier.next_url()
+            resp = fetcher.get(next_url) if next_url else None
+        domain = registrable_domain(host_of(final_url))
+        return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects), infos, errors
+    finally:
+        fetcher.close()
+
+
+def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], ruleset: RuleSet) -> Report:
+    """Rules and score over what was crawled: no I/O, deterministic."""
+    findings = evaluate(ruleset.rules, site)
+    result = score_site(findings, ruleset.scoring, assessed=bool(site.pages))
+    return Report(
+        url=site.url,
+        final_url=site.final_url,
+        verdict=result.verdict,
+        score=result.score,
+        summary=result.summary,
+        criteria=result.criteria,
+        findings=findings,
+        pages=infos,
+        errors=errors,
+        tool=tool_info(ruleset),
+    )
+
+
+def check_site(url: str, ctx: CheckContext, save_warc: str | None = None) -> Report:
+    """Check one site. Never raises on anything a site does; UsageError for a bad URL."""
+    started = time.monotonic()
+    checked_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    site, infos, errors = crawl(start_url(url), ctx, save_warc)
+    report = assess(site, infos, errors, ctx.ruleset)
+    report.checked_at = checked_at
+    report.duration = round(time.monotonic() - started, 3)
+    return report

@@ -1,0 +1,305 @@
+"""Command line: parse arguments, call the pipeline, turn exceptions into exit codes.
+
+The work lives in plain functions (check.check_site, rules.load_rules, ...); this module
+only wires them to argv, stdout (the report) and stderr (everything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from pharmcheck import TOOL_NAME, __version__
+from pharmcheck.errors import PharmcheckError, UsageError
+from pharmcheck.models import ExitCode, FetchOptions, Report, Verdict
+from pharmcheck.rules import RuleSet, load_rules
+
+_VERDICT_RANK = {
+    Verdict.legitimate: 0,
+    Verdict.not_pharmacy: 0,
+    Verdict.suspicious: 1,
+    Verdict.rogue: 2,
+}
+_FAIL_ON = {"suspicious": 1, "rogue": 2}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 2, one line) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def _byte_size(text: str) -> int:
+    units = {"k": 1_000, "kb": 1_000, "m": 1_000_000, "mb": 1_000_000, "g": 1_000_000_000, "gb": 1_000_000_000}
+    low = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if low.endswith(suffix):
+            number, factor = low[: -len(suffix)], units[suffix]
+            break
+    else:
+        number, factor = low, 1
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 3000000, 500k, 3M)") from None
+    if value < 1024:
+        raise argparse.ArgumentTypeError(f"must be at least 1024 bytes: {text!r}")
+    return value
+
+
+def add_rules_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rules", metavar="DIR", help="rules directory replacing the default rules")
+
+
+def add_fetch_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `check` and `audit`: how pages are fetched."""
+    d = FetchOptions()
+    g = p.add_argument_group("fetching")
+    g.add_argument("--max-pages", type=_positive_int, default=d.max_pages, metavar="N",
+                   help=f"pages to fetch per site (default {d.max_pages})")
+    g.add_argument("--timeout", type=_positive_float, default=d.timeout, metavar="S",
+                   help=f"per-request connect/read timeout in seconds (default {d.timeout:g})")
+    g.add_argument("--site-timeout", type=_positive_float, default=d.site_timeout, metavar="S",
+                   help=f"total deadline per site in seconds (default {d.site_timeout:g})")
+    g.add_argument("--max-bytes", type=_byte_size, default=d.max_bytes, metavar="SIZE",
+                   help="body cap per page after decompression (default 3M)")
+    g.add_argument("--max-redirects", type=int, default=d.max_redirects, metavar="N",
+                   help=f"redirects followed per request (default {d.max_redirects})")
+    g.add_argument("--per-host", type=_positive_int, default=d.per_host, metavar="N",
+                   help=f"concurrent connections to one host (default {d.per_host})")
+    g.add_argument("--retries", type=int, default=d.retries, metavar="N",
+                   help=f"retries on connection errors, 408, 429 and 5xx (default {d.retries})")
+    g.add_argument("--user-agent", metavar="UA", help="User-Agent header (default names the tool and its URL)")
+    g.add_argument("--allow-private", action="store_true",
+                   help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
+    g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
+    g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
+
+
+def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
+    try:
+        return FetchOptions(
+            max_pages=args.max_pages,
+            timeout=args.timeout,
+            site_timeout=args.site_timeout,
+            max_bytes=args.max_bytes,
+            max_redirects=args.max_redirects,
+            per_host=args.per_host,
+            retries=args.retries,
+            allow_private=args.allow_private,
+            ignore_robots=args.ignore_robots,
+            user_agent=args.user_agent,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.")
+    parser.add_argument("--version", action="version", version=f"{TOOL_NAME} {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors (debugging)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
+    check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
+    check.add_argument("--format", choices=["text", "json", "html"], default="text", help="report format (default text)")
+    check.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report to FILE ('-' = stdout)")
+    check.add_argument("--fail-on", choices=list(_FAIL_ON), default="rogue",
+                       help="exit 1 when the verdict is at or above this (default rogue)")
+    check.add_argument("--save-warc", metavar="FILE", help="record every request/response to a gzipped WARC")
+    check.add_argument("--live-links", action="store_true", help="HTML report: clickable links instead of defanged ones")
+    add_rules_option(check)
+    add_fetch_options(check)
+    check.set_defaults(func=cmd_check)
+
+    rules = sub.add_parser("rules", help="list or test the rules")
+    rsub = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=_Parser, required=True)
+    rlist = rsub.add_parser("list", help="list the rules")
+    rlist.add_argument("--format", choices=["text", "json"], default="text")
+    add_rules_option(rlist)
+    rlist.set_defaults(func=cmd_rules_list)
+    rtest = rsub.add_parser("test", help="run every rule's must-match and must-not-match examples")
+    rtest.add_argument("ids", nargs="*", metavar="RULE_ID", help="only these rules")
+    add_rules_option(rtest)
+    rtest.set_defaults(func=cmd_rules_test)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the report")
+    schema.set_defaults(func=cmd_schema)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Subcommands that live in their own modules register here (audit, export, report).
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def load_ruleset(args: argparse.Namespace) -> RuleSet:
+
+    return load_rules(getattr(args, "rules", None))
+
+
+def write_output(path: str, content: str) -> None:
+    """Write a report to a file (atomically) or stdout."""
+    if path == "-":
+        sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def render(report: Report, fmt: str, live_links: bool = False) -> str:
+    if fmt == "json":
+        from pharmcheck.report import render_json
+
+        return render_json(report)
+    if fmt == "html":
+        from pharmcheck.report.html import render_site_html
+
+        return render_site_html(report, live_links=live_links)
+    from pharmcheck.report import render_text
+
+    return render_text(report)
+
+
+def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
+    if verdict == Verdict.unreachable:
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAIL_ON if _VERDICT_RANK[verdict] >= _FAIL_ON[fail_on] else ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.fetch import ArchiveIndex
+
+    options = fetch_options_from_args(args)
+    ruleset = load_ruleset(args)
+    archive = ArchiveIndex(args.replay) if args.replay else None
+    report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
+    write_output(args.output, render(report, args.format, args.live_links))
+    if args.output != "-" or args.format != "text":
+        print(f"{report.url}: {report.verdict.value} (score {report.score})", file=sys.stderr)
+    return exit_code_for(report.verdict, args.fail_on)
+
+
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    ruleset = load_ruleset(args)
+    if args.format == "json":
+        rows = [
+            {**cr.rule.model_dump(mode="json", include={"id", "criterion", "name", "severity", "weight", "confidence", "references"}),
+             "file": ruleset.files[cr.rule.id]}
+            for cr in ruleset.rules
+        ]
+        write_output("-", json.dumps(rows, indent=2) + "\n")
+        return ExitCode.OK
+    lines = [f"{'ID':<34} {'CRITERION':<13} {'SEVERITY':<9} {'WEIGHT':>6}  NAME"]
+    for cr in sorted(ruleset.rules, key=lambda c: (c.rule.criterion, c.rule.id)):
+        r = cr.rule
+        lines.append(f"{r.id:<34} {r.criterion:<13} {r.severity.value:<9} {r.weight:>+6g}  {r.name}")
+    lines.append(f"{len(ruleset.rules)} rules, version {ruleset.version}, from {ruleset.source}")
+    write_output("-", "\n".join(lines) + "\n")
+    return ExitCode.OK
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from pharmcheck.ruletest import run_examples
+
+    ruleset = load_ruleset(args)
+    unknown = set(args.ids) - {cr.rule.id for cr in ruleset.rules}
+    if unknown:
+        raise UsageError(f"unknown rule id(s): {', '.join(sorted(unknown))}")
+    results = run_examples(ruleset, set(args.ids) or None)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        want = "should match but did not" if r.expected else "should not match but did"
+        print(f"FAIL {r.rule_id}: {want}: {r.example[:150]!r}")
+    rules_tested = len({r.rule_id for r in results})
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({rules_tested} rules, {len(results)} examples)")
+    return ExitCode.FAIL_ON if failed else ExitCode.OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from pharmcheck.report import report_schema
+
+    write_output("-", report_schema())
+    return ExitCode.OK
+
+
+def _register_extra_commands() -> None:
+    """Import the modules that add subcommands (kept out of the hot import path of `check`)."""
+    for module in ("pharmcheck.audit.cli",):
+        try:
+            __import__(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    err = stderr or sys.stderr
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    try:
+        _register_extra_commands()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(err)
+            return ExitCode.USAGE
+        return int(args.func(args))
+    except PharmcheckError as exc:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: error: {exc}", file=err)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: interrupted", file=err)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", file=err)
+        return ExitCode.INTERNAL

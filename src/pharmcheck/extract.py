@@ -1,0 +1,345 @@
+"""Extract stage: one parse per page (lxml), into a `PageFacts` the rules can read.
+
+lxml is used directly because it is the hot path: on a 150 KB listing page building a
+BeautifulSoup tree costs ~35 ms, lxml's parse ~2 ms (see benchmarks/analysis.py).
+bs4 is only used to guess the encoding of bytes that declare none that works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from bs4.dammit import UnicodeDammit
+from lxml import etree
+from lxml import html as lxml_html
+
+from pharmcheck.models import (
+    DrugLexicon,
+    DrugMention,
+    Form,
+    Image,
+    Link,
+    PageFacts,
+    Price,
+    Response,
+)
+
+# Caps per page: a hostile page with 100,000 links must not make every later stage slow.
+MAX_LINKS = 3000
+MAX_IMAGES = 1000
+MAX_FORMS = 50
+MAX_JSONLD_BYTES = 200_000
+MAX_TEXT_CHARS = 400_000
+
+_BLOCK_TAGS = (
+    "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "br", "h1", "h2", "h3", "h4", "h5", "h6",
+    "section", "article", "header", "footer", "nav", "main", "aside", "blockquote", "form", "dd", "dt",
+    "title", "option", "button", "label", "figcaption", "address", "pre",
+)  # fmt: skip
+_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "head")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_EMAIL = re.compile(r"\b[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9.-]{1,190}\.[a-zA-Z]{2,24}\b")
+_PHONE = re.compile(r"(?<![\w/.-])(?:\+|00)?\(?\d[\d\s().-]{6,18}\d(?![\w/-])")
+_CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "C$": "CAD", "A$": "AUD", "CA$": "CAD"}
+_PRICE = re.compile(
+    r"(?P<sym>CA\$|C\$|A\$|[$€£¥₹])\s?(?P<a>\d{1,6}(?:[.,]\d{3})*(?:[.,]\d{1,2})?)"
+    r"|(?P<b>\d{1,6}(?:[.,]\d{3})*(?:[.,]\d{1,2})?)\s?(?P<code>USD|EUR|GBP|CAD|AUD|INR|CHF|€|£)\b",
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class DrugIndex:
+    """Finds drug names from the lexicon in page text by token lookup (one pass, any size list)."""
+
+    def __init__(self, lexicon: DrugLexicon) -> None:
+        self.first: dict[str, list[tuple[tuple[str, ...], str, str, str]]] = {}
+        for entry in lexicon.drugs:
+            for name in [entry.name, *entry.synonyms]:
+                tokens = tuple(_TOKEN.findall(name.lower()))
+                if tokens:
+                    self.first.setdefault(tokens[0], []).append((tokens, entry.name, entry.schedule, entry.category))
+        for options in self.first.values():
+            options.sort(key=lambda o: -len(o[0]))  # longest name first: "xanax xr" before "xanax"
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.first)
+
+    def find(self, text: str) -> list[DrugMention]:
+        tokens = _TOKEN.findall(text.lower())
+        found: dict[str, DrugMention] = {}
+        first = self.first
+        for i, token in enumerate(tokens):
+            options = first.get(token)
+            if not options:
+                continue
+            for name_tokens, canonical, schedule, category in options:
+                n = len(name_tokens)
+                if n == 1 or tuple(tokens[i : i + n]) == name_tokens:
+                    if canonical not in found:
+                        found[canonical] = DrugMention(
+                            name=canonical, matched=" ".join(name_tokens), schedule=schedule, category=category
+                        )
+                    break
+        return list(found.values())
+
+
+_EMPTY_INDEX = DrugIndex(DrugLexicon())
+
+
+def decode_body(body: bytes, content_type: str = "") -> str:
+    """Bytes to text: charset from the header, then <meta>, then sniffing; never fails."""
+    candidates: list[str] = []
+    m = _HEADER_CHARSET.search(content_type or "")
+    if m:
+        candidates.append(m.group(1))
+    m2 = _META_CHARSET.search(body[:4096])
+    if m2:
+        candidates.append(m2.group(1).decode("ascii", "replace"))
+    candidates.append("utf-8")
+    for enc in candidates:
+        try:
+            return body.decode(_fix_encoding_name(enc))
+        except (LookupError, UnicodeDecodeError):
+            continue
+    dammit = UnicodeDammit(body[:200_000], is_html=True)
+    enc = dammit.original_encoding or "windows-1252"
+    try:
+        return body.decode(enc, errors="replace")
+    except LookupError:
+        return body.decode("windows-1252", errors="replace")
+
+
+def _fix_encoding_name(name: str) -> str:
+    name = name.strip().lower()
+    # Browsers treat these labels as windows-1252 (WHATWG Encoding); so do we.
+    return "windows-1252" if name in ("iso-8859-1", "latin1", "latin-1", "us-ascii", "ascii") else name
+
+
+def parse_html(text: str) -> Any:
+    """Parse HTML of any shape (NUL bytes, 100,000 nested tags) without recursion or errors."""
+    text = text.replace("\x00", "")
+    if not text.strip():
+        text = "<html></html>"
+    parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True, recover=True)
+    try:
+        root = lxml_html.document_fromstring(text, parser=parser)
+    except (etree.ParserError, ValueError):
+        root = lxml_html.document_fromstring("<html><body></body></html>", parser=parser)
+    return root
+
+
+def extract_page(resp: Response, drugs: DrugIndex | None = None) -> PageFacts:
+    """All facts of one HTML page. Never raises on page content."""
+    base = resp.final_url or resp.url
+    text_html = decode_body(resp.body, resp.content_type)
+    return extract_html(text_html, base, drugs, truncated=resp.truncated)
+
+
+def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncated: bool = False) -> PageFacts:
+    drugs = drugs or _EMPTY_INDEX
+    root = parse_html(source)
+    base = _base_href(root, url)
+    jsonld = list(_jsonld(root))
+    title_el = root.find(".//title")
+    title = _fold(title_el.text_content()) if title_el is not None else ""
+    links = _links(root, base)
+    images = _images(root, base)
+    forms = _forms(root, base)
+    text = _visible_text(root)
+    emails = sorted({m.group(0).lower() for m in _EMAIL.finditer(text)} | _mailtos(links))
+    return PageFacts(
+        url=url,
+        title=title[:500],
+        text=text,
+        links=links,
+        images=images,
+        forms=forms,
+        emails=emails[:50],
+        phones=_phones(text),
+        prices=_prices(text),
+        drugs=drugs.find(title + "\n" + text + "\n" + " ".join(link.url for link in links[:500])),
+        jsonld=jsonld,
+        truncated=truncated,
+    )
+
+
+def _base_href(root: Any, url: str) -> str:
+    base = root.find(".//base[@href]")
+    if base is not None:
+        try:
+            return urljoin(url, base.get("href").strip())
+        except ValueError:
+            return url
+    return url
+
+
+def _absolute(href: str, base: str, origin: str) -> str | None:
+    href = href.strip()
+    if not href or href.startswith("#"):
+        return None
+    low = href[:11].lower()
+    if low.startswith(("http://", "https://")):
+        return href
+    if low.startswith(("javascript:", "mailto:", "tel:", "data:", "about:")):
+        return href if low.startswith(("mailto:", "tel:")) else None
+    if href.startswith("/") and not href.startswith("//"):
+        return origin + href
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _fold(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _links(root: Any, base: str) -> list[Link]:
+    origin = _origin(base)
+    out: list[Link] = []
+    for el in root.iter("a", "area"):
+        href = el.get("href")
+        if href is None:
+            continue
+        url = _absolute(href, base, origin)
+        if url is None:
+            continue
+        text = _fold(" ".join(el.itertext()))[:200] or _fold(
+            el.get("title") or el.get("aria-label") or " ".join(img.get("alt") or "" for img in el.iter("img"))
+        )[:200]
+        out.append(Link(url=url[:2000], text=text))
+        if len(out) >= MAX_LINKS:
+            break
+    return out
+
+
+def _mailtos(links: list[Link]) -> set[str]:
+    return {link.url[7:].split("?", 1)[0].lower() for link in links if link.url[:7].lower() == "mailto:"}
+
+
+def _images(root: Any, base: str) -> list[Image]:
+    origin = _origin(base)
+    out: list[Image] = []
+    for el in root.iter("img"):
+        src = el.get("src") or el.get("data-src") or ""
+        src_abs = _absolute(src, base, origin) or src.strip()
+        link = None
+        for anc in el.iterancestors("a"):
+            link = _absolute(anc.get("href") or "", base, origin)
+            break
+        out.append(
+            Image(src=src_abs[:2000], alt=_fold(el.get("alt") or "")[:300], title=_fold(el.get("title") or "")[:300], link=link)
+        )
+        if len(out) >= MAX_IMAGES:
+            break
+    return out
+
+
+def _forms(root: Any, base: str) -> list[Form]:
+    origin = _origin(base)
+    out: list[Form] = []
+    for el in root.iter("form"):
+        fields: list[str] = []
+        upload = False
+        for field in el.iter("input", "select", "textarea"):
+            ftype = (field.get("type") or field.tag).lower()
+            upload = upload or ftype == "file"
+            name = field.get("name") or field.get("id") or ""
+            fields.append(f"{name}:{ftype}"[:100])
+        action = _absolute(el.get("action") or "", base, origin) or base
+        out.append(Form(action=action[:2000], method=(el.get("method") or "get").lower()[:10], fields=fields[:100], file_upload=upload))
+        if len(out) >= MAX_FORMS:
+            break
+    return out
+
+
+def _jsonld(root: Any) -> Iterator[dict[str, Any]]:
+    for el in root.iter("script"):
+        if (el.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        raw = (el.text or "")[:MAX_JSONLD_BYTES]
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        yield from _flatten_jsonld(data, depth=0)
+
+
+def _flatten_jsonld(data: Any, depth: int) -> Iterator[dict[str, Any]]:
+    if depth > 4:
+        return
+    if isinstance(data, list):
+        for item in data[:100]:
+            yield from _flatten_jsonld(item, depth + 1)
+    elif isinstance(data, dict):
+        graph = data.get("@graph")
+        if isinstance(graph, list):
+            yield from _flatten_jsonld(graph, depth + 1)
+        else:
+            yield data
+
+
+def _visible_text(root: Any) -> str:
+    """Visible text with one line per block element (rules use lines as sentence breaks)."""
+    etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
+    for el in root.iter(*_BLOCK_TAGS):
+        el.tail = "\n" + el.tail if el.tail else "\n"
+        if el.text:
+            el.text = "\n" + el.text
+    body = root.find("body")
+    texts = (body if body is not None else root).itertext()
+    raw = _SPACES.sub(" ", "".join(texts))
+    text = _NEWLINES.sub("\n", raw).strip()
+    return text[:MAX_TEXT_CHARS]
+
+
+def _phones(text: str) -> list[str]:
+    out: list[str] = []
+    for m in _PHONE.finditer(text):
+        candidate = m.group(0).strip()
+        digits = sum(c.isdigit() for c in candidate)
+        if 9 <= digits <= 15 and not re.fullmatch(r"[\d.,]+", candidate) and candidate not in out:
+            out.append(candidate)
+            if len(out) >= 20:
+                break
+    return out
+
+
+def _prices(text: str) -> list[Price]:
+    out: list[Price] = []
+    for m in _PRICE.finditer(text):
+        raw = m.group("a") or m.group("b") or ""
+        symbol = m.group("sym") or m.group("code") or ""
+        currency = _CURRENCY_SIGNS.get(symbol, symbol)
+        amount = _amount(raw)
+        if amount is None:
+            continue
+        out.append(Price(amount=amount, currency=currency, text=m.group(0)))
+        if len(out) >= 200:
+            break
+    return out
+
+
+def _amount(raw: str) -> float | None:
+    if "," in raw and "." in raw:
+        raw = raw.replace(",", "") if raw.rfind(".") > raw.rfind(",") else raw.replace(".", "").replace(",", ".")
+    elif "," in raw:
+        head, _, tail = raw.rpartition(",")
+        raw = head.replace(",", "") + ("." + tail if len(tail) == 2 else tail)
+    try:
+        return float(raw)
+    except ValueError:
+        return None

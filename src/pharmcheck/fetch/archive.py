@@ -1,0 +1,177 @@
+"""WARC capture and replay (warcio), so evidence can be kept and re-scored offline.
+
+`WarcRecorder` wraps any transport and writes each exchange as a request/response pair;
+`ArchiveTransport` answers exchanges from one `.warc(.gz)` file or a folder of them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pharmcheck import TOOL_NAME, TOOL_URL, __version__
+from pharmcheck.errors import ArchiveError
+from pharmcheck.fetch.base import Deadline, Transport
+from pharmcheck.models import ErrorCode, FetchError, Response
+from pharmcheck.urls import InvalidURL, normalize_url
+
+# Headers that describe the wire encoding, which no longer applies to the decoded body we keep.
+_WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+            307: "Temporary Redirect", 308: "Permanent Redirect", 403: "Forbidden", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class WarcRecorder:
+    """A transport that records every exchange of another one into a gzipped WARC file."""
+
+    def __init__(self, inner: Transport, path: str | os.PathLike[str], user_agent: str = "") -> None:
+        self.inner = inner
+        self.path = Path(path)
+        self.user_agent = user_agent
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise ArchiveError(f"cannot write WARC {self.path}: {exc.strerror or exc}") from exc
+        self._writer = WARCWriter(self._file, gzip=True)
+        info = {
+            "software": f"{TOOL_NAME}/{__version__} ({TOOL_URL})",
+            "format": "WARC File Format 1.1",
+            "http-header-user-agent": user_agent,
+        }
+        self._writer.write_record(self._writer.create_warcinfo_record(self.path.name, info))
+
+    def exchange(self, url: str, deadline: Deadline) -> Response:
+        resp = self.inner.exchange(url, deadline)
+        if resp.status:
+            with self._lock:
+                self._write(resp)
+        return resp
+
+    def _write(self, resp: Response) -> None:
+        headers = [(k, v) for k, v in resp.headers.items() if k.lower() not in _WIRE_HEADERS]
+        headers.append(("Content-Length", str(len(resp.body))))
+        if resp.truncated:
+            headers.append(("X-Pharmcheck-Truncated", "1"))
+        status = f"{resp.status} {_REASONS.get(resp.status, 'Status')}"
+        http_headers = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
+        record = self._writer.create_warc_record(
+            resp.url, "response", payload=io.BytesIO(resp.body), http_headers=http_headers
+        )
+        req_headers = StatusAndHeaders(
+            f"GET {_path_of(resp.url)} HTTP/1.1",
+            [("Host", _host_of(resp.url)), ("User-Agent", self.user_agent)],
+            is_http_request=True,
+        )
+        request = self._writer.create_warc_record(
+            resp.url, "request", payload=io.BytesIO(b""), http_headers=req_headers
+        )
+        self._writer.write_request_response_pair(request, record)
+
+    def close(self) -> None:
+        self.inner.close()
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+
+def _path_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+class ArchiveIndex:
+    """URL -> (file, offset) of its response record, for every WARC under a path.
+
+    Only offsets are held in memory, so a folder of thousands of captures stays cheap."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        root = Path(path)
+        if not root.exists():
+            raise ArchiveError(f"replay archive not found: {root}")
+        files = sorted(p for p in root.rglob("*") if _is_warc(p)) if root.is_dir() else [root]
+        if not files:
+            raise ArchiveError(f"no .warc or .warc.gz files under {root}")
+        self.entries: dict[str, tuple[Path, int]] = {}
+        for file in files:
+            self._index(file)
+
+    def _index(self, file: Path) -> None:
+        try:
+            with open(file, "rb") as fh:
+                it = ArchiveIterator(fh)
+                for record in it:
+                    if record.rec_type != "response":
+                        continue
+                    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    try:
+                        key = normalize_url(uri)
+                    except InvalidURL:
+                        continue
+                    # The first capture of a URL wins: that is what the crawl saw first.
+                    self.entries.setdefault(key, (file, it.get_record_offset()))
+        except (ArchiveLoadFailed, OSError, ValueError) as exc:
+            raise ArchiveError(f"cannot read WARC {file}: {exc}") from exc
+
+    def load(self, url: str) -> Response | None:
+        entry = self.entries.get(url)
+        if entry is None:
+            return None
+        file, offset = entry
+        with open(file, "rb") as fh:
+            fh.seek(offset)
+            record = next(iter(ArchiveIterator(fh)))
+            http = record.http_headers
+            status = int(http.get_statuscode() or 0) if http else 200
+            headers = {k.lower(): v for k, v in (http.headers if http else [])}
+            body = record.content_stream().read()
+        return Response(
+            url=url,
+            final_url=url,
+            status=status,
+            headers=headers,
+            content_type=headers.get("content-type", ""),
+            body=body,
+            truncated=headers.get("x-pharmcheck-truncated") == "1",
+        )
+
+
+def _is_warc(path: Path) -> bool:
+    return path.is_file() and (path.name.endswith(".warc") or path.name.endswith(".warc.gz"))
+
+
+class ArchiveTransport:
+    """Answers every exchange from the archive; a URL not in it is a 404, as the spec of
+    `--replay` says, so a replayed check never touches the network."""
+
+    def __init__(self, index: ArchiveIndex) -> None:
+        self.index = index
+
+    def exchange(self, url: str, deadline: Deadline) -> Response:
+        found = self.index.load(url)
+        if found is not None:
+            return found
+        return Response(
+            url=url,
+            final_url=url,
+            status=404,
+            error=FetchError(code=ErrorCode.not_in_archive, url=url, message="not in the replay archive"),
+        )
+
+    def close(self) -> None:
+        pass
+

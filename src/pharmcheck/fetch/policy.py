@@ -1,0 +1,125 @@
+"""Crawl policy: which links of a site are worth one of the few pages we fetch, and robots.txt."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib import robotparser
+
+from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
+
+# What a link promises, by the words in its URL or text, with how much we want it.
+# Evidence for each criterion tends to sit on these pages (NABP/LegitScript reviewers read
+# the same ones): identity and licences on about/contact/legal, the prescription policy on
+# FAQ/how-to-order, payment and shipping terms on their own pages.
+CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
+    (name, weight, re.compile(pattern, re.I))
+    for name, weight, pattern in [
+        ("prescription", 90, r"prescri|\brx\b|how[-_ ]?(it[-_ ]?works|to[-_ ]?order)|ordering"),
+        ("about", 85, r"about|who[-_ ]?we[-_ ]?are|our[-_ ]?(story|company|pharmac)|licen[cs]|accredit|regulat"),
+        ("contact", 80, r"contact|impressum|imprint|kontakt|find[-_ ]?us|locations?\b"),
+        ("legal", 75, r"terms|conditions|legal|disclaimer|\btos\b|agb"),
+        ("faq", 75, r"faq|help|support|questions|frequently"),
+        ("shipping", 70, r"ship|deliver|dispatch|postage|customs"),
+        ("payment", 70, r"payment|pay[-_ ]?method|billing|bitcoin|crypto"),
+        ("reviews", 65, r"review|testimonial|feedback|trustpilot|rating"),
+        ("privacy", 50, r"privacy|hipaa|gdpr|cookie[-_ ]?policy"),
+    ]
+]
+PRODUCT_WEIGHT = 60
+MAX_PRODUCTS = 3
+_SKIP = re.compile(
+    r"\.(jpe?g|png|gif|webp|svg|ico|pdf|zip|gz|mp4|mp3|css|js|woff2?|ttf|xml|json)(\?|$)"
+    r"|/(cart|checkout|login|logout|signin|sign-in|register|account|wp-admin|wp-login)\b"
+    r"|[?&](add-to-cart|add_to_cart|replytocom)=",
+    re.I,
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass
+class CrawlFrontier:
+    """Picks the next page: the best-promising unvisited same-site link, at most one page
+    per category before a second one, and a few product pages that name a drug."""
+
+    start_url: str
+    max_pages: int
+    drug_words: frozenset[str] = frozenset()
+    visited: set[str] = field(default_factory=set)
+    _candidates: dict[str, tuple[int, str, int]] = field(default_factory=dict)  # url -> (score, category, order)
+    _taken: dict[str, int] = field(default_factory=dict)
+    _order: int = 0
+
+    def __post_init__(self) -> None:
+        self.domain = registrable_domain(host_of(self.start_url))
+
+    def same_site(self, url: str) -> bool:
+        return registrable_domain(host_of(url)) == self.domain
+
+    def add_links(self, links: Iterable[tuple[str, str]]) -> None:
+        """Offer (href, link text) pairs found on a fetched page."""
+        for href, text in links:
+            try:
+                url = normalize_url(href)
+            except InvalidURL:
+                continue
+            if url in self.visited or url in self._candidates or not self.same_site(url) or _SKIP.search(url):
+                continue
+            scored = self._score(url, text)
+            if scored is not None:
+                self._order += 1
+                self._candidates[url] = (scored[0], scored[1], self._order)
+
+    def _score(self, url: str, text: str) -> tuple[int, str] | None:
+        path = url.split("://", 1)[-1].partition("/")[2]
+        haystack = f"{path} {text}"
+        for name, weight, pattern in CATEGORIES:
+            if pattern.search(haystack):
+                return weight, name
+        if self.drug_words and not self.drug_words.isdisjoint(_WORD.findall(haystack.lower())):
+            return PRODUCT_WEIGHT, "product"
+        return None
+
+    def next_url(self) -> str | None:
+        if len(self.visited) >= self.max_pages or not self._candidates:
+            return None
+
+        def key(item: tuple[str, tuple[int, str, int]]) -> tuple[int, int, int]:
+            _, (score, category, order) = item
+            taken = self._taken.get(category, 0)
+            if category == "product" and taken >= MAX_PRODUCTS:
+                return (1, 0, order)  # only when nothing else is left
+            return (0, -(score - 40 * taken), order)
+
+        url, (_, category, _) = min(self._candidates.items(), key=key)
+        del self._candidates[url]
+        self._taken[category] = self._taken.get(category, 0) + 1
+        return url
+
+    def mark_visited(self, *urls: str) -> None:
+        for url in urls:
+            self.visited.add(url)
+            self._candidates.pop(url, None)
+
+
+class Robots:
+    """robots.txt rules for one site; a missing or broken file allows everything (RFC 9309)."""
+
+    def __init__(self, body: str | None, user_agent: str) -> None:
+        self.user_agent = user_agent
+        self._parser: robotparser.RobotFileParser | None = None
+        if body:
+            parser = robotparser.RobotFileParser()
+            parser.parse(body.splitlines()[:5000])
+            self._parser = parser
+
+    def allowed(self, url: str) -> bool:
+        if self._parser is None:
+            return True
+        agent = self.user_agent.split("/", 1)[0]
+        return self._parser.can_fetch(agent, url)
+
+    @property
+    def disallows_all(self) -> bool:
+        return self._parser is not None and not self._parser.can_fetch(self.user_agent.split("/", 1)[0], "/")

@@ -1,0 +1,260 @@
+"""The currency between pipeline stages: fetch -> extract -> rules -> score -> report.
+
+Every stage takes and returns these pydantic models; no stage imports another stage's
+internals. Field names of `Report` are a public contract (`--format json`, the audit
+database, exports): change them only with a schema version bump.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (documented in the README)."""
+
+    OK = 0  # checked; verdict below --fail-on
+    FAIL_ON = 1  # checked; verdict at or above --fail-on
+    USAGE = 2  # bad usage, configuration, input file or rule error
+    UNREACHABLE = 3  # could not assess: nothing could be fetched and analysed
+    INTERNAL = 4  # a bug in pharmcheck (rerun with --traceback and report it)
+    INTERRUPTED = 130  # Ctrl-C (SIGINT); finished work is kept
+
+
+class Verdict(str, Enum):
+    legitimate = "legitimate"
+    suspicious = "suspicious"
+    rogue = "rogue"
+    not_pharmacy = "not_pharmacy"
+    unreachable = "unreachable"
+
+
+class Status(str, Enum):
+    met = "met"
+    not_met = "not_met"
+    red_flag = "red_flag"
+    unknown = "unknown"
+
+
+class Severity(str, Enum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class Confidence(str, Enum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class ErrorCode(str, Enum):
+    """Kinds of fetch failure; each is kept apart so "could not check" never reads as "not compliant"."""
+
+    invalid_url = "invalid_url"
+    unsupported_scheme = "unsupported_scheme"
+    dns = "dns"
+    connection_refused = "connection_refused"
+    connection = "connection"
+    tls = "tls"
+    timeout = "timeout"
+    deadline = "deadline"
+    too_many_redirects = "too_many_redirects"
+    redirect_loop = "redirect_loop"
+    too_large = "too_large"
+    robots = "robots"
+    blocked_private = "blocked_private"
+    http_status = "http_status"
+    not_html = "not_html"
+    not_in_archive = "not_in_archive"
+    offsite_redirect = "offsite_redirect"
+
+
+class FetchError(BaseModel):
+    code: ErrorCode
+    url: str
+    message: str
+
+
+# --- fetch ------------------------------------------------------------------------------
+
+
+class FetchOptions(BaseModel):
+    """Limits and manners of the fetch stage; the same for `check` and `audit`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_pages: int = Field(10, ge=1, le=200)
+    timeout: float = Field(10.0, gt=0, description="per-request connect/read timeout, seconds")
+    site_timeout: float = Field(60.0, gt=0, description="total deadline for one site, seconds")
+    max_bytes: int = Field(3_000_000, ge=1024, description="body cap after decompression")
+    max_redirects: int = Field(10, ge=0, le=50)
+    per_host: int = Field(2, ge=1, le=64)
+    retries: int = Field(2, ge=0, le=10)
+    allow_private: bool = False
+    ignore_robots: bool = False
+    user_agent: str | None = None  # None: the honest default naming the tool
+
+
+class Response(BaseModel):
+    """One fetched URL, as the fetch stage saw it (body included, for extraction)."""
+
+    url: str  # requested URL (normalised)
+    final_url: str  # after redirects
+    status: int = 0  # 0 when no HTTP response was received
+    headers: dict[str, str] = Field(default_factory=dict)
+    content_type: str = ""
+    body: bytes = b""
+    truncated: bool = False
+    redirects: list[str] = Field(default_factory=list)  # the chain, first hop first
+    error: FetchError | None = None
+    elapsed: float = 0.0
+
+    @property
+    def is_html(self) -> bool:
+        ct = self.content_type.lower()
+        return ct == "" or "html" in ct
+
+
+class PageInfo(BaseModel):
+    """What the report says about each fetched page."""
+
+    url: str
+    final_url: str | None = None
+    status: int
+    content_type: str
+    bytes: int
+    truncated: bool = False
+    redirects: list[str] = Field(default_factory=list)
+    title: str | None = None
+    error: ErrorCode | None = None
+
+
+# --- extract ----------------------------------------------------------------------------
+
+
+class Link(BaseModel):
+    url: str
+    text: str = ""
+
+
+class Image(BaseModel):
+    src: str
+    alt: str = ""
+    title: str = ""
+    link: str | None = None  # href of the enclosing <a>, absolute
+
+
+class Form(BaseModel):
+    action: str = ""
+    method: str = "get"
+    fields: list[str] = Field(default_factory=list)  # input names and types
+    file_upload: bool = False
+
+
+class Price(BaseModel):
+    amount: float
+    currency: str
+    text: str
+
+
+class DrugMention(BaseModel):
+    name: str  # canonical (generic) name from rules/data/drugs.yaml
+    matched: str  # the words as found on the page
+    schedule: str  # e.g. "rx", "controlled", "otc"
+    category: str = ""  # e.g. "opioid", "benzodiazepine"
+
+
+class PageFacts(BaseModel):
+    """Everything the rules may look at on one page; built once per page by `extract`."""
+
+    url: str
+    title: str = ""
+    text: str = ""  # visible text, whitespace folded, scripts/styles removed
+    links: list[Link] = Field(default_factory=list)
+    images: list[Image] = Field(default_factory=list)
+    forms: list[Form] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
+    prices: list[Price] = Field(default_factory=list)
+    drugs: list[DrugMention] = Field(default_factory=list)
+    jsonld: list[dict[str, Any]] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class DrugEntry(BaseModel):
+    name: str
+    schedule: str = "rx"  # rx | controlled | otc
+    category: str = ""
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class DrugLexicon(BaseModel):
+    """Reference drug names, loaded from `rules/data/drugs.yaml`, handed to extraction."""
+
+    drugs: list[DrugEntry] = Field(default_factory=list)
+
+
+class SiteFacts(BaseModel):
+    """All pages of one site, ready for the rules."""
+
+    url: str
+    final_url: str
+    domain: str  # registrable domain, e.g. example.co.uk
+    host: str
+    pages: list[PageFacts] = Field(default_factory=list)
+    redirects: list[str] = Field(default_factory=list)  # start URL's redirect chain
+
+
+# --- rules / score / report -------------------------------------------------------------
+
+
+class Evidence(BaseModel):
+    url: str
+    text: str
+
+
+class Finding(BaseModel):
+    rule_id: str
+    criterion: str
+    name: str = ""
+    severity: Severity
+    confidence: Confidence
+    weight: float
+    message: str
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class CriterionResult(BaseModel):
+    status: Status
+    score: int = Field(ge=0, le=100)
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class ToolInfo(BaseModel):
+    name: str
+    version: str
+    rules_version: str
+
+
+class Report(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    url: str
+    final_url: str
+    verdict: Verdict
+    score: int = Field(ge=0, le=100)
+    summary: str = ""
+    criteria: dict[str, CriterionResult] = Field(default_factory=dict)
+    findings: list[Finding] = Field(default_factory=list)
+    pages: list[PageInfo] = Field(default_factory=list)
+    errors: list[FetchError] = Field(default_factory=list)
+    tool: ToolInfo
+    checked_at: str = ""
+    duration: float = 0.0

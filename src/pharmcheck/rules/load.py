@@ -1,0 +1,143 @@
+"""Load and validate a rules directory: rule files, rules/data/*.yaml and rules/scoring.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pharmcheck.errors import RuleError
+from pharmcheck.models import DrugLexicon
+from pharmcheck.rules.engine import CompiledRule, CompileError, compile_rule
+from pharmcheck.rules.schema import Rule, RuleSetData, ScoringConfig, SealData
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
+
+
+@dataclass
+class RuleSet:
+    rules: list[CompiledRule]
+    scoring: ScoringConfig
+    data: RuleSetData
+    source: Path
+    files: dict[str, str] = field(default_factory=dict)  # rule id -> file it came from
+
+    @property
+    def version(self) -> str:
+        return self.scoring.rules_version
+
+    def get(self, rule_id: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.rule.id == rule_id), None)
+
+
+def default_rules_dir() -> Path:
+    """The rules shipped in the wheel, or the repo's rules/ in a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_rules"
+    if packaged.is_dir():
+        return packaged
+    return here.parent.parent / "rules"
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader)
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RuleError(f"{path}:{where}: invalid YAML: {problem}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "union")))
+    return f"{loc}: {err['msg']}" if loc else err["msg"]
+
+
+def load_data(directory: Path) -> RuleSetData:
+    data = RuleSetData()
+    data_dir = directory / "data"
+    if not data_dir.is_dir():
+        return data
+    for path in sorted(data_dir.glob("*.yaml")):
+        content = _read_yaml(path)
+        name = path.stem
+        try:
+            if name == "drugs":
+                data.drugs = DrugLexicon.model_validate(content)
+            elif name == "seals":
+                data.seals = SealData.model_validate(content)
+            if isinstance(content, dict):
+                # Every top-level list of strings is also a named list usable as "@name".
+                for key, value in content.items():
+                    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                        data.lists[key] = value
+            elif content is not None:
+                raise RuleError(f"{path}: a data file is a mapping of names to lists")
+        except ValidationError as exc:
+            raise RuleError(f"{path}: {_describe(exc)}") from exc
+    if data.drugs.drugs:
+        data.lists.setdefault("drug_names", sorted({n for d in data.drugs.drugs for n in [d.name, *d.synonyms]}))
+    return data
+
+
+def load_rules(directory: str | Path | None = None) -> RuleSet:
+    """Load every rule under `directory` (default: the shipped rules). Raises RuleError."""
+    root = Path(directory) if directory is not None else default_rules_dir()
+    if not root.is_dir():
+        raise RuleError(f"{root}: rules directory not found")
+    scoring_path = root / "scoring.yaml"
+    if not scoring_path.is_file():
+        raise RuleError(f"{scoring_path}: missing (thresholds and weights live there)")
+    try:
+        scoring = ScoringConfig.model_validate(_read_yaml(scoring_path))
+    except ValidationError as exc:
+        raise RuleError(f"{scoring_path}: {_describe(exc)}") from exc
+    data = load_data(root)
+    compiled: list[CompiledRule] = []
+    files: dict[str, str] = {}
+    rule_files = sorted(
+        p for p in root.rglob("*.yaml") if p != scoring_path and "data" not in p.relative_to(root).parts[:-1]
+    )
+    for path in rule_files:
+        content = _read_yaml(path)
+        items = content.get("rules") if isinstance(content, dict) else None
+        if not isinstance(items, list):
+            raise RuleError(f"{path}: a rule file holds `rules:`, a list of rules")
+        for index, item in enumerate(items):
+            rule_id = item.get("id", f"rule #{index + 1}") if isinstance(item, dict) else f"rule #{index + 1}"
+            try:
+                rule = Rule.model_validate(item)
+            except ValidationError as exc:
+                raise RuleError(f"{path}: {rule_id}: {_describe(exc)}") from exc
+            if rule.id in files:
+                raise RuleError(f"{path}: {rule.id}: duplicate id (also in {files[rule.id]})")
+            if rule.criterion not in scoring.criteria:
+                raise RuleError(f"{path}: {rule.id}: criterion {rule.criterion!r} has no entry in scoring.yaml")
+            try:
+                compiled.append(compile_rule(rule, data))
+            except CompileError as exc:
+                raise RuleError(f"{path}: {rule.id}: {exc}") from exc
+            files[rule.id] = str(path.relative_to(root))
+    known = set(files)
+    for cr in compiled:
+        for ref in _fired_refs(cr.rule.match) | {r for u in cr.rule.unless for r in _fired_refs(u)}:
+            if ref not in known:
+                raise RuleError(f"{root / files[cr.rule.id]}: {cr.rule.id}: `fired` names unknown rule {ref}")
+    if not compiled:
+        raise RuleError(f"{root}: no rules found")
+    return RuleSet(rules=compiled, scoring=scoring, data=data, source=root, files=files)
+
+
+def _fired_refs(m: Any) -> set[str]:
+    refs: set[str] = set(m.fired or [])
+    for part in (m.all or []) + (m.any or []) + ([m.not_] if m.not_ is not None else []):
+        refs |= _fired_refs(part)
+    return refs

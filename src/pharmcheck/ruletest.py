@@ -1,0 +1,54 @@
+"""`pharmcheck rules test`: every rule's own examples must match, and its counter-examples must not.
+
+An example is a snippet of text or HTML put on a one-page site and run through extraction
+and the whole rule set, so rules that depend on others (`fired`) are tested as they run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pharmcheck.check import drug_index
+from pharmcheck.extract import extract_html
+from pharmcheck.models import SiteFacts
+from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules.schema import Example
+from pharmcheck.urls import host_of, registrable_domain
+
+
+@dataclass
+class ExampleResult:
+    rule_id: str
+    expected: bool  # True: must match
+    fired: bool
+    example: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.fired
+
+
+def _site(example: str | Example, ruleset: RuleSet) -> SiteFacts:
+    ex = example if isinstance(example, Example) else Example(html=example)
+    html = ex.html if "<" in ex.html else f"<html><body><p>{_escape(ex.html)}</p></body></html>"
+    page = extract_html(html, ex.url, drug_index(ruleset))
+    host = host_of(ex.url)
+    return SiteFacts(url=ex.url, final_url=ex.url, domain=registrable_domain(host), host=host, pages=[page])
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def run_examples(ruleset: RuleSet, only: set[str] | None = None) -> list[ExampleResult]:
+    results: list[ExampleResult] = []
+    for cr in ruleset.rules:
+        rule = cr.rule
+        if only and rule.id not in only:
+            continue
+        for expected, examples in ((True, rule.examples.match), (False, rule.examples.no_match)):
+            for example in examples:
+                fired = {f.rule_id for f in evaluate(ruleset.rules, _site(example, ruleset))}
+                text = example.html if isinstance(example, Example) else example
+                results.append(ExampleResult(rule.id, expected, rule.id in fired, text))
+    return results

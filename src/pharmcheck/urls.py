@@ -1,0 +1,111 @@
+"""URL normalisation and site identity (registrable domain), with no network access.
+
+At the bottom of the package beside models: every stage speaks in URLs."""
+
+from __future__ import annotations
+
+import posixpath
+from functools import lru_cache
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import tldextract
+
+# The bundled public-suffix snapshot only: fetching the live list at run time prints
+# tracebacks offline, can hang, and caches a stale copy in the user's home.
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters left as they are when re-quoting a path or query.
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
+_SAFE_QUERY = _SAFE_PATH + "?"
+
+
+class InvalidURL(ValueError):
+    pass
+
+
+def _idna_host(host: str) -> str:
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        raise InvalidURL("no host")
+    if host.startswith("[") or ":" in host:  # IPv6 literal
+        return host.strip("[]")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        # IDNA 2003 rejects some valid names; fall back to per-label punycode.
+        labels = []
+        for label in host.split("."):
+            if label.isascii():
+                labels.append(label)
+            else:
+                try:
+                    labels.append("xn--" + label.encode("punycode").decode("ascii"))
+                except UnicodeError as exc:
+                    raise InvalidURL(f"bad host name {host!r}") from exc
+        return ".".join(labels)
+
+
+def _requote(part: str, safe: str) -> str:
+    # unquote then quote: equal URLs get one spelling, and %-escapes are upper-case.
+    return quote(unquote(part, errors="surrogateescape"), safe=safe, errors="surrogateescape")
+
+
+def normalize_url(url: str, base: str | None = None) -> str:
+    """Canonical form of an http(s) URL: lower-case scheme and host, punycode, no default
+    port, no fragment, dot segments removed. Raises InvalidURL."""
+    url = url.strip()
+    if base is not None:
+        from urllib.parse import urljoin
+
+        url = urljoin(base, url)
+    if url.startswith("//"):
+        url = "https:" + url
+    elif "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(str(exc)) from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {scheme!r}: only http and https")
+    host = _idna_host(parts.hostname or "")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    trailing = path.endswith("/")
+    path = posixpath.normpath(path)
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    if trailing and not path.endswith("/"):
+        path += "/"
+    return urlunsplit((scheme, netloc, _requote(path, _SAFE_PATH), _requote(parts.query, _SAFE_QUERY), ""))
+
+
+@lru_cache(maxsize=4096)
+def registrable_domain(host_or_url: str) -> str:
+    """`shop.example.co.uk` -> `example.co.uk`; IP addresses and bare names stay as they are."""
+    host = urlsplit(host_or_url).hostname if "://" in host_or_url else host_or_url
+    host = (host or "").lower().rstrip(".")
+    ext = _EXTRACT(host)
+    return ext.top_domain_under_public_suffix if ext.suffix and ext.domain else host
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def same_site(url: str, other: str) -> bool:
+    return registrable_domain(host_of(url)) == registrable_domain(host_of(other))
+
+
+def defang(url: str) -> str:
+    """`https://rogue.example/x` -> `hxxps://rogue[.]example/x`, for reports people may click in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.replace("http", "hxxp")
+    netloc = parts.netloc.replace(".", "[.]")
+    rest = url.split(parts.netloc, 1)[1] if parts.netloc else ""
+    return f"{scheme}://{netloc}{rest}" if parts.scheme else url.replace(".", "[.]")
