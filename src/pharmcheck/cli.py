@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Subcommands that live in their own modules register here (audit, export, report).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def load_ruleset(args: argparse.Namespace) -> RuleSet:

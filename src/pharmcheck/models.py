@@ -258,3 +258,15 @@ class Report(BaseModel):
     tool: ToolInfo
     checked_at: str = ""
     duration: float = 0.0
+
+
+class AuditRun(BaseModel):
+    """One batch audit, as stored and as shown at the top of audit reports."""
+
+    id: int
+    input: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    tool: ToolInfo
+    started_at: str
+    finished_at: str | None = None
+    total: int | None = None  # sites in the input, when known
