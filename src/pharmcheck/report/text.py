@@ -5,6 +5,7 @@ from __future__ import annotations
 from pharmcheck.models import Report, Status
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
+EVIDENCE_SHOWN = 3  # per finding; the JSON report has all of it
 _CRITERIA_ORDER = ["seller", "licensing", "prescription", "reviews", "identity", "commerce"]
 
 
@@ -24,9 +25,11 @@ def render_text(report: Report) -> str:
         for f in crit.findings:
             sign = "+" if f.weight > 0 else "−"
             lines.append(f"  {sign} [{f.rule_id}] {f.message} ({f.severity.value}, {f.confidence.value} confidence)")
-            for ev in f.evidence:
+            for ev in f.evidence[:EVIDENCE_SHOWN]:
                 lines.append(f"      {ev.url}")
-                lines.append(f"        “{ev.text}”")
+                lines.append(f"        “{' '.join(ev.text.split())}”")
+            if len(f.evidence) > EVIDENCE_SHOWN:
+                lines.append(f"      (+{len(f.evidence) - EVIDENCE_SHOWN} more in --format json)")
     ok = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
     lines.append("")
     lines.append(f"pages: {ok} read of {len(report.pages)} tried")

@@ -1,0 +1,109 @@
+"""CPU time per page of extraction + rules on a ~150 KB product-listing page.
+
+    python benchmarks/analysis.py [--runs N]
+
+Prints the median and quartiles of: lxml parse alone, BeautifulSoup tree (for scale),
+extract_page (one lxml parse + facts), and extract + all rules. Target: median <= 10 ms
+for extract + rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+from bs4 import BeautifulSoup
+from lxml import html as lxml_html
+
+from pharmcheck.check import drug_index
+from pharmcheck.extract import extract_page
+from pharmcheck.models import Response, SiteFacts
+from pharmcheck.rules import evaluate, load_rules
+
+PRODUCT = """
+<div class="product-card" data-id="{i}">
+  <a class="thumb" href="/products/{slug}-{i}"><img src="/img/products/{slug}-{i}.jpg" alt="{name} {dose} tablets" loading="lazy"></a>
+  <h3 class="product-title"><a href="/products/{slug}-{i}">{name} {dose} film-coated tablets, pack of {pack}</a></h3>
+  <div class="rating" aria-label="rated {stars} out of 5"><span class="stars">{stars}</span> <span class="count">({reviews} reviews)</span></div>
+  <p class="description">{name} is used to treat {use}. Read the patient information leaflet before use. {extra}</p>
+  <div class="price-box"><span class="price">${price:.2f}</span> <span class="unit">${unit:.2f} per tablet</span></div>
+  <form action="/basket/add" method="post" class="add"><input type="hidden" name="sku" value="{i}"><input type="number" name="qty" value="1"><button type="submit">Add to basket</button></form>
+</div>"""
+
+DRUGS = [("Sildenafil", "erectile dysfunction"), ("Atorvastatin", "high cholesterol"), ("Metformin", "type 2 diabetes"),
+         ("Omeprazole", "acid reflux"), ("Cetirizine", "hay fever"), ("Amlodipine", "high blood pressure"),
+         ("Sertraline", "depression"), ("Levothyroxine", "an underactive thyroid"), ("Ibuprofen", "pain and swelling"),
+         ("Finasteride", "hair loss"), ("Salbutamol", "asthma"), ("Doxycycline", "infections")]
+
+
+def listing_page(target_bytes: int = 150_000, seed: int = 7) -> bytes:
+    rng = random.Random(seed)
+    head = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>All medicines A-Z | Example Pharmacy</title>"
+            "<style>" + ".c{margin:0;padding:0}" * 300 + "</style><script>" + "var analytics={};" * 400 + "</script>"
+            "<script type='application/ld+json'>{\"@context\":\"https://schema.org\",\"@type\":\"Pharmacy\",\"name\":\"Example\"}</script>"
+            "</head><body><header><nav>" + "".join(f"<a href='/category/{c}'>{c.title()}</a>" for c in
+            ["pain", "allergy", "heart", "diabetes", "mens-health", "womens-health", "skin", "travel", "about-us", "contact", "faq", "delivery"])
+            + "</nav></header><main><h1>All medicines</h1><div class='grid'>")
+    foot = ("</div></main><footer><p>Example Pharmacy Ltd, 1 High Street, Exampletown EX1 2AB. Registered pharmacy 1234567. "
+            "Superintendent pharmacist: A. Person. A valid prescription is required for prescription-only medicines.</p>"
+            "<a href='https://www.trustpilot.com/review/pharmacy.example'>Reviews</a></footer></body></html>")
+    cards = []
+    i = 0
+    while len(head) + len(foot) + sum(len(c) for c in cards) < target_bytes:
+        name, use = DRUGS[i % len(DRUGS)]
+        pack = rng.choice([4, 8, 28, 56])
+        price = rng.uniform(3, 60)
+        cards.append(PRODUCT.format(i=i, slug=name.lower(), name=name, dose=rng.choice(["10 mg", "50 mg", "100 mg"]), pack=pack,
+                                    stars=rng.choice([3.9, 4.2, 4.6, 4.8]), reviews=rng.randint(3, 900), use=use,
+                                    extra="Prescription required." if i % 3 else "Pharmacy medicine.", price=price, unit=price / pack))
+        i += 1
+    return (head + "".join(cards) + foot).encode()
+
+
+def measure(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        fn()
+        times.append((time.process_time() - start) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    body = listing_page()
+    ruleset = load_rules()
+    index = drug_index(ruleset)
+    url = "https://pharmacy.example/medicines/"
+    resp = Response(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", body=body)
+
+    def analyse() -> None:
+        facts = extract_page(resp, index)
+        evaluate(ruleset.rules, SiteFacts(url=url, final_url=url, domain="pharmacy.example", host="pharmacy.example", pages=[facts]))
+
+    facts = extract_page(resp, index)
+    print(f"page: {len(body) / 1000:.0f} KB HTML, {len(facts.text) / 1000:.0f} KB text, {len(facts.links)} links, "
+          f"{len(facts.images)} images, {len(facts.forms)} forms, {len(facts.prices)} prices; {len(ruleset.rules)} rules")
+    rows = [
+        ("lxml parse only", lambda: lxml_html.document_fromstring(body)),
+        ("BeautifulSoup(lxml) tree (not used)", lambda: BeautifulSoup(body, "lxml")),
+        ("extract_page", lambda: extract_page(resp, index)),
+        ("extract_page + all rules", analyse),
+    ]
+    print(f"{'stage':<38}{'median ms':>10}{'p25':>8}{'p75':>8}  (CPU time, {args.runs} runs)")
+    for name, fn in rows:
+        runs = args.runs if "Soup" not in name else max(5, args.runs // 4)
+        t = sorted(measure(fn, runs))
+        q = statistics.quantiles(t, n=4)
+        print(f"{name:<38}{statistics.median(t):>10.2f}{q[0]:>8.2f}{q[2]:>8.2f}")
+    print("target: extract_page + all rules median <= 10 ms")
+
+
+if __name__ == "__main__":
+    main()

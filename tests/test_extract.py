@@ -1,0 +1,57 @@
+from pharmcheck.extract import DrugIndex, decode_body, extract_html, extract_page
+from pharmcheck.models import DrugEntry, DrugLexicon, Response
+
+LEXICON = DrugLexicon(
+    drugs=[
+        DrugEntry(name="alprazolam", schedule="controlled", category="benzodiazepine", synonyms=["xanax", "xanax xr"]),
+        DrugEntry(name="sildenafil", schedule="rx", synonyms=["viagra"]),
+    ]
+)
+
+PAGE = """<html><head><title> Buy   things </title><style>.x{color:red}</style>
+<script type="application/ld+json">{"@context":"https://schema.org","@graph":[{"@type":"Pharmacy","name":"P"},
+{"@type":"AggregateRating","ratingValue":"4.9"}]}</script></head>
+<body><nav><a href="/about">About us</a><a href="contact.html">Contact</a><a href="https://other.example/x">Partner</a>
+<a href="mailto:Help@Shop.example">Mail</a><a href="javascript:void(0)">JS</a></nav>
+<p>Xanax XR 1mg for $39.99, Viagra 4 pills for &pound;12.50. Call +44 20 7946 0000.</p>
+<script>document.write("hidden words")</script>
+<a href="https://seal.example/verify?d=shop.example"><img src="/seal.png" alt="Certified seal"></a>
+<form action="/rx" method="POST"><input type="file" name="prescription"><input name="email" type="email"></form>
+</body></html>"""
+
+
+def test_extract_reads_what_a_visitor_sees() -> None:
+    facts = extract_html(PAGE, "https://shop.example/products/index.html", DrugIndex(LEXICON))
+    assert facts.title == "Buy things"
+    assert "hidden words" not in facts.text and "color:red" not in facts.text
+    assert "Xanax XR 1mg for $39.99" in facts.text
+    urls = [link.url for link in facts.links]
+    assert urls[:3] == ["https://shop.example/about", "https://shop.example/products/contact.html", "https://other.example/x"]
+    assert not any(u.startswith("javascript:") for u in urls)
+    assert facts.emails == ["help@shop.example"]
+    assert facts.phones == ["+44 20 7946 0000"]
+    assert [(p.amount, p.currency) for p in facts.prices] == [(39.99, "USD"), (12.5, "GBP")]
+    assert {d.name: d.matched for d in facts.drugs} == {"alprazolam": "xanax xr", "sildenafil": "viagra"}
+    assert facts.images[0].src == "https://shop.example/seal.png"
+    assert facts.images[0].link == "https://seal.example/verify?d=shop.example"
+    assert facts.forms[0].file_upload and facts.forms[0].method == "post"
+    assert [item["@type"] for item in facts.jsonld] == ["Pharmacy", "AggregateRating"]
+
+
+def test_blocks_become_lines_so_sentences_do_not_merge() -> None:
+    facts = extract_html("<div>No prescription</div><div>needed is a lie</div>", "https://a.example/")
+    assert facts.text.splitlines() == ["No prescription", "needed is a lie"]
+
+
+def test_charset_from_header_meta_or_sniffing() -> None:
+    latin = "Pharmacie générale".encode("latin-1")
+    assert decode_body(latin, "text/html; charset=iso-8859-1") == "Pharmacie générale"
+    assert "générale" in decode_body(b'<meta charset="windows-1252">' + latin)
+    assert decode_body("naïve".encode()) == "naïve"
+    assert decode_body(b"\xff\xfe broken \x80 bytes") != ""  # replaced, never fatal
+
+
+def test_extract_page_uses_the_final_url_as_base() -> None:
+    resp = Response(url="https://a.example/", final_url="https://b.example/shop/", content_type="text/html",
+                    body=b'<a href="faq">FAQ</a>')
+    assert extract_page(resp).links[0].url == "https://b.example/shop/faq"

@@ -1,0 +1,37 @@
+import pytest
+
+from pharmcheck.urls import InvalidURL, defang, normalize_url, registrable_domain, same_site
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("HTTP://Example.COM:80/a/../b/./c?x=1#frag", "http://example.com/b/c?x=1"),
+        ("example.com", "https://example.com/"),
+        ("https://example.com:443/a%7eb", "https://example.com/a~b"),
+        ("https://example.com/dir/", "https://example.com/dir/"),
+        ("https://bücher.example/", "https://xn--bcher-kva.example/"),
+        ("//cdn.example.org/x", "https://cdn.example.org/x"),
+        ("http://example.com:8080", "http://example.com:8080/"),
+    ],
+)
+def test_one_page_has_one_spelling(raw: str, expected: str) -> None:
+    assert normalize_url(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["ftp://example.com/", "javascript:alert(1)", "file:///etc/passwd", "https://"])
+def test_non_http_urls_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidURL):
+        normalize_url(raw)
+
+
+def test_registrable_domain_uses_public_suffixes_without_network() -> None:
+    assert registrable_domain("shop.example.co.uk") == "example.co.uk"
+    assert registrable_domain("https://a.b.example.pharmacy/x") == "example.pharmacy"
+    assert registrable_domain("127.0.0.1") == "127.0.0.1"
+    assert same_site("https://www.example.com/a", "http://shop.example.com/b")
+    assert not same_site("https://example.com/", "https://example.org/")
+
+
+def test_defang_makes_links_unclickable() -> None:
+    assert defang("https://rogue.example/buy?x=1") == "hxxps://rogue[.]example/buy?x=1"
