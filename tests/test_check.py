@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from conftest import EXAMPLES, SiteServer
-
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions, Verdict

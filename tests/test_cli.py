@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, REPO
 
+from conftest import EXAMPLES, REPO
 from pharmcheck import __version__
 from pharmcheck.cli import main
 from pharmcheck.models import ExitCode

@@ -35,3 +35,5 @@ def test_registrable_domain_uses_public_suffixes_without_network() -> None:
 
 def test_defang_makes_links_unclickable() -> None:
     assert defang("https://rogue.example/buy?x=1") == "hxxps://rogue[.]example/buy?x=1"
+    assert defang("HTTP://a.example") == "hxxp://a[.]example"
+    assert defang("javascript:alert(document.domain)") == "javascript:alert(document[.]domain)"

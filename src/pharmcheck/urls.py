@@ -85,11 +85,18 @@ def normalize_url(url: str, base: str | None = None) -> str:
     return urlunsplit((scheme, netloc, _requote(path, _SAFE_PATH), _requote(parts.query, _SAFE_QUERY), ""))
 
 
-@lru_cache(maxsize=4096)
 def registrable_domain(host_or_url: str) -> str:
     """`shop.example.co.uk` -> `example.co.uk`; IP addresses and bare names stay as they are."""
-    host = urlsplit(host_or_url).hostname if "://" in host_or_url else host_or_url
-    host = (host or "").lower().rstrip(".")
+    if "://" in host_or_url:
+        host_or_url = host_or_url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        if host_or_url.startswith("["):
+            return host_or_url.split("]", 1)[0].strip("[").lower()
+        host_or_url = host_or_url.split(":", 1)[0]
+    return _domain_of_host(host_or_url.lower().rstrip("."))
+
+
+@lru_cache(maxsize=16384)  # keyed by host, not URL: a page's links share a few hosts
+def _domain_of_host(host: str) -> str:
     ext = _EXTRACT(host)
     return ext.top_domain_under_public_suffix if ext.suffix and ext.domain else host
 
@@ -103,9 +110,10 @@ def same_site(url: str, other: str) -> bool:
 
 
 def defang(url: str) -> str:
-    """`https://rogue.example/x` -> `hxxps://rogue[.]example/x`, for reports people may click in."""
+    """`https://rogue.example/x` -> `hxxps://rogue[.]example/x`, for reports people may click in.
+    Anything that is not an http(s) URL keeps its text, with its dots defanged."""
     parts = urlsplit(url)
-    scheme = parts.scheme.replace("http", "hxxp")
-    netloc = parts.netloc.replace(".", "[.]")
-    rest = url.split(parts.netloc, 1)[1] if parts.netloc else ""
-    return f"{scheme}://{netloc}{rest}" if parts.scheme else url.replace(".", "[.]")
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
+        return url.replace(".", "[.]")
+    rest = url[url.index(parts.netloc) + len(parts.netloc) :]
+    return f"{parts.scheme.lower().replace('http', 'hxxp')}://{parts.netloc.replace('.', '[.]')}{rest}"

@@ -1,0 +1,376 @@
+"""HTML reports: one self-contained file for a site or for a whole audit.
+
+The output opens from disk with the network off: CSS, JS and SVG charts are inline, and a
+Content-Security-Policy meta tag forbids loading anything else (the one script and the one
+stylesheet are allowed by their sha256 hash, so no randomness and no 'unsafe-inline').
+Everything a site wrote (titles, evidence, URLs, error messages) is untrusted: it reaches
+the page only through jinja2 autoescaping, or as JSON in a `<script type="application/json">`
+block with `<`, `>`, `&` and U+2028/2029 escaped, which the page's script turns into DOM
+text nodes (never innerHTML). Links to audited sites are defanged unless `live_links`.
+
+Rendering is a pure function of its arguments: same run and reports, same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from pharmcheck.models import AuditRun, Report, Status, Verdict
+from pharmcheck.urls import defang
+
+# Criterion labels as rules/scoring.yaml names them; a criterion a future rule set adds
+# falls back to its capitalised name (the report layer cannot import the rules layer).
+_CRITERION_LABELS = {
+    "seller": "Sells medicines",
+    "licensing": "Licensing",
+    "prescription": "Prescription",
+    "reviews": "Reviews",
+    "identity": "Identity & contact",
+    "commerce": "Sales practices",
+}
+_CRITERIA_ORDER = list(_CRITERION_LABELS)
+
+# Worst first: the order of the verdict chart, and of "sort by verdict".
+VERDICT_ORDER = [Verdict.rogue, Verdict.suspicious, Verdict.unreachable, Verdict.not_pharmacy, Verdict.legitimate]
+_VERDICT_META: dict[str, dict[str, str]] = {
+    "rogue": {"icon": "✕", "label": "Rogue"},
+    "suspicious": {"icon": "!", "label": "Suspicious"},
+    "unreachable": {"icon": "?", "label": "Unreachable"},
+    "not_pharmacy": {"icon": "–", "label": "Not a pharmacy"},
+    "legitimate": {"icon": "✓", "label": "Legitimate"},
+}
+STATUS_ORDER = [Status.red_flag, Status.not_met, Status.unknown, Status.met]
+_STATUS_META: dict[str, dict[str, str]] = {
+    "red_flag": {"icon": "⚑", "label": "red flag"},
+    "not_met": {"icon": "✗", "label": "not met"},
+    "unknown": {"icon": "?", "label": "unknown"},
+    "met": {"icon": "✓", "label": "met"},
+}
+
+# Above this many sites the per-site heat map would be a smear of sub-pixel columns, so the
+# chart shows each criterion's status mix instead (the table still has every site's cells).
+HEATMAP_MAX_SITES = 300
+_TOP_RULES = 10
+_URL_IN_TEXT = re.compile(r"\bhttps?://[^\s\"'<>“”‘’]+", re.IGNORECASE)
+
+_ENV = Environment(
+    loader=PackageLoader("pharmcheck.report", "templates"),
+    autoescape=True,  # on for every template whatever its extension
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+# Icons and labels every template (and imported macro) needs.
+_ENV.globals.update(verdicts=_VERDICT_META, statuses=_STATUS_META)
+
+
+def _asset(name: str) -> str:
+    loader = _ENV.loader
+    assert loader is not None
+    return loader.get_source(_ENV, name)[0]
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _csp(style: str, script: str | None) -> str:
+    # default-src 'none' covers fetch, images, fonts, frames, media and workers; base-uri and
+    # form-action are not covered by it. frame-ancestors is ignored in a meta tag, so omitted.
+    parts = ["default-src 'none'", f"style-src {_csp_hash(style)}", "img-src data:", "base-uri 'none'", "form-action 'none'"]
+    parts.append(f"script-src {_csp_hash(script)}" if script else "script-src 'none'")
+    return "; ".join(parts)
+
+
+def embed_json(data: Any) -> Markup:
+    """JSON safe inside a <script> element: no `</script>`, `<!--` or `]]>` can form, and the
+    line separators that older JS parsers reject are escaped."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return Markup(text)  # escaped above for the script-data context
+
+
+def _is_web(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+class _Links:
+    """How URLs of audited sites are shown: defanged text, or a real link to http(s) only."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+
+    def text(self, url: str) -> str:
+        # Only web addresses are defanged; anything else (a `javascript:` link a page held) is
+        # shown as it is, as text, since urls.defang would reduce it to "javascript://".
+        return defang(url) if not self.live and _is_web(url) else url
+
+    def href(self, url: str) -> str | None:
+        # Only ever http(s): a `javascript:` or `data:` URL never becomes a link, live or not.
+        return url if self.live and _is_web(url) else None
+
+    def in_text(self, text: str) -> str:
+        return text if self.live else _URL_IN_TEXT.sub(lambda m: defang(m.group(0)), text)
+
+
+def _criterion_names(reports: Iterable[Report]) -> list[str]:
+    names: set[str] = set()
+    for r in reports:
+        names.update(r.criteria)
+        names.update(f.criterion for f in r.findings)
+    return sorted(names, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else len(_CRITERIA_ORDER), n))
+
+
+def criterion_label(name: str) -> str:
+    return _CRITERION_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _when(stamp: str | None) -> str:
+    if not stamp:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    text = parsed.strftime("%Y-%m-%d %H:%M")
+    offset = parsed.utcoffset()
+    if offset is not None:
+        text += " UTC" if not offset else parsed.strftime(" %z")
+    return text
+
+
+def _short(shown_url: str) -> str:
+    """The site column's label: the (possibly defanged) URL without scheme or a bare `/` path."""
+    rest = shown_url.split("://", 1)[-1]
+    return rest[:-1] if rest.endswith("/") and rest.count("/") == 1 else rest
+
+
+def site_view(report: Report, index: int, links: _Links, names: list[str] | None = None) -> dict[str, Any]:
+    """Everything the drill-down shows about one site, as plain JSON-able data. `names` fixes
+    the criteria and their order (an audit lines every site up on the same columns)."""
+    criteria = []
+    for name in names if names is not None else _criterion_names([report]):
+        result = report.criteria.get(name)
+        findings = result.findings if result else [f for f in report.findings if f.criterion == name]
+        criteria.append({
+            "name": name,
+            "label": criterion_label(name),
+            "status": (result.status.value if result else Status.unknown.value),
+            "score": result.score if result else None,
+            "findings": [
+                {
+                    "rule": f.rule_id,
+                    "name": f.name,
+                    "message": f.message,
+                    "severity": f.severity.value,
+                    "confidence": f.confidence.value,
+                    "weight": f.weight,
+                    "evidence": [{"url": links.text(e.url), "raw_url": e.url, "href": links.href(e.url), "text": links.in_text(e.text)}
+                                 for e in f.evidence],
+                }
+                for f in findings
+            ],
+        })
+    read = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
+    final = report.final_url != report.url
+    return {
+        "i": index,
+        "url": links.text(report.url),
+        "href": links.href(report.url),
+        "name": _short(links.text(report.url)),
+        "final": links.text(report.final_url) if final else None,
+        "final_href": links.href(report.final_url) if final else None,
+        "verdict": report.verdict.value,
+        "score": report.score,
+        "summary": links.in_text(report.summary),
+        "checked_at": _when(report.checked_at),
+        "duration": report.duration,
+        "criteria": criteria,
+        "read": read,
+        "pages": [
+            {"url": links.text(p.url), "raw_url": p.url, "href": links.href(p.url), "status": p.status,
+             "title": p.title or "", "error": p.error.value if p.error else None}
+            for p in report.pages
+        ],
+        "errors": [{"code": e.code.value, "url": links.text(e.url), "message": links.in_text(e.message)} for e in report.errors],
+        "tool": f"{report.tool.name} {report.tool.version}, rules {report.tool.rules_version}",
+    }
+
+
+class _Packer:
+    """Packs site views into the compact arrays the audit page embeds (expand() in report.js
+    undoes it). Rule details and tool names are stored once, evidence points at its page by
+    index, and hrefs are not stored (a live link's href is its text): 5,000 sites stay small."""
+
+    def __init__(self) -> None:
+        self.rules: list[list[Any]] = []
+        self._rule_index: dict[tuple[Any, ...], int] = {}
+        self.tools: list[str] = []
+
+    def _rule(self, f: dict[str, Any]) -> int:
+        key = (f["rule"], f["name"], f["severity"], f["confidence"], f["weight"], f["message"])
+        if key not in self._rule_index:
+            self._rule_index[key] = len(self.rules)
+            self.rules.append(list(key))
+        return self._rule_index[key]
+
+    def _tool(self, tool: str) -> int:
+        if tool not in self.tools:
+            self.tools.append(tool)
+        return self.tools.index(tool)
+
+    def pack(self, v: dict[str, Any]) -> dict[str, Any]:
+        page_index = {p["raw_url"]: n for n, p in enumerate(v["pages"])}
+        packed: dict[str, Any] = {
+            "u": v["url"], "n": v["name"], "v": v["verdict"], "s": v["score"], "d": v["duration"], "r": v["read"],
+            "T": self._tool(v["tool"]),
+            "c": [[c["status"], c["score"]] for c in v["criteria"]],
+            "F": [
+                [col, self._rule(f), [[page_index.get(e["raw_url"], e["url"]), e["text"]] for e in f["evidence"]]]
+                for col, c in enumerate(v["criteria"]) for f in c["findings"]
+            ],
+            "p": [[p["url"], p["status"], p["title"], p["error"]] for p in v["pages"]],
+            "e": [[e["code"], e["url"], e["message"]] for e in v["errors"]],
+        }
+        # Optional fields only when present: absent keys cost nothing across thousands of sites.
+        for key, field in (("f", "final"), ("m", "summary"), ("t", "checked_at")):
+            if v[field]:
+                packed[key] = v[field]
+        return packed
+
+
+# --- charts (geometry here, drawing in templates/_charts.html.j2) ------------------------
+
+
+def _verdict_chart(counts: Counter[str], total: int) -> list[dict[str, Any]]:
+    top = max(counts.values(), default=0) or 1
+    return [
+        {"verdict": v.value, **_VERDICT_META[v.value], "count": counts[v.value],
+         "pct": round(100 * counts[v.value] / total) if total else 0, "frac": counts[v.value] / top}
+        for v in VERDICT_ORDER
+    ]
+
+
+def _score_histogram(scores: list[int]) -> list[dict[str, Any]]:
+    bins = [0] * 10
+    for s in scores:
+        bins[min(s // 10, 9)] += 1
+    top = max(bins) or 1
+    return [{"lo": i * 10, "hi": i * 10 + 9 if i < 9 else 100, "count": n, "frac": n / top} for i, n in enumerate(bins)]
+
+
+def _top_rules(reports: list[Report]) -> list[dict[str, Any]]:
+    fired: Counter[str] = Counter()
+    about: dict[str, tuple[str, float]] = {}
+    for r in reports:
+        for rule_id in {f.rule_id for f in r.findings}:
+            fired[rule_id] += 1
+        for f in r.findings:
+            about.setdefault(f.rule_id, (f.name or f.message, f.weight))
+    top = fired.most_common(_TOP_RULES)
+    most = top[0][1] if top else 1
+    return [
+        {"rule": rule_id, "name": about[rule_id][0], "sign": "+" if about[rule_id][1] > 0 else "−",
+         "good": about[rule_id][1] > 0, "count": n, "frac": n / most, "pct": round(100 * n / len(reports))}
+        for rule_id, n in top
+    ]
+
+
+def _heatmap(views: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    if len(views) > HEATMAP_MAX_SITES:
+        mix = []
+        for col, name in enumerate(names):
+            counts = Counter(v["criteria"][col]["status"] for v in views if col < len(v["criteria"]))
+            offset = 0.0
+            parts = []
+            for status in STATUS_ORDER:
+                share = counts[status.value] / len(views)
+                parts.append({"status": status.value, **_STATUS_META[status.value], "count": counts[status.value],
+                              "x": offset, "w": share, "pct": round(100 * share)})
+                offset += share
+            mix.append({"name": name, "label": criterion_label(name), "parts": parts})
+        return {"per_site": False, "mix": mix}
+    ordered = sorted(views, key=lambda v: (v["score"], v["i"]))
+    cell = max(6, min(22, 720 // max(len(ordered), 1)))
+    return {"per_site": True, "cell": cell, "sites": ordered, "names": [{"name": n, "label": criterion_label(n)} for n in names]}
+
+
+# --- public API ---------------------------------------------------------------------------
+
+
+def _page(template: str, **context: Any) -> str:
+    css = _asset("report.css")
+    script = _asset("report.js") if context.get("with_script") else None
+    return _ENV.get_template(template).render(
+        css=Markup(css),  # our own file, not site text
+        script=Markup(script) if script else None,  # our own file, not site text
+        csp=_csp(css, script),
+        **context,
+    )
+
+
+def render_site_html(report: Report, live_links: bool = False) -> str:
+    """One site: its drill-down is the page. Needs no script at all."""
+    links = _Links(live_links)
+    view = site_view(report, 0, links)
+    return _page("site.html.j2", site=view, live_links=live_links, with_script=False)
+
+
+def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool = False) -> str:
+    """An audit: header, charts, a sortable, filterable, paged table, and per-site drill-downs
+    built on demand from embedded data (so 5,000 sites still open quickly)."""
+    reports = list(reports)
+    links = _Links(live_links)
+    names = _criterion_names(reports)
+    views = [site_view(r, i, links, names) for i, r in enumerate(reports)]
+    packer = _Packer()
+    packed = [packer.pack(v) for v in views]
+    counts = Counter(r.verdict.value for r in reports)
+    rules_versions = sorted({r.tool.rules_version for r in reports} - {run.tool.rules_version})
+    header = {
+        "id": run.id,
+        "input": run.input,
+        "started": _when(run.started_at),
+        "finished": _when(run.finished_at),
+        "tool": f"{run.tool.name} {run.tool.version}",
+        "rules_version": run.tool.rules_version,
+        "other_rules_versions": rules_versions,
+        "checked": len(reports),
+        "total": run.total,
+        "errors": sum(1 for r in reports if r.errors),
+    }
+    data = {
+        "live": live_links,
+        "criteria": [{"name": n, "label": criterion_label(n)} for n in names],
+        "rules": packer.rules,
+        "tools": packer.tools,
+        "sites": packed,
+        "verdicts": _VERDICT_META,
+        "statuses": _STATUS_META,
+        "verdictOrder": [v.value for v in VERDICT_ORDER],
+        "statusOrder": [s.value for s in STATUS_ORDER],
+    }
+    return _page(
+        "audit.html.j2",
+        run=header,
+        names=data["criteria"],
+        verdict_chart=_verdict_chart(counts, len(reports)),
+        histogram=_score_histogram([r.score for r in reports]),
+        top_rules=_top_rules(reports),
+        heatmap=_heatmap(views, names),
+        data=embed_json(data),
+        live_links=live_links,
+        with_script=True,
+    )
