@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import EXAMPLES, SiteServer
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions, Verdict
 from pharmcheck.rules import RuleSet
+from sitekit import EXAMPLES, SiteServer
 
 LOCAL = FetchOptions(allow_private=True, site_timeout=20)
 

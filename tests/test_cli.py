@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO
 from pharmcheck import __version__
 from pharmcheck.cli import main
 from pharmcheck.models import ExitCode
+from sitekit import EXAMPLES, REPO
 
 ROGUE = ["check", "https://cheap-meds-24.example/", "--replay", str(EXAMPLES / "cheap-meds-24.warc.gz")]
 LEGIT = ["check", "https://www.northbridge-pharmacy.example/", "--replay", str(EXAMPLES / "northbridge-pharmacy.warc.gz")]

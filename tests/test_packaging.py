@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from sitekit import REPO
 
 hatchling = pytest.importorskip("hatchling", reason="hatchling (test extra) builds the wheel offline")
 

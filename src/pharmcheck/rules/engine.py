@@ -7,10 +7,11 @@ lookup, not a regex scan (see benchmarks/analysis.py).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from urllib.parse import unquote
 
 from pharmcheck.models import Evidence, Finding, PageFacts, SiteFacts
@@ -21,6 +22,9 @@ MAX_EVIDENCE = 5
 CONTEXT_CHARS = 200
 _TOKEN = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
+
+# Evidence of the rules that fired so far, by rule id (what `fired` matchers read).
+Fired = dict[str, list[Evidence]]
 
 
 # --- page context --------------------------------------------------------------------------
@@ -54,6 +58,41 @@ class Page:
     @cached_property
     def all_text(self) -> str:
         return f"{self.facts.title}\n{self.facts.text}"
+
+    def lowered(self, name: str) -> str | None:
+        """The field's text in lower case, or None if lower-casing changed its length (offsets
+        would no longer match; the caller then runs case-insensitive patterns on the original)."""
+        cached = self._lowered.get(name)
+        if cached is None:
+            text = self.field_text(name)
+            low = text.lower()
+            cached = self._lowered[name] = (low if len(low) == len(text) else "", len(low) == len(text))
+        return cached[0] if cached[1] else None
+
+    @cached_property
+    def _lowered(self) -> dict[str, tuple[str, bool]]:
+        return {}
+
+    @cached_property
+    def label_tokens(self) -> frozenset[str]:
+        """Words of image labels and of link texts and addresses (where seals live)."""
+        parts = [f"{i.alt} {i.title} {i.src}" for i in self.facts.images]
+        parts += [f"{link.text} {link.url}" for link in self.facts.links]
+        return frozenset(_TOKEN.findall(" ".join(parts).lower()))
+
+    @cached_property
+    def link_domain_list(self) -> list[str]:
+        """Registrable domain of each link ("" for mailto:, tel:), aligned with facts.links."""
+        return [domain_of(link.url) if link.url.startswith("http") else "" for link in self.facts.links]
+
+    @cached_property
+    def link_domains(self) -> frozenset[str]:
+        return frozenset(self.link_domain_list) - {""}
+
+    @cached_property
+    def seal_claims(self) -> dict[str, list[tuple[str, str | None]]]:
+        """Seal claims per issuer id, shared by the verified/unverified/mismatch rules."""
+        return {}
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -102,7 +141,7 @@ class Compiled:
     def on_page(self, page: Page) -> list[Evidence] | None:
         raise NotImplementedError
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
         """Site scope: a leaf matches if it matches on any page; combinators combine that."""
         found: list[Evidence] = []
         for page in pages:
@@ -118,9 +157,126 @@ def phrase_pattern(phrase: str) -> str:
     return rf"(?<!\w){body}(?!\w)"
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _left_is_word(text: str, start: int) -> bool:
+    return start > 0 and _WORD_CHAR.match(text, start - 1) is not None
+
+
+def _lead_stripped(sources: list[str], flags: int) -> list[tuple[re.Pattern[str], bool]]:
+    """Each regex compiled on its own. A leading \\b stops `re` from skipping ahead to the
+    possible first characters, so it is dropped and checked in Python (flag True)."""
+    out: list[tuple[re.Pattern[str], bool]] = []
+    for source in sources:
+        lead = source.startswith("\\b") and not _has_top_level_bar(source)
+        pattern = _compile(source[2:] if lead else source, flags, "text")
+        if pattern is not None:
+            out.append((pattern, lead))
+    return out
+
+
+def _has_top_level_bar(source: str) -> bool:
+    """Whether a regex is an alternation at its top level (then a leading \\b is not global)."""
+    depth, in_class, escaped = 0, False, False
+    for ch in source:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
+
+
+def _at_boundary(text: str, start: int) -> bool:
+    """What a leading \\b asserts: word and non-word characters meet at `start`."""
+    right = start < len(text) and _WORD_CHAR.match(text, start) is not None
+    return _left_is_word(text, start) != right
+
+
+def _bounded(pattern: re.Pattern[str], text: str, exact: bool = True) -> Iterable[tuple[int, int]]:
+    """Matches of `pattern` that start at a word boundary (exact: as \\b; otherwise: no word
+    character before, as a phrase needs); after a match that does not, the search resumes one
+    character later, so no overlapping match is lost."""
+    pos = 0
+    search = pattern.search
+    while (m := search(text, pos)) is not None:
+        start, end = m.span()
+        if not _at_boundary(text, start) if exact else _left_is_word(text, start):
+            pos = start + 1
+            continue
+        yield start, end
+        pos = end if end > start else start + 1
+
+
+@dataclass
+class TextPatterns:
+    """The compiled forms of a text matcher.
+
+    Speed matters here (every rule, every page): Python's `re` skips ahead quickly only for
+    patterns that start with literal text and are not case-insensitive. So phrases are one
+    alternation without the leading word-boundary look-behind (checked in Python instead),
+    and both phrases and regexes run on the page's lower-cased text. Regexes containing a
+    case-sensitive group `(?-i:...)` run on the original text, case-insensitively.
+    """
+
+    phrases: re.Pattern[str] | None  # lower-case text; left boundary checked by the caller
+    folded: list[tuple[re.Pattern[str], bool]]  # regexes for lower-case text; True: check left boundary
+    cased: list[tuple[re.Pattern[str], bool]]  # regexes with (?-i:...) groups, for the original text
+    phrases_ci: re.Pattern[str] | None  # fallbacks when lower() changes the text's length
+    folded_ci: re.Pattern[str] | None
+
+    @classmethod
+    def build(cls, phrases: list[str], regexes: list[str]) -> TextPatterns:
+        bodies = [r"\s+".join(re.escape(w.lower()) for w in p.split()) for p in phrases if p.strip()]
+        phrase_src = f"(?:{'|'.join(bodies)})(?!\\w)" if bodies else ""
+        folded = [r for r in regexes if "(?-i:" not in r]
+        cased = [r for r in regexes if "(?-i:" in r]
+        compiled = _lead_stripped(folded, 0)
+        return cls(
+            phrases=_compile(phrase_src, 0, "phrases"),
+            folded=compiled,
+            cased=_lead_stripped(cased, re.IGNORECASE),
+            phrases_ci=_compile(phrase_src, re.IGNORECASE, "phrases"),
+            folded_ci=_re(folded, "text"),
+        )
+
+    def spans(self, text: str, lowered: str | None) -> list[tuple[int, int]]:
+        """(start, end) of every match in `text`, in order."""
+        found: list[tuple[int, int]] = []
+        if lowered is not None:
+            if self.phrases is not None:
+                found.extend(_bounded(self.phrases, lowered, exact=False))
+            for pattern, lead in self.folded:
+                found.extend(_bounded(pattern, lowered) if lead else ((m.start(), m.end()) for m in pattern.finditer(lowered)))
+        else:
+            if self.phrases_ci is not None:
+                found.extend(_bounded(self.phrases_ci, text, exact=False))
+            if self.folded_ci is not None:  # the original regexes, leading \b included
+                found.extend((m.start(), m.end()) for m in self.folded_ci.finditer(text))
+        for pattern, lead in self.cased:
+            found.extend(_bounded(pattern, text) if lead else ((m.start(), m.end()) for m in pattern.finditer(text)))
+        if len(found) > 1:
+            found.sort()
+        return found
+
+    def search(self, text: str) -> bool:
+        lowered = text.lower()
+        return bool(self.spans(text, lowered if len(lowered) == len(text) else None))
+
+
 @dataclass
 class TextC(Compiled):
-    pattern: re.Pattern[str] | None
+    patterns: TextPatterns
     phrase_tokens: list[frozenset[str]]  # per phrase: all its words must be on the page
     anchors: frozenset[str]
     has_regex: bool
@@ -130,47 +286,48 @@ class TextC(Compiled):
 
     def _candidate(self, page: Page) -> bool:
         tokens = page.tokens
-        if self.has_regex:
-            return not self.anchors or not self.anchors.isdisjoint(tokens)
+        if self.has_regex and (not self.anchors or not self.anchors.isdisjoint(tokens)):
+            return True
         return any(t <= tokens for t in self.phrase_tokens)
 
     def on_page(self, page: Page) -> list[Evidence] | None:
-        if self.pattern is None or not self._candidate(page):
+        if not self._candidate(page):
             return None
         text = page.field_text(self.source_field)
         found: list[Evidence] = []
-        for m in self.pattern.finditer(text):
-            if self.unless and any(u.matches_in(window(text, m.start(), m.end(), u.window_kind)) for u in self.unless):
+        for start, end in self.patterns.spans(text, page.lowered(self.source_field)):
+            if self.unless and any(u.matches_in(window(text, start, end, u.window_kind)) for u in self.unless):
                 continue
-            found.append(Evidence(url=page.facts.url, text=context(text, m.start(), m.end())))
+            words = f"page address {page.facts.url[:180]}" if self.source_field == "url" else context(text, start, end)
+            found.append(Evidence(url=page.facts.url, text=words))
             if len(found) >= MAX_EVIDENCE:
                 break
         return found or None
 
     def matches_in(self, text: str) -> bool:
-        return self.pattern is not None and self.pattern.search(text) is not None
+        return self.patterns.search(text)
 
 
 @dataclass
 class LinkC(Compiled):
     href: re.Pattern[str] | None
-    text: re.Pattern[str] | None
+    text: TextPatterns | None
     domains: frozenset[str]
     offsite: bool | None
 
     def on_page(self, page: Page) -> list[Evidence] | None:
+        if self.domains and page.link_domains.isdisjoint(self.domains):
+            return None
         found: list[Evidence] = []
-        for link in page.facts.links:
+        for link, domain in zip(page.facts.links, page.link_domain_list, strict=True):
+            if self.domains and domain not in self.domains:
+                continue
+            if self.offsite is not None and (domain != page.site_domain) != self.offsite:
+                continue
             if self.href is not None and not self.href.search(link.url):
                 continue
             if self.text is not None and not self.text.search(link.text):
                 continue
-            if self.domains or self.offsite is not None:
-                domain = registrable_domain(link.url) if link.url.startswith("http") else ""
-                if self.domains and domain not in self.domains:
-                    continue
-                if self.offsite is not None and (domain != page.site_domain) != self.offsite:
-                    continue
             found.append(Evidence(url=page.facts.url, text=f"link “{link.text[:80]}” → {link.url[:110]}"))
             if len(found) >= MAX_EVIDENCE:
                 break
@@ -191,7 +348,7 @@ class ImageC(Compiled):
                 continue
             if self.linked is not None and (img.link is not None) != self.linked:
                 continue
-            if self.link_domains and (img.link is None or registrable_domain(img.link) not in self.link_domains):
+            if self.link_domains and (img.link is None or domain_of(img.link) not in self.link_domains):
                 continue
             found.append(Evidence(url=page.facts.url, text=f"image alt=“{img.alt[:60]}” src={img.src[:100]}"
                                   + (f" linked to {img.link[:100]}" if img.link else "")))
@@ -220,6 +377,7 @@ class FormC(Compiled):
 class JsonLdC(Compiled):
     types: frozenset[str]
     has: list[str]
+    contains: re.Pattern[str] | None = None
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         found: list[Evidence] = []
@@ -229,6 +387,8 @@ class JsonLdC(Compiled):
             if self.types and self.types.isdisjoint(types):
                 continue
             if any(key not in item for key in self.has):
+                continue
+            if self.contains is not None and not self.contains.search(json.dumps(item, default=str)):
                 continue
             found.append(Evidence(url=page.facts.url, text=f"JSON-LD {'/'.join(sorted(types))}: {str(item)[:140]}"))
         return found[:MAX_EVIDENCE] or None
@@ -253,7 +413,7 @@ class DrugC(Compiled):
             return None
         return [Evidence(url=page.facts.url, text="drugs named: " + ", ".join(names[:12]))]
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
         per_page = [(p, self._names(p)) for p in pages]
         distinct = {n for _, names in per_page for n in names}
         if len(distinct) < self.minimum:
@@ -273,6 +433,26 @@ class PriceC(Compiled):
 
 
 @dataclass
+class ContactC(Compiled):
+    email: bool | None
+    phone: bool | None
+    email_domains: frozenset[str]
+
+    def on_page(self, page: Page) -> list[Evidence] | None:
+        emails, phones = page.facts.emails, page.facts.phones
+        if self.email is not None and bool(emails) != self.email:
+            return None
+        if self.phone is not None and bool(phones) != self.phone:
+            return None
+        if self.email_domains:
+            emails = [e for e in emails if e.rsplit("@", 1)[-1] in self.email_domains]
+            if not emails:
+                return None
+        shown = [f"e-mail {e}" for e in emails[:3]] + [f"phone {p}" for p in phones[:3] if self.phone]
+        return [Evidence(url=page.facts.url, text="; ".join(shown) or "no contact details")]
+
+
+@dataclass
 class DomainC(Compiled):
     tlds: frozenset[str]
     host_re: re.Pattern[str] | None
@@ -288,13 +468,25 @@ class DomainC(Compiled):
 
 @dataclass
 class SealC(Compiled):
-    issuers: list[tuple[SealIssuer, re.Pattern[str], re.Pattern[str] | None]]
+    issuers: list[tuple[SealIssuer, re.Pattern[str], list[re.Pattern[str]]]]
     outcome: str
+
+    @staticmethod
+    def _may_claim(page: Page, issuer: SealIssuer) -> bool:
+        """Cheap test first: most pages name no issuer and link to none."""
+        tokens = page.label_tokens
+        if any(set(_TOKEN.findall(w.lower())) <= tokens for w in issuer.words):
+            return True
+        return not page.link_domains.isdisjoint(issuer.domains)
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         found: list[Evidence] = []
         for issuer, words, verify in self.issuers:
-            for label, link in self._claims(page, words):
+            claims = page.seal_claims.get(issuer.id)
+            if claims is None:
+                claims = list(self._claims(page, words, issuer)) if self._may_claim(page, issuer) else []
+                page.seal_claims[issuer.id] = claims
+            for label, link in claims:
                 outcome = judge_seal(issuer, verify, link, page.site_domain)
                 if outcome == self.outcome:
                     where = f" linking to {link[:110]}" if link else " with no link to its issuer"
@@ -302,39 +494,96 @@ class SealC(Compiled):
         return found[:MAX_EVIDENCE] or None
 
     @staticmethod
-    def _claims(page: Page, words: re.Pattern[str]) -> Iterable[tuple[str, str | None]]:
+    def _claims(page: Page, words: re.Pattern[str], issuer: SealIssuer) -> Iterable[tuple[str, str | None]]:
+        """Seal images and links naming the issuer, and links to the issuer's own domains."""
+        seen: set[str | None] = set()
         for img in page.facts.images:
             label = f"{img.alt} {img.title} {img.src}".replace("-", " ").replace("_", " ")
             if words.search(label):
+                seen.add(img.link)
                 yield (img.alt or img.title or img.src), img.link
         for link in page.facts.links:
-            if words.search(link.text) or words.search(link.url.replace("-", " ").replace("_", " ")):
+            if link.url in seen or not link.url.startswith("http"):
+                continue
+            domain = domain_of(link.url)
+            if domain == page.site_domain:
+                continue  # the site's own navigation is not a seal (the issuer's own site links to itself)
+            named = words.search(link.text) or words.search(link.url.replace("-", " ").replace("_", " "))
+            if named or domain in issuer.domains:
                 yield link.text or link.url, link.url
 
 
-def judge_seal(issuer: SealIssuer, verify: re.Pattern[str] | None, link: str | None, site_domain: str) -> str:
+@lru_cache(maxsize=4096)
+def _host_domain(host: str) -> str:
+    return registrable_domain(host)
+
+
+def domain_of(url: str) -> str:
+    """Registrable domain of a URL, cached by host (pages repeat the same hosts many times)."""
+    return _host_domain(url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1].lower())
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit` (look-alike domains are close)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def looks_like_issuer(domain: str, issuer: SealIssuer) -> bool:
+    """A domain imitating the issuer's: its name inside another domain, or one or two letters off."""
+    if domain in issuer.domains:
+        return False
+    label = domain.removeprefix("www.").split(".")[0]
+    for own in issuer.domains:
+        name = own.split(".")[0]
+        if len(name) >= 5 and name in label:
+            return True  # legitscript-verify.example, nabpcheck.example
+        if len(name) >= 6 and edit_distance(label, name, 2) <= 2:
+            return True  # legitscrlpt.example
+        if len(name) < 5 and (label.startswith(name + "-") or label.endswith("-" + name)):
+            return True  # cipa-verify.example
+    return False
+
+
+def _same_site(checked: str, site_domain: str) -> bool:
+    a = registrable_domain(checked).removeprefix("www.")
+    b = site_domain.removeprefix("www.")
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def judge_seal(issuer: SealIssuer, verify: list[re.Pattern[str]], link: str | None, site_domain: str) -> str:
     """verified: links to the issuer's check for this site; mismatch: links to the issuer (or a
     look-alike of it) for another site; unverified: a seal with no working link to its issuer."""
     if not link or not link.startswith("http"):
         return "unverified"
-    domain = registrable_domain(link)
+    domain = domain_of(link)
     if domain == site_domain:
         return "unverified"  # a seal linking to the site itself proves nothing
-    if domain in issuer.domains:
-        if verify is None:
-            return "verified"
-        m = verify.search(unquote(link).lower())
+    if looks_like_issuer(domain, issuer):
+        return "mismatch"  # look-alike issuer domain, e.g. legitscript-verify.example
+    if domain not in issuer.domains:
+        return "unverified"
+    target = unquote(link).lower()
+    for pattern in verify:
+        m = pattern.search(target)
         if m is None:
-            return "unverified"
+            continue
         checked = m.groupdict().get("domain")
         if checked is None:
-            return "verified"
-        checked = registrable_domain(checked.lower()).removeprefix("www.")
-        return "verified" if checked == site_domain.removeprefix("www.") else "mismatch"
-    issuer_names = {d.split(".")[0] for d in issuer.domains}
-    if any(name in domain for name in issuer_names):
-        return "mismatch"  # look-alike issuer domain, e.g. legitscript-verify.example
-    return "unverified"
+            return "verified"  # a register entry by number: the issuer's page for one pharmacy
+        return "verified" if _same_site(checked.strip("."), site_domain) else "mismatch"
+    if not verify and site_domain.split(".")[0] in target.split("/", 3)[-1]:
+        return "verified"  # issuers without a known link shape: the page names this site
+    return "unverified"  # the issuer's home page, not a check of this site
 
 
 @dataclass
@@ -344,8 +593,12 @@ class FiredC(Compiled):
     def on_page(self, page: Page) -> list[Evidence] | None:
         return None
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
-        return [] if self.ids <= fired else None
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
+        # The evidence of a site rule built on other rules is theirs: the reader sees the pages
+        # and words that made them fire, not just a rule name.
+        if not self.ids <= fired.keys():
+            return None
+        return [ev for rule_id in sorted(self.ids) for ev in fired[rule_id][:2]]
 
 
 @dataclass
@@ -361,7 +614,7 @@ class AllC(Compiled):
             out.extend(ev)
         return out
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
         out: list[Evidence] = []
         for part in self.parts:
             ev = part.on_site(pages, fired)
@@ -383,7 +636,7 @@ class AnyC(Compiled):
                 out = (out or []) + ev
         return out
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
         out: list[Evidence] | None = None
         for part in self.parts:
             ev = part.on_site(pages, fired)
@@ -399,7 +652,7 @@ class NotC(Compiled):
     def on_page(self, page: Page) -> list[Evidence] | None:
         return [] if self.inner.on_page(page) is None else None
 
-    def on_site(self, pages: list[Page], fired: set[str]) -> list[Evidence] | None:
+    def on_site(self, pages: list[Page], fired: Fired) -> list[Evidence] | None:
         return [] if self.inner.on_site(pages, fired) is None else None
 
 
@@ -410,11 +663,17 @@ class CompileError(ValueError):
     pass
 
 
-def _re(patterns: list[str], what: str) -> re.Pattern[str] | None:
+def _re(patterns: list[str], what: str, flags: int = re.IGNORECASE) -> re.Pattern[str] | None:
     if not patterns:
         return None
+    return _compile("|".join(f"(?:{p})" for p in patterns), flags, what)
+
+
+def _compile(source: str, flags: int, what: str) -> re.Pattern[str] | None:
+    if not source:
+        return None
     try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        return re.compile(source, flags)
     except re.error as exc:
         raise CompileError(f"{what}: bad regular expression: {exc}") from exc
 
@@ -441,9 +700,8 @@ def compile_matcher(m: Matcher, data: RuleSetData) -> Compiled:
     if kind == "text" and m.text is not None:
         t = m.text
         phrases, regexes = lst(t.phrases), lst(t.regex)
-        patterns = [phrase_pattern(p) for p in phrases if p.strip()] + regexes
         return TextC(
-            pattern=_re(patterns, "text"),
+            patterns=TextPatterns.build(phrases, regexes),
             phrase_tokens=[frozenset(_TOKEN.findall(p.lower())) for p in phrases],
             anchors=frozenset(a.lower() for a in t.anchors),
             has_regex=bool(regexes),
@@ -451,28 +709,30 @@ def compile_matcher(m: Matcher, data: RuleSetData) -> Compiled:
             window_kind=t.window,
         )
     if kind == "link" and m.link is not None:
-        return LinkC(_re(lst(m.link.href), "link.href"), _phrases_re(lst(m.link.text)),
+        link_text = lst(m.link.text)
+        return LinkC(_re(lst(m.link.href), "link.href"), TextPatterns.build(link_text, []) if link_text else None,
                      frozenset(d.lower() for d in lst(m.link.domain)), m.link.offsite)
     if kind == "image" and m.image is not None:
         return ImageC(_phrases_re(lst(m.image.words)), m.image.linked, frozenset(d.lower() for d in lst(m.image.link_domain)))
     if kind == "form" and m.form is not None:
         return FormC(m.form.file_upload, _re(lst(m.form.field), "form.field"))
     if kind == "jsonld" and m.jsonld is not None:
-        return JsonLdC(frozenset(lst(m.jsonld.type)), m.jsonld.has)
+        return JsonLdC(frozenset(lst(m.jsonld.type)), m.jsonld.has, _phrases_re(lst(m.jsonld.contains)))
     if kind == "drug" and m.drug is not None:
         return DrugC(frozenset(m.drug.schedule), frozenset(m.drug.category), m.drug.min)
     if kind == "price" and m.price is not None:
         return PriceC(m.price.min)
     if kind == "domain" and m.domain is not None:
         return DomainC(frozenset(t.lower().lstrip(".") for t in m.domain.tld), _re(lst(m.domain.regex), "domain.regex"))
+    if kind == "contact" and m.contact is not None:
+        c = m.contact
+        return ContactC(c.email, c.phone, frozenset(d.lower() for d in lst(c.email_domain)))
     if kind == "seal" and m.seal is not None:
         chosen = [i for i in data.seals.issuers if not m.seal.issuer or i.id in m.seal.issuer]
         unknown = set(m.seal.issuer) - {i.id for i in data.seals.issuers}
         if unknown:
             raise CompileError(f"unknown seal issuer(s) {sorted(unknown)} (rules/data/seals.yaml)")
-        return SealC(
-            [(i, _phrases_re(i.words) or re.compile(r"(?!)"), _verify_re(i)) for i in chosen], m.seal.outcome
-        )
+        return SealC([(i, _phrases_re(i.words) or re.compile(r"(?!)"), _verify_res(i)) for i in chosen], m.seal.outcome)
     if kind == "fired" and m.fired is not None:
         return FiredC(frozenset(m.fired))
     if kind == "all" and m.all is not None:
@@ -484,11 +744,18 @@ def compile_matcher(m: Matcher, data: RuleSetData) -> Compiled:
     raise CompileError(f"unsupported matcher {kind!r}")
 
 
-def _verify_re(issuer: SealIssuer) -> re.Pattern[str] | None:
-    if not issuer.verify:
-        return None
-    pattern = re.escape(issuer.verify.lower()).replace(re.escape("{domain}"), r"(?:www\.)?(?P<domain>[a-z0-9.-]+)")
-    return re.compile(pattern)
+def _verify_res(issuer: SealIssuer) -> list[re.Pattern[str]]:
+    """Verification link shapes: literal text where {domain} is the checked site and {id} a register number."""
+    out = []
+    for template in [issuer.verify] if isinstance(issuer.verify, str) else issuer.verify:
+        if not template:
+            continue
+        pattern = re.escape(template.lower())
+        pattern = pattern.replace(re.escape("{domain}"), r"(?:www\.)?(?P<domain>[a-z0-9-]+(?:\.[a-z0-9-]+)+)")
+        pattern = pattern.replace(re.escape("{id}"), r"[a-z0-9-]{2,40}(?:[/?#&]|$)")
+        pattern = pattern.replace(re.escape("{any}"), r"[^#]*?")
+        out.append(re.compile(pattern))
+    return out
 
 
 @dataclass
@@ -504,13 +771,14 @@ class CompiledRule:
 def compile_rule(rule: Rule, data: RuleSetData) -> CompiledRule:
     matcher = compile_matcher(rule.match, data)
     unless = [compile_matcher(u, data) for u in rule.unless]
-    text_unless = [u for u in unless if isinstance(u, TextC)]
-    other_unless = [u for u in unless if not isinstance(u, TextC)]
-    # Text vetoes apply to the context of each text match (same sentence by default);
-    # other vetoes apply to the whole page (page rules) or site (site rules).
-    if text_unless:
-        for leaf in _text_leaves(matcher):
-            leaf.unless = text_unless
+    leaves = list(_text_leaves(matcher))
+    # Text vetoes apply to the context of each text match (same sentence by default); a rule
+    # with no text matcher applies them to the whole page. Other vetoes apply to the whole
+    # page (page rules) or site (site rules).
+    text_unless = [u for u in unless if isinstance(u, TextC)] if leaves else []
+    other_unless = [u for u in unless if not (leaves and isinstance(u, TextC))]
+    for leaf in leaves if text_unless else []:
+        leaf.unless = text_unless
     if any(isinstance(u, FiredC) for u in other_unless) and rule.scope != "site":
         raise CompileError("`fired` works in site rules only (scope: site)")
     return CompiledRule(rule, matcher, other_unless)
@@ -531,7 +799,7 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
     """All findings for a site: page rules first, then site rules (which may use `fired`)."""
     pages = [Page(p, site.domain) for p in site.pages]
     findings: list[Finding] = []
-    fired: set[str] = set()
+    fired: Fired = {}
     for cr in rules:
         if cr.rule.scope != "page":
             continue
@@ -542,8 +810,9 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
                 continue
             evidence.extend(ev or [Evidence(url=page.facts.url, text=cr.rule.name)])
         if evidence:
-            findings.append(_finding(cr.rule, evidence))
-            fired.add(cr.rule.id)
+            finding = _finding(cr.rule, evidence)
+            findings.append(finding)
+            fired[cr.rule.id] = finding.evidence
     for cr in rules:
         if cr.rule.scope != "site":
             continue
@@ -552,18 +821,19 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
             continue
         if any(u.on_site(pages, fired) is not None for u in cr.unless):
             continue
-        findings.append(_finding(cr.rule, site_ev or [Evidence(url=site.final_url, text=cr.rule.name)]))
-        fired.add(cr.rule.id)
+        finding = _finding(cr.rule, site_ev or [Evidence(url=site.final_url, text=cr.rule.name)])
+        findings.append(finding)
+        fired[cr.rule.id] = finding.evidence
     return findings
 
 
 def _finding(rule: Rule, evidence: list[Evidence]) -> Finding:
-    seen: set[tuple[str, str]] = set()
+    # The same words on many pages (a footer, the nav) are one piece of evidence: keep the first page.
+    seen: set[str] = set()
     unique: list[Evidence] = []
     for ev in evidence:
-        key = (ev.url, ev.text)
-        if key not in seen:
-            seen.add(key)
+        if ev.text not in seen:
+            seen.add(ev.text)
             unique.append(ev)
     return Finding(
         rule_id=rule.id,

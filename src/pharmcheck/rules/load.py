@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pharmcheck.errors import RuleError
 from pharmcheck.models import DrugLexicon
 from pharmcheck.rules.engine import CompiledRule, CompileError, compile_rule
-from pharmcheck.rules.schema import Rule, RuleSetData, ScoringConfig, SealData
+from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
 
@@ -74,6 +74,11 @@ def load_data(directory: Path) -> RuleSetData:
                 data.drugs = DrugLexicon.model_validate(content)
             elif name == "seals":
                 data.seals = SealData.model_validate(content)
+            elif name == "registers" and isinstance(content, dict):
+                for key, value in content.items():
+                    data.registers[key] = [Register.model_validate(v) for v in value]
+                    # "@<key>_domains": every register host, for link rules
+                    data.lists[f"{key}_domains"] = sorted({d for r in data.registers[key] for d in r.domains})
             if isinstance(content, dict):
                 # Every top-level list of strings is also a named list usable as "@name".
                 for key, value in content.items():
@@ -83,6 +88,14 @@ def load_data(directory: Path) -> RuleSetData:
                 raise RuleError(f"{path}: a data file is a mapping of names to lists")
         except ValidationError as exc:
             raise RuleError(f"{path}: {_describe(exc)}") from exc
+    for issuer in data.seals.issuers:
+        if issuer.registers:
+            if issuer.registers not in data.registers:
+                raise RuleError(f"{data_dir / 'seals.yaml'}: {issuer.id}: unknown register list {issuer.registers!r}")
+            registers = data.registers[issuer.registers]
+            shapes = [issuer.verify] if isinstance(issuer.verify, str) and issuer.verify else list(issuer.verify or [])
+            issuer.domains = sorted(set(issuer.domains) | {d for r in registers for d in r.domains})
+            issuer.verify = shapes + [v for r in registers for v in r.verify]
     if data.drugs.drugs:
         data.lists.setdefault("drug_names", sorted({n for d in data.drugs.drugs for n in [d.name, *d.synonyms]}))
     return data
@@ -133,7 +146,33 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
                 raise RuleError(f"{root / files[cr.rule.id]}: {cr.rule.id}: `fired` names unknown rule {ref}")
     if not compiled:
         raise RuleError(f"{root}: no rules found")
-    return RuleSet(rules=compiled, scoring=scoring, data=data, source=root, files=files)
+    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files)
+
+
+def _site_rules_in_order(compiled: list[CompiledRule], root: Path, files: dict[str, str]) -> list[CompiledRule]:
+    """Site rules after the site rules they name in `fired`, so each sees what it depends on."""
+    site = {cr.rule.id: cr for cr in compiled if cr.rule.scope == "site"}
+    ordered: list[CompiledRule] = [cr for cr in compiled if cr.rule.scope != "site"]
+    done: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(rule_id: str) -> None:
+        if rule_id in done:
+            return
+        if rule_id in visiting:
+            raise RuleError(f"{root / files[rule_id]}: {rule_id}: `fired` references form a cycle")
+        visiting.add(rule_id)
+        cr = site[rule_id]
+        for ref in sorted(_fired_refs(cr.rule.match) | {r for u in cr.rule.unless for r in _fired_refs(u)}):
+            if ref in site:
+                visit(ref)
+        visiting.discard(rule_id)
+        done.add(rule_id)
+        ordered.append(cr)
+
+    for rule_id in site:
+        visit(rule_id)
+    return ordered
 
 
 def _fired_refs(m: Any) -> set[str]:

@@ -52,6 +52,8 @@ class FormMatcher(Strict):
 class JsonLdMatcher(Strict):
     type: StrList = Field(default_factory=list)
     has: list[str] = Field(default_factory=list)  # properties that must be present
+    # Phrases one of which must occur in the item's JSON (case-folded), e.g. a review platform.
+    contains: StrList = Field(default_factory=list)
 
 
 class DrugMatcher(Strict):
@@ -62,6 +64,14 @@ class DrugMatcher(Strict):
 
 class PriceMatcher(Strict):
     min: int = Field(1, ge=1)
+
+
+class ContactMatcher(Strict):
+    """Contact details found by extraction (e-mail addresses, phone numbers)."""
+
+    email: bool | None = None  # True: at least one e-mail address on the page
+    phone: bool | None = None  # True: at least one phone number on the page
+    email_domain: StrList = Field(default_factory=list)  # an e-mail address at one of these domains
 
 
 class DomainMatcher(Strict):
@@ -87,6 +97,7 @@ class Matcher(Strict):
     drug: DrugMatcher | None = None
     price: PriceMatcher | None = None
     domain: DomainMatcher | None = None
+    contact: ContactMatcher | None = None
     seal: SealMatcher | None = None
     fired: list[str] | None = None  # ids of rules that fired on the site (site rules only)
     all: list[Matcher] | None = None
@@ -198,8 +209,12 @@ class SealIssuer(Strict):
     name: str
     domains: list[str]  # registrable domains of the issuer's verification pages
     words: list[str]  # words in seal image src/alt/title or link text that name the issuer
-    # Regex over the verification link; "{domain}" stands for the checked site's domain.
-    verify: str = ""
+    # Shapes of a verification link (literal text): "{domain}" stands for the checked site's
+    # domain, "{id}" for a register number. Several shapes may be given.
+    verify: str | list[str] = ""
+    # A register list in rules/data/registers.yaml whose domains and link shapes this issuer
+    # also accepts (the EU common logo links to the register of the seller's member state).
+    registers: str = ""
     references: list[str] = Field(default_factory=list)
 
 
@@ -207,9 +222,20 @@ class SealData(Strict):
     issuers: list[SealIssuer]
 
 
+class Register(Strict):
+    """A national register of pharmacies or online sellers, and the shape of its entry links."""
+
+    country: str
+    authority: str
+    domains: list[str]
+    verify: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list)
+
+
 class RuleSetData(BaseModel):
-    """Reference data shipped in rules/data/: named lists, drugs, seal issuers."""
+    """Reference data shipped in rules/data/: named lists, drugs, seal issuers, registers."""
 
     lists: dict[str, list[str]] = Field(default_factory=dict)
+    registers: dict[str, list[Register]] = Field(default_factory=dict)
     drugs: DrugLexicon = Field(default_factory=DrugLexicon)
     seals: SealData = Field(default_factory=lambda: SealData(issuers=[]))

@@ -1,0 +1,57 @@
+"""Test support shared by several test modules: paths of the example captures and a real local
+HTTP server for a made-up site folder. (Not named conftest: tests/browser has its own.)"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from pharmcheck.fetch.pagedir import site_dir_pages
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+NORTHBRIDGE = EXAMPLES / "sites" / "www.northbridge-pharmacy.example"
+CHEAP_MEDS = EXAMPLES / "sites" / "cheap-meds-24.example"
+
+
+
+class SiteServer:
+    """Serves a site folder (as `site_dir_pages` maps it) on 127.0.0.1 and logs requested paths."""
+
+    def __init__(self, folder: Path, extra: dict[str, tuple[int, dict[str, str], bytes]] | None = None) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        for url, body, ctype in site_dir_pages(folder, "http://placeholder/"):
+            self.routes[url.split("placeholder", 1)[1]] = (200, {"Content-Type": ctype}, body)
+        self.routes.update(extra or {})
+        self.requests: list[str] = []
+        self.user_agents: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                server.user_agents.append(self.headers.get("User-Agent", ""))
+                status, headers, body = server.routes.get(self.path, (404, {"Content-Type": "text/html"}, b"<h1>Not found</h1>"))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> SiteServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

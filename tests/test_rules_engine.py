@@ -1,0 +1,162 @@
+"""The rule engine: each matcher kind, `unless` windows, seal outcomes, site rules with `fired`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pharmcheck.extract import DrugIndex, extract_html
+from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
+from pharmcheck.rules.engine import CompiledRule, CompileError, compile_rule, evaluate
+from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
+from pharmcheck.urls import host_of, registrable_domain
+
+LEXICON = DrugLexicon(drugs=[
+    DrugEntry(name="tramadol", schedule="controlled", category="opioid", synonyms=["ultram"]),
+    DrugEntry(name="sildenafil", schedule="rx", category="erectile dysfunction", synonyms=["viagra"]),
+    DrugEntry(name="ibuprofen", schedule="otc", category="analgesic"),
+])
+DATA = RuleSetData(
+    lists={"platforms": ["trustpilot.com"]},
+    drugs=LEXICON,
+    seals=SealData(issuers=[
+        SealIssuer(id="legitscript", name="LegitScript", domains=["legitscript.com"], words=["legitscript"],
+                   verify="legitscript.com/websites/?checker_keywords={domain}"),
+        SealIssuer(id="gphc", name="GPhC", domains=["pharmacyregulation.org"], words=["gphc"],
+                   verify="pharmacyregulation.org/registers/pharmacy/{id}"),
+    ]),
+)
+INDEX = DrugIndex(LEXICON)
+SITE = "https://shop.example-pharmacy.test/"
+
+
+def rule(match: dict[str, Any], rule_id: str = "T-RULE", weight: float = -10, **extra: Any) -> CompiledRule:
+    body = {"id": rule_id, "criterion": "commerce", "name": "test rule", "description": "d", "severity": "high",
+            "weight": weight, "confidence": "high", "match": match, "references": ["r"],
+            "examples": {"match": ["x"], "no_match": ["y"]}, **extra}
+    return compile_rule(Rule.model_validate(body), DATA)
+
+
+def run(rules: list[CompiledRule], *pages: str, url: str = SITE) -> dict[str, Finding]:
+    facts = [extract_html(html if "<" in html else f"<p>{html}</p>", url if i == 0 else f"{url}p{i}", INDEX)
+             for i, html in enumerate(pages)]
+    host = host_of(url)
+    site = SiteFacts(url=url, final_url=url, domain=registrable_domain(host), host=host, pages=facts)
+    return {f.rule_id: f for f in evaluate(rules, site)}
+
+
+def test_phrases_are_word_bounded_and_case_folded() -> None:
+    r = rule({"text": {"phrases": ["no rx needed"]}})
+    found = run([r], "Pills online. NO  RX\nNEEDED today.")
+    assert found["T-RULE"].evidence[0].url == SITE
+    assert "NO" in found["T-RULE"].evidence[0].text
+    assert run([r], "piano rx neededness") == {}
+
+
+def test_text_whose_lower_case_changes_length_still_matches() -> None:
+    # "İ".lower() is two characters: offsets would shift, so the original text is searched
+    phrases = rule({"text": {"phrases": ["no rx needed"]}})
+    regexes = rule({"text": {"regex": ["\\bbonus\\s+pills"], "anchors": ["bonus"]}}, rule_id="T-REGEX")
+    found = run([phrases, regexes], "İZMİR shop: No Rx needed. Bonus pills!")
+    assert "No Rx needed" in found["T-RULE"].evidence[0].text
+    assert "Bonus pills" in found["T-REGEX"].evidence[0].text
+
+
+def test_unless_vetoes_only_in_the_sentence_of_the_match() -> None:
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    assert run([r], "Never buy without a prescription.") == {}
+    found = run([r], "Never trust strangers. Buy sleeping pills without a prescription here.")
+    assert "sleeping pills" in found["T-RULE"].evidence[0].text
+
+
+def test_unless_window_page_vetoes_the_whole_page() -> None:
+    r = rule({"text": {"phrases": ["without a prescription"]}},
+             unless=[{"text": {"phrases": ["researchers"], "window": "page"}}])
+    assert run([r], "<p>Researchers looked at shops.</p><p>They sold pills without a prescription.</p>") == {}
+
+
+def test_regex_runs_only_when_an_anchor_word_is_on_the_page() -> None:
+    r = rule({"text": {"regex": ["\\d+\\s+free\\s+pills"], "anchors": ["bonus"]}})
+    assert run([r], "4 free pills with every order") == {}  # anchor absent: the regex is never run
+    assert "T-RULE" in run([r], "Bonus: 4 free pills with every order")
+
+
+def test_text_on_url_field_reports_the_page_address() -> None:
+    r = rule({"text": {"field": "url", "regex": ["buy .* no rx"], "anchors": ["rx"]}})
+    found = run([r], "Shop", url="https://shop.example-pharmacy.test/buy-valium-no-rx")
+    assert "buy-valium-no-rx" in found["T-RULE"].evidence[0].text
+
+
+@pytest.mark.parametrize("match, html, words", [
+    ({"link": {"domain": "@platforms", "offsite": True}}, '<a href="https://www.trustpilot.com/review/x">Reviews</a>', "trustpilot"),
+    ({"image": {"words": ["vipps"], "linked": False}}, '<img src="/s.png" alt="VIPPS seal">', "VIPPS"),
+    ({"form": {"file_upload": True, "field": ["rx"]}}, '<form action="/up"><input type="file" name="rx_scan"></form>', "rx_scan"),
+    ({"jsonld": {"type": ["AggregateRating"], "contains": ["trustpilot"]}},
+     '<script type="application/ld+json">{"@type": "AggregateRating", "author": "Trustpilot"}</script>', "Trustpilot"),
+    ({"drug": {"schedule": ["controlled"]}}, "Ultram 50mg tablets", "tramadol"),
+    ({"price": {"min": 2}}, "Tablets £3.99 or £6.50", "£3.99"),
+    ({"domain": {"tld": ["test"]}}, "Welcome", "example-pharmacy.test"),
+    ({"contact": {"email": True, "phone": True}}, "Call 0113 496 0123 or write to care@shop.test", "care@shop.test"),
+    ({"contact": {"email_domain": ["gmail.com"]}}, "Orders: fastpills@gmail.com", "fastpills@gmail.com"),
+    ({"all": [{"drug": {}}, {"price": {}}]}, "Viagra £9.99", "sildenafil"),
+    ({"any": [{"price": {"min": 5}}, {"drug": {}}]}, "Viagra", "sildenafil"),
+])
+def test_every_matcher_kind_reports_page_and_words(match: dict[str, Any], html: str, words: str) -> None:
+    found = run([rule(match)], html)
+    evidence = found["T-RULE"].evidence
+    assert evidence and evidence[0].url == SITE
+    assert words.lower() in " ".join(ev.text for ev in evidence).lower()
+
+
+def test_drug_schedule_filters_and_not_inverts() -> None:
+    assert run([rule({"drug": {"schedule": ["controlled"]}})], "Ibuprofen 200mg") == {}
+    assert "T-RULE" in run([rule({"not": {"drug": {}}})], "Plasters and soap")
+
+
+SEAL = '<a href="{href}"><img src="/seal.png" alt="LegitScript certified"></a>'
+
+
+@pytest.mark.parametrize("href, outcome", [
+    ("https://www.legitscript.com/websites/?checker_keywords=example-pharmacy.test", "verified"),
+    ("https://www.legitscript.com/websites/?checker_keywords=www.example-pharmacy.test", "verified"),
+    ("https://www.legitscript.com/websites/?checker_keywords=other-shop.test", "mismatch"),
+    ("https://legitscript-check.test/verify?d=example-pharmacy.test", "mismatch"),  # look-alike issuer
+    ("https://www.legitscrípt.com/websites/", "mismatch"),  # a homoglyph of the issuer
+    ("https://www.legitscrlpt.com/websites/?checker_keywords=example-pharmacy.test", "mismatch"),  # one letter off
+    ("https://www.legitscript.com/", "unverified"),  # the issuer's home page checks nothing
+    ("/about-our-seal", "unverified"),
+])
+def test_seal_outcomes(href: str, outcome: str) -> None:
+    rules = [rule({"seal": {"outcome": o}}, rule_id=f"SEAL-{o.upper()}") for o in ("verified", "unverified", "mismatch")]
+    found = run(rules, SEAL.format(href=href))
+    assert set(found) == {f"SEAL-{outcome.upper()}"}
+    assert "LegitScript" in found[f"SEAL-{outcome.upper()}"].evidence[0].text
+
+
+def test_register_seal_with_entry_number_is_verified() -> None:
+    r = rule({"seal": {"outcome": "verified", "issuer": ["gphc"]}})
+    html = '<a href="https://www.pharmacyregulation.org/registers/pharmacy/1234567"><img src="/g.png" alt="GPhC registered"></a>'
+    assert "T-RULE" in run([r], html)
+
+
+def test_site_rule_with_fired_carries_the_evidence_of_the_rules_it_names() -> None:
+    controlled = rule({"drug": {"schedule": ["controlled"]}}, rule_id="T-CONTROLLED")
+    requires = rule({"text": {"phrases": ["prescription required"]}}, rule_id="T-REQUIRES", weight=10)
+    no_step = rule({"all": [{"fired": ["T-CONTROLLED"]}, {"not": {"fired": ["T-REQUIRES"]}}]}, rule_id="T-NO-STEP", scope="site")
+    found = run([no_step, controlled, requires], "Tramadol 50mg", "About us")
+    assert found["T-NO-STEP"].evidence[0].text == "drugs named: tramadol"
+    assert found["T-NO-STEP"].evidence[0].url == SITE
+    # the prescription statement on another page of the same site stops it
+    assert "T-NO-STEP" not in run([no_step, controlled, requires], "Tramadol 50mg", "Prescription required")
+
+
+def test_fired_is_refused_in_page_rules() -> None:
+    with pytest.raises(CompileError):
+        rule({"text": {"phrases": ["x"]}}, unless=[{"fired": ["OTHER"]}])
+
+
+def test_text_unless_on_a_rule_without_text_matchers_vetoes_the_page() -> None:
+    r = rule({"price": {}}, unless=[{"text": {"phrases": ["street value"]}}])
+    assert run([r], "Seized pills had a street value of £900.") == {}
+    assert "T-RULE" in run([r], "Tablets £4.99")
