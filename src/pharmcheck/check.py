@@ -77,6 +77,22 @@ def _page_info(resp: Response, title: str | None = None) -> PageInfo:
     )
 
 
+# A page cut short by the clock must have at least this much to be read: a few dripped bytes
+# are not a page, and must not turn "could not assess" into a verdict.
+MIN_CUT_SHORT_BYTES = 1024
+
+
+def _cut_short(resp: Response) -> bool:
+    """A page cut at --max-bytes or by the clock: what arrived is still read, marked truncated."""
+    cut = (ErrorCode.too_large, ErrorCode.deadline, ErrorCode.timeout, ErrorCode.connection)
+    return (
+        resp.truncated
+        and resp.error is not None
+        and resp.error.code in cut
+        and len(resp.body) >= (1 if resp.error.code == ErrorCode.too_large else MIN_CUT_SHORT_BYTES)
+    )
+
+
 def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
     """Fetch and extract up to `max_pages` pages of the site at `url`."""
     options = ctx.options
@@ -88,7 +104,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
     errors: list[FetchError] = []
     try:
         if not options.ignore_robots and not fetcher.robots().allowed(url):
-            why = "robots.txt disallows " + ("the whole site" if fetcher.robots().disallows_all else "this URL")
+            robots = fetcher.robots()
+            why = robots.reason or "robots.txt disallows " + ("the whole site" if robots.disallows_all else "this URL")
             errors.append(FetchError(code=ErrorCode.robots, url=url, message=f"{why} (use --ignore-robots to check it anyway)"))
             return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         frontier = CrawlFrontier(url, options.max_pages, index.words)
@@ -105,6 +122,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             title = None
             if resp.error:
                 errors.append(resp.error)
+            if resp.error and not _cut_short(resp):
+                pass  # nothing usable arrived
             elif resp.status >= 400:
                 errors.append(FetchError(code=ErrorCode.http_status, url=resp.url, message=f"HTTP {resp.status}"))
             elif not resp.is_html:

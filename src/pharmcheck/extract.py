@@ -7,6 +7,7 @@ bs4 is only used to guess the encoding of bytes that declare none that works.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import threading
@@ -34,6 +35,7 @@ MAX_IMAGES = 1000
 MAX_FORMS = 50
 MAX_JSONLD_BYTES = 200_000
 MAX_TEXT_CHARS = 400_000
+_MAX_LINK_DEPTH = 30
 
 _BLOCK_TAGS = (
     "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "br", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -56,6 +58,17 @@ _PRICE = re.compile(
     r"|(?P<b>\d{1,6}(?:[.,]\d{3})*(?:[.,]\d{1,2})?)\s?(?P<code>USD|EUR|GBP|CAD|AUD|INR|CHF|€|£)\b",
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Labels browsers refuse (UTF-7 smuggles markup past filters) or that mean "not text".
+_REFUSED_ENCODINGS = frozenset({"utf-7", "utf7", "x-user-defined", "replacement"})
+_XML_DECL = re.compile(r"^\s*\ufeff?\s*<\?xml[^>]*\?>")
+# Container tags that hostile pages nest by the thousand; dropping them keeps text and links.
+_NESTING_TAG = re.compile(
+    r"</?(?:div|span|section|article|aside|main|nav|header|footer|font|b|i|u|s|em|strong|small|big|"
+    r"center|blockquote|ul|ol|li|dl|dd|dt|table|tbody|thead|tfoot|tr|td|th|fieldset|label|sub|sup|"
+    r"code|pre|q|cite|abbr|mark|del|ins|details|summary|figure|figcaption|object|iframe)\b[^>]*>",
+    re.I,
+)
 
 
 class DrugIndex:
@@ -76,29 +89,46 @@ class DrugIndex:
         return frozenset(self.first)
 
     def find(self, text: str) -> list[DrugMention]:
-        tokens = _TOKEN.findall(text.lower())
-        found: dict[str, DrugMention] = {}
-        first = self.first
-        for i, token in enumerate(tokens):
-            options = first.get(token)
-            if not options:
-                continue
-            for name_tokens, canonical, schedule, category in options:
-                n = len(name_tokens)
-                if n == 1 or tuple(tokens[i : i + n]) == name_tokens:
-                    if canonical not in found:
-                        found[canonical] = DrugMention(
-                            name=canonical, matched=" ".join(name_tokens), schedule=schedule, category=category
-                        )
-                    break
-        return list(found.values())
+        """Drugs named in `text`, each once, in order of first mention."""
+        lower = text.lower()
+        words = set(_TOKEN.findall(lower))
+        hits = words.intersection(self.first)  # usually a handful: only these are looked at further
+        if not hits:
+            return []
+        found: dict[str, tuple[int, DrugMention]] = {}
+        for word in hits:
+            for name_tokens, canonical, schedule, category in self.first[word]:
+                if len(name_tokens) == 1:
+                    m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", lower)
+                else:
+                    if not words.issuperset(name_tokens):
+                        continue
+                    m = re.search(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, name_tokens)) + r"(?![a-z0-9])", lower)
+                if m is None:
+                    continue
+                if canonical not in found or m.start() < found[canonical][0]:
+                    found[canonical] = (m.start(), DrugMention(
+                        name=canonical, matched=" ".join(name_tokens), schedule=schedule, category=category
+                    ))
+                break  # longest name first: "xanax xr" wins over "xanax"
+        return [mention for _, mention in sorted(found.values(), key=lambda pair: pair[0])]
 
 
 _EMPTY_INDEX = DrugIndex(DrugLexicon())
 
 
 def decode_body(body: bytes, content_type: str = "") -> str:
-    """Bytes to text: charset from the header, then <meta>, then sniffing; never fails."""
+    """Bytes to text, never failing: a byte-order mark wins; then UTF-8 if the bytes are valid
+    UTF-8 (legacy-encoded text almost never is, and servers that declare latin-1 for UTF-8
+    pages are common); then the header's charset, the <meta> one, and sniffing."""
+    for bom, enc in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(enc, errors="replace")
+    try:
+        # Incremental, so a body cut inside a multi-byte character (truncated) still counts.
+        return codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+    except UnicodeDecodeError:
+        pass
     candidates: list[str] = []
     m = _HEADER_CHARSET.search(content_type or "")
     if m:
@@ -106,14 +136,18 @@ def decode_body(body: bytes, content_type: str = "") -> str:
     m2 = _META_CHARSET.search(body[:4096])
     if m2:
         candidates.append(m2.group(1).decode("ascii", "replace"))
-    candidates.append("utf-8")
     for enc in candidates:
+        name = _fix_encoding_name(enc)
+        if name in _REFUSED_ENCODINGS:
+            continue
         try:
-            return body.decode(_fix_encoding_name(enc))
+            return body.decode(name)
         except (LookupError, UnicodeDecodeError):
             continue
     dammit = UnicodeDammit(body[:200_000], is_html=True)
     enc = dammit.original_encoding or "windows-1252"
+    if enc.lower() in _REFUSED_ENCODINGS:
+        enc = "windows-1252"
     try:
         return body.decode(enc, errors="replace")
     except LookupError:
@@ -141,15 +175,35 @@ def _parser() -> etree.HTMLParser:
 def parse_html(text: str) -> Any:
     """Parse HTML of any shape (NUL bytes, 100,000 nested tags) without recursion or errors."""
     text = _BLOCK_START.sub("\n<", text.replace("\x00", ""))
-    root = None
-    if text.strip():
-        try:
-            root = etree.fromstring(text, _parser())
-        except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-            root = None
+    root, too_deep = _parse(text)
+    if too_deep:
+        # libxml2 stops at depth 2048 (huge_tree) and drops all that follows; such pages
+        # (rare, hostile) get a second parse with the nesting tags removed.
+        flat, _ = _parse(_NESTING_TAG.sub("\n", text))
+        root = flat if flat is not None else root
     if root is None:
         root = etree.fromstring("<html><body></body></html>", _parser())
     return root
+
+
+def _parse(text: str) -> tuple[Any, bool]:
+    """(root or None, whether the nesting was too deep)."""
+    if not text.strip():
+        return None, False
+    parser = _parser()
+    try:
+        root = etree.fromstring(text, parser)
+    except ValueError:
+        # lxml refuses a str with an XML encoding declaration, or with lone surrogates.
+        text = _XML_DECL.sub("", text, count=1).encode("utf-8", "replace").decode("utf-8")
+        try:
+            root = etree.fromstring(text, parser) if text.strip() else None
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+            return None, False
+    except (etree.ParserError, etree.XMLSyntaxError):
+        return None, False
+    last = parser.error_log.last_error
+    return root, last is not None and "Excessive depth" in (last.message or "")
 
 
 def extract_page(resp: Response, drugs: DrugIndex | None = None) -> PageFacts:
@@ -254,9 +308,13 @@ def _images(root: Any, base: str) -> list[Image]:
         src = el.get("src") or el.get("data-src") or ""
         src_abs = _absolute(src, base, origin) or src.strip()
         link = None
-        for anc in el.iterancestors("a"):
-            link = _absolute(anc.get("href") or "", base, origin)
-            break
+        # A few levels up is where an enclosing <a> is; walking 100,000 nested divs per image is not.
+        for depth, anc in enumerate(el.iterancestors()):
+            if anc.tag == "a":
+                link = _absolute(anc.get("href") or "", base, origin)
+                break
+            if depth >= _MAX_LINK_DEPTH:
+                break
         out.append(
             Image(
                 src=src_abs[:2000], alt=_fold(el.get("alt") or "")[:300], title=_fold(el.get("title") or "")[:300], link=link
@@ -315,8 +373,11 @@ def _visible_text(root: Any) -> str:
     """Visible text with one line per block element (rules use lines as sentence breaks)."""
     etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
     body = root.find("body")
-    raw = _SPACES.sub(" ", "".join((body if body is not None else root).itertext()))
-    return _NEWLINES.sub("\n", raw).strip()[:MAX_TEXT_CHARS]
+    raw = etree.tostring(body if body is not None else root, method="text", encoding=str)
+    if "\u200b" in raw:
+        raw = raw.replace("\u200b", "")
+    lines = (" ".join(line.split()) for line in raw.splitlines())
+    return "\n".join(line for line in lines if line)[:MAX_TEXT_CHARS]
 
 
 def _phones(text: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Fetch stage: get a site's pages from the network or from a WARC archive.
 
-- `guard`: SSRF protection;
-- `live`: HTTP transport;  `archive`: WARC record/replay;
+- `guard`: SSRF protection;  `content`: capped decompression, binary sniffing;
+- `live`: HTTP transport (timeouts, watchdog, retries);  `archive`: WARC record/replay;
 - `policy`: which links to crawl, robots.txt;  `site`: one site's session (deadline, redirects).
 """
 

@@ -63,6 +63,8 @@ class WarcRecorder:
         headers.append(("Content-Length", str(len(resp.body))))
         if resp.truncated:
             headers.append(("X-Pharmcheck-Truncated", "1"))
+        if resp.error is not None:  # e.g. too_large: a replay reports what the live check did
+            headers.append(("X-Pharmcheck-Error", f"{resp.error.code.value} {resp.error.message}"[:500]))
         status = f"{resp.status} {_REASONS.get(resp.status, 'Status')}"
         http_headers = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
         record = self._writer.create_warc_record(
@@ -147,7 +149,16 @@ class ArchiveIndex:
             content_type=headers.get("content-type", ""),
             body=body,
             truncated=headers.get("x-pharmcheck-truncated") == "1",
+            error=_recorded_error(url, headers.get("x-pharmcheck-error", "")),
         )
+
+
+def _recorded_error(url: str, value: str) -> FetchError | None:
+    code, _, message = value.partition(" ")
+    try:
+        return FetchError(code=ErrorCode(code), url=url, message=message) if code else None
+    except ValueError:
+        return None
 
 
 def _is_warc(path: Path) -> bool:

@@ -1,22 +1,46 @@
-"""Live HTTP transport: requests, one Session per site, bodies streamed and capped."""
+"""Live HTTP transport: requests, one Session per site, bodies streamed and capped.
+
+Bounds, whatever the server does: each request has connect/read timeouts; a watchdog shuts
+the socket when the request's total time or the site deadline is up (a server dripping
+headers one byte a second would otherwise hold urllib3 forever); bodies are decompressed by
+us, incrementally, and cut at `max_bytes`. Safety: the SSRF guard checks each host before
+connecting and the socket's peer address after (see guard.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import socket
+import ssl
 import threading
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.fetch import guard
-from pharmcheck.fetch.base import Deadline, error_response
-from pharmcheck.models import ErrorCode, FetchOptions, Response
+from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline, error_response
+from pharmcheck.fetch.content import SNIFF_BYTES, BodyDecoder, TooDeep, sniff_binary
+from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
 
 DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
-CHUNK = 64 * 1024
+CHUNK = 16 * 1024  # compressed bytes per read: small, so one read cannot expand into much
+# One request may use at most this many times --timeout in total (a drip-fed page must not
+# eat the whole site deadline when other pages are waiting).
+REQUEST_TOTAL_FACTOR = 3
+RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
+RETRY_ERRORS = frozenset({ErrorCode.connection, ErrorCode.connection_refused, ErrorCode.timeout})
+BACKOFF_BASE = 0.5  # seconds; doubles with each retry
+BACKOFF_MAX = 8.0
 
 
 class HostLimiter:
@@ -34,89 +58,271 @@ class HostLimiter:
             return self._sems[host]
 
 
+# --- the watched, guarded connection --------------------------------------------------------
+
+
+class _Watch:
+    """The sockets of one exchange, shut down by a timer when its time is up."""
+
+    def __init__(self, check_peer: bool) -> None:
+        self.check_peer = check_peer
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # shutdown() (not close()) wakes a recv() blocked in another thread; called on the plain
+    # socket even for TLS, so the SSL object is not torn down under the reading thread.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_current = threading.local()  # .watch: the _Watch of the exchange running in this thread
+
+
+def _active_watch() -> _Watch | None:
+    return getattr(_current, "watch", None)
+
+
+class _WatchedMixin:
+    """Registers each socket with the running exchange's watchdog and, unless the guard is
+    off or a proxy is in between, refuses a non-public peer before a byte is sent."""
+
+    proxy: Any
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        watch = _active_watch()
+        if watch is not None:
+            watch.add(sock)
+            if watch.check_peer and self.proxy is None:
+                try:
+                    peer = sock.getpeername()[0]
+                    guard.check_peer(str(peer))
+                except (guard.Blocked, OSError):
+                    sock.close()
+                    raise
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _active_watch()
+        if watch is not None and self.sock is not None:  # a kept-alive connection
+            watch.add(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOL_CLASSES = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+# --- the transport ----------------------------------------------------------------------------
+
+
 class LiveTransport:
     def __init__(self, options: FetchOptions, limiter: HostLimiter | None = None) -> None:
         self.options = options
         self.limiter = limiter or HostLimiter(options.per_host)
         self.session = requests.Session()  # honours HTTP(S)_PROXY / NO_PROXY (trust_env)
+        adapter = _WatchedAdapter(max_retries=0)  # retries are ours: they must respect the deadline
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = options.user_agent or DEFAULT_USER_AGENT
         self.session.headers["Accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
-        self.session.max_redirects = 0
+        # No session.max_redirects = 0: requests then raises TooManyRedirects on any 3xx, even
+        # with allow_redirects=False. Redirects are followed by base.follow_redirects.
+        self.sleep = time.sleep  # tests may replace it
 
     def close(self) -> None:
         self.session.close()
 
     def exchange(self, url: str, deadline: Deadline) -> Response:
+        """One request (redirects not followed), retried on connection errors, 408, 429 and
+        5xx with exponential backoff or the server's Retry-After, within the deadline."""
         parts = urlsplit(url)
         host = parts.hostname or ""
+        if parts.scheme not in ("http", "https"):
+            return error_response(url, ErrorCode.unsupported_scheme, f"unsupported scheme {parts.scheme!r}: only http and https")
         if not self.options.allow_private:
             try:
                 guard.check_host(host, parts.port or (443 if parts.scheme == "https" else 80))
             except guard.Unresolvable as exc:
-                return error_response(url, ErrorCode.dns, str(exc))
+                return error_response(url, ErrorCode.dns, f"DNS lookup failed: {exc}")
             except guard.Blocked as exc:
-                return error_response(url, ErrorCode.blocked_private, f"refused by the SSRF guard: {exc}")
+                return error_response(url, ErrorCode.blocked_private, f"refused by the SSRF guard: {exc} (--allow-private turns the guard off)")
+        attempt = 0
+        while True:
+            resp, out_of_time = self._limited_exchange(url, host, deadline)
+            # A request stopped by the watchdog had its whole time: trying again would let
+            # one drip-fed page take (retries + 1) times as long.
+            wait = None if out_of_time else self._retry_wait(resp, attempt)
+            if wait is None:
+                return resp
+            if wait >= deadline.remaining():
+                return resp  # the server asks for longer than we have: its answer stands
+            self.sleep(wait)
+            attempt += 1
+
+    def _retry_wait(self, resp: Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying `resp`, or None when it must not be retried."""
+        if attempt >= self.options.retries:
+            return None
+        if resp.error is not None:
+            if resp.error.code not in RETRY_ERRORS or resp.status:
+                return None
+        elif resp.status not in RETRY_STATUSES:
+            return None
+        backoff = min(BACKOFF_BASE * 2**attempt, BACKOFF_MAX)
+        after = retry_after_seconds(resp.headers.get("retry-after", ""))
+        return backoff if after is None else after
+
+    def _limited_exchange(self, url: str, host: str, deadline: Deadline) -> tuple[Response, bool]:
         sem = self.limiter.semaphore(host)
         if not sem.acquire(timeout=max(deadline.remaining(), 0.001)):
-            return error_response(url, ErrorCode.deadline, "site deadline reached waiting for a connection")
+            return error_response(url, ErrorCode.deadline, "site deadline reached waiting for a connection"), True
         try:
             return self._exchange(url, deadline)
         finally:
             sem.release()
 
-    def _exchange(self, url: str, deadline: Deadline) -> Response:
+    def _exchange(self, url: str, deadline: Deadline) -> tuple[Response, bool]:
+        """One request; also says whether the watchdog stopped it."""
         started = time.monotonic()
-        limit = min(self.options.timeout, max(deadline.remaining(), 0.001))
+        remaining = max(deadline.remaining(), 0.001)
+        limit = min(self.options.timeout, remaining)
+        budget = min(self.options.timeout * REQUEST_TOTAL_FACTOR, remaining)
+        watch = _Watch(check_peer=not self.options.allow_private)
+        timer = threading.Timer(budget, watch.fire)
+        timer.daemon = True
+        _current.watch = watch
+        timer.start()
         try:
-            resp = self.session.get(url, stream=True, allow_redirects=False, timeout=(limit, limit))
-        except requests.RequestException as exc:
-            code, message = classify_exception(exc)
-            return error_response(url, code, message)
-        try:
-            headers = {k.lower(): v for k, v in resp.headers.items()}
-            content_type = headers.get("content-type", "")
-            body, truncated, error = b"", False, None
-            if resp.status_code not in (301, 302, 303, 307, 308) and _wants_body(content_type):
-                body, truncated, error = self._read_body(resp, deadline)
-            result = Response(
-                url=url,
-                final_url=url,
-                status=resp.status_code,
-                headers=headers,
-                content_type=content_type,
-                body=body,
-                truncated=truncated,
-                elapsed=time.monotonic() - started,
-            )
-            if error is not None:
-                result.error = error_response(url, *error).error
-            return result
+            try:
+                resp = self.session.get(url, stream=True, allow_redirects=False, timeout=(limit, limit))
+            except (requests.RequestException, urllib3.exceptions.HTTPError, guard.Blocked, OSError) as exc:
+                if watch.fired:
+                    return error_response(url, *_out_of_time(deadline, budget, "waiting for the response")), True
+                code, message = classify_exception(exc)
+                return error_response(url, code, message), False
+            try:
+                return self._response(url, resp, started, deadline, budget, watch), watch.fired
+            finally:
+                resp.close()
         finally:
-            resp.close()
+            timer.cancel()
+            _current.watch = None
+
+    def _response(
+        self, url: str, resp: requests.Response, started: float, deadline: Deadline, budget: float, watch: _Watch
+    ) -> Response:
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        content_type = headers.get("content-type", "")
+        body, truncated, error = b"", False, None
+        if resp.status_code not in REDIRECT_STATUSES and _wants_body(content_type):
+            body, truncated, error = self._read_body(resp, headers.get("content-encoding", ""))
+        if watch.fired:
+            # The socket was shut under us: whatever arrived (even a "complete" response cut
+            # short) is partial.
+            error = _out_of_time(deadline, budget, "reading the response")
+        result = Response(
+            url=url,
+            final_url=url,
+            status=resp.status_code,
+            headers=headers,
+            content_type=content_type,
+            body=body,
+            truncated=truncated,
+            elapsed=time.monotonic() - started,
+        )
+        if error is not None:
+            # A partly read page is still worth analysing: say it is truncated, keep the error.
+            result.truncated = True
+            result.error = FetchError(code=error[0], url=url, message=error[1])
+        return result
 
     def _read_body(
-        self, resp: requests.Response, deadline: Deadline
+        self, resp: requests.Response, content_encoding: str
     ) -> tuple[bytes, bool, tuple[ErrorCode, str] | None]:
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
         cap = self.options.max_bytes
         try:
+            decoder = BodyDecoder(content_encoding)
+        except TooDeep as exc:
+            return b"", False, (ErrorCode.connection, f"undecodable body: {exc}")
+        if decoder.unsupported:  # we only ask for gzip and deflate
+            return b"", False, (ErrorCode.connection, f"undecodable body: Content-Encoding {decoder.unsupported!r}")
+        sniffed = False
+        try:
             while True:
-                # read1 returns what one recv gave: a drip-feeding server cannot hold us in
-                # one read past the deadline (the read timeout bounds each recv).
-                chunk = resp.raw.read1(CHUNK, decode_content=True)
-                if not chunk:
-                    return b"".join(chunks), False, None
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= cap:
-                    return b"".join(chunks)[:cap], True, None
-                if deadline.expired():
-                    return b"".join(chunks), True, (ErrorCode.deadline, "site deadline reached while reading")
+                # read1 returns what one recv gave: with the read timeout on each recv and
+                # the watchdog on the whole, a drip-feeding server cannot hold us.
+                raw = resp.raw.read1(CHUNK, decode_content=False)
+                if not raw:
+                    return bytes(body), False, None
+                body += decoder.feed(raw, cap + 1 - len(body))
+                if len(body) > cap:
+                    del body[cap:]
+                    return bytes(body), True, (
+                        ErrorCode.too_large,
+                        f"body larger than {cap:,} bytes (after decompression): analysed the first {cap:,}",
+                    )
+                if not sniffed and len(body) >= SNIFF_BYTES:
+                    sniffed = True
+                    if sniff_binary(bytes(body[:SNIFF_BYTES])):
+                        return bytes(body), True, None  # binary: this much is enough to say so
         except Exception as exc:
             code, message = classify_exception(exc)
-            return b"".join(chunks), True, (code, message)
+            return bytes(body), True, (code, message)
+
+
+def _out_of_time(deadline: Deadline, budget: float, doing: str) -> tuple[ErrorCode, str]:
+    if deadline.expired():
+        return ErrorCode.deadline, f"site deadline of {deadline.seconds:g} s reached while {doing}"
+    return ErrorCode.timeout, f"request took longer than {budget:g} s in total while {doing}"
 
 
 def _wants_body(content_type: str) -> bool:
@@ -124,38 +330,88 @@ def _wants_body(content_type: str) -> bool:
     return not ct or "html" in ct or ct.startswith("text/")
 
 
+def retry_after_seconds(value: str) -> float | None:
+    """Retry-After as seconds from now (delta-seconds or an HTTP date), None if absent/bad."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes and the reasons urllib3 wraps inside args."""
+    chain: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(chain) < 20:
+        cur = todo.pop()
+        if cur in chain:
+            continue
+        chain.append(cur)
+        for nxt in (cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args[:1]):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return chain
+
+
 def classify_exception(exc: BaseException) -> tuple[ErrorCode, str]:
     """Map a requests/urllib3 exception to an error kind and a readable reason."""
-    text = str(exc)
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and len(chain) < 10:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__ or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
-    reason = getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
-    if isinstance(reason, BaseException):
-        chain.append(reason)
-        inner = getattr(reason, "reason", None)
-        if isinstance(inner, BaseException):
-            chain.append(inner)
-    if any(isinstance(e, guard.Blocked) for e in chain):
-        blocked = next(e for e in chain if isinstance(e, guard.Blocked))
-        return ErrorCode.blocked_private, f"refused by the SSRF guard: {blocked}"
-    if isinstance(exc, requests.exceptions.SSLError):
+    chain = _exception_chain(exc)
+    text = " ".join(str(e) for e in chain)
+    blocked = next((e for e in chain if isinstance(e, guard.Blocked)), None)
+    if blocked is not None:
+        return ErrorCode.blocked_private, f"refused by the SSRF guard: {blocked} (--allow-private turns the guard off)"
+    if isinstance(exc, requests.exceptions.SSLError) or any(
+        isinstance(e, (urllib3.exceptions.SSLError, ssl.SSLError)) for e in chain
+    ):
         return ErrorCode.tls, "TLS error: " + _tls_reason(text)
-    if isinstance(exc, requests.exceptions.Timeout) or any(isinstance(e, TimeoutError) for e in chain):
-        return ErrorCode.timeout, "timed out"
-    if any(isinstance(e, NameResolutionError) for e in chain) or "Name or service not known" in text:
+    if any(isinstance(e, (NameResolutionError, socket.gaierror)) for e in chain) or "Name or service not known" in text:
         return ErrorCode.dns, "DNS lookup failed"
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
         return ErrorCode.connection_refused, "connection refused"
-    return ErrorCode.connection, f"connection failed: {_short(text)}"
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: a failed connect is no timeout.
+    timeouts = (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)
+    if isinstance(exc, requests.exceptions.Timeout) or any(
+        isinstance(e, timeouts) and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain
+    ):
+        phase = "connecting" if any(isinstance(e, requests.exceptions.ConnectTimeout) for e in chain) else "waiting for data"
+        return ErrorCode.timeout, f"timed out {phase}"
+    if any(isinstance(e, urllib3.exceptions.DecodeError) for e in chain) or "zlib" in text.lower():
+        return ErrorCode.connection, f"corrupt compressed body: {_short(str(exc))}"
+    return ErrorCode.connection, f"connection failed: {_short(str(exc))}"
+
+
+_TLS_PROBLEMS = (
+    ("self-signed certificate", "self-signed certificate"),
+    ("self signed certificate", "self-signed certificate"),
+    ("certificate has expired", "certificate has expired"),
+    ("hostname mismatch", "certificate is for another host name"),
+    ("doesn't match", "certificate is for another host name"),
+    ("unable to get local issuer certificate", "unknown certificate authority"),
+    ("certificate is not yet valid", "certificate is not yet valid"),
+    ("certificate revoked", "certificate revoked"),
+    ("wrong version number", "the server does not speak TLS on this port"),
+    ("unsupported protocol", "the server offers only an obsolete TLS version"),
+    ("handshake failure", "TLS handshake failure"),
+)
 
 
 def _tls_reason(text: str) -> str:
+    low = text.lower()
+    for needle, reason in _TLS_PROBLEMS:
+        if needle in low:
+            return reason
     marker = "certificate verify failed:"
-    if marker in text:
-        return "certificate verify failed: " + text.split(marker, 1)[1].split("(")[0].strip().rstrip(")'\"")
+    if marker in low:
+        start = low.index(marker) + len(marker)
+        return "certificate verify failed: " + text[start:].split("(")[0].strip().rstrip(")'\"")
     return _short(text)
 
 

@@ -104,22 +104,32 @@ class CrawlFrontier:
 
 
 class Robots:
-    """robots.txt rules for one site; a missing or broken file allows everything (RFC 9309)."""
+    """robots.txt rules for one site. RFC 9309: a missing file (4xx) allows everything; a
+    server error (5xx) means "disallow everything" until it answers properly."""
 
-    def __init__(self, body: str | None, user_agent: str) -> None:
+    def __init__(self, body: str | None, user_agent: str, disallow_all: bool = False, reason: str = "") -> None:
         self.user_agent = user_agent
+        self.reason = reason  # why everything is disallowed, when it is for a reason other than the file
+        self._disallow_all = disallow_all
         self._parser: robotparser.RobotFileParser | None = None
-        if body:
+        if body and not disallow_all:
             parser = robotparser.RobotFileParser()
             parser.parse(body.splitlines()[:5000])
             self._parser = parser
 
+    @property
+    def _agent(self) -> str:
+        return self.user_agent.split("/", 1)[0]
+
     def allowed(self, url: str) -> bool:
+        if self._disallow_all:
+            return False
         if self._parser is None:
             return True
-        agent = self.user_agent.split("/", 1)[0]
-        return self._parser.can_fetch(agent, url)
+        return self._parser.can_fetch(self._agent, url)
 
     @property
     def disallows_all(self) -> bool:
-        return self._parser is not None and not self._parser.can_fetch(self.user_agent.split("/", 1)[0], "/")
+        if self._disallow_all:
+            return True
+        return self._parser is not None and not self._parser.can_fetch(self._agent, "/")
