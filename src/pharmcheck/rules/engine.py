@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from urllib.parse import unquote
+
+import ahocorasick
 
 from pharmcheck.models import Evidence, Finding, PageFacts, SiteFacts
 from pharmcheck.rules.schema import Matcher, Rule, RuleSetData, SealIssuer
@@ -21,6 +23,8 @@ from pharmcheck.urls import registrable_domain
 MAX_EVIDENCE = 5
 CONTEXT_CHARS = 200
 _TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN_OR_NEWLINE = re.compile(r"[a-z0-9]+|\n")
+_NEWLINE = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 
 # Evidence of the rules that fired so far, by rule id (what `fired` matchers read).
@@ -43,8 +47,51 @@ class Page:
 
     @cached_property
     def tokens(self) -> frozenset[str]:
-        f = self.facts
-        return frozenset(_TOKEN.findall(f"{f.title}\n{f.text}\n{self.url_text}".lower()))
+        return frozenset(self.line_index[1]) | frozenset(_TOKEN.findall(self.url_text.lower()))
+
+    @cached_property
+    def line_index(self) -> tuple[list[int], dict[str, list[int]]]:
+        """Start offset of each line of `all_text`, and for each word the lines it is on.
+
+        Text matchers then scan only the lines around their words instead of the whole page
+        (a regex that does not start with literal text costs a step per character)."""
+        low = self.all_text.lower()
+        starts = [0]
+        starts.extend(m.end() for m in _NEWLINE.finditer(low))
+        index: dict[str, list[int]] = {}
+        number = 0
+        for token in _TOKEN_OR_NEWLINE.findall(low):
+            if token == "\n":
+                number += 1
+                continue
+            lines = index.get(token)
+            if lines is None:
+                index[token] = [number]
+            elif lines[-1] != number:
+                lines.append(number)
+        return starts, index
+
+    def windows(self, words: Iterable[str]) -> list[tuple[int, int]]:
+        """Merged (start, end) spans of `all_text` covering each line holding one of `words`,
+        with one line of margin each side (a match may run over a line break)."""
+        starts, index = self.line_index
+        lines = sorted({n for w in words for n in index.get(w, ())})
+        if not lines:
+            return []
+        if 2 * len(lines) > len(starts):
+            return [(0, len(self.all_text))]  # most lines: one scan is cheaper than many
+        last = len(starts) - 1
+        text_end = len(self.all_text)
+        spans: list[tuple[int, int]] = []
+        for n in lines:
+            lo, hi = max(0, n - 1), min(last, n + 1)
+            start = starts[lo]
+            end = starts[hi + 1] - 1 if hi < last else text_end
+            if spans and start <= spans[-1][1] + 1:
+                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            else:
+                spans.append((start, end))
+        return spans
 
     def field_text(self, name: str) -> str:
         if name == "title":
@@ -84,6 +131,23 @@ class Page:
     def link_domain_list(self) -> list[str]:
         """Registrable domain of each link ("" for mailto:, tel:), aligned with facts.links."""
         return [domain_of(link.url) if link.url.startswith("http") else "" for link in self.facts.links]
+
+    def phrase_hits(self, book: PhraseBook) -> dict[int, list[tuple[int, int]]]:
+        """Word-bounded occurrences in `all_text` of every phrase of the rule set, found in one
+        pass (computed once per page and shared by all rules)."""
+        hits = self._phrase_hits.get(id(book))
+        if hits is None:
+            low = self.lowered("all")
+            hits = self._phrase_hits[id(book)] = book.find(low) if low is not None else {}
+        return hits
+
+    @cached_property
+    def _phrase_hits(self) -> dict[int, dict[int, list[tuple[int, int]]]]:
+        return {}
+
+    @cached_property
+    def link_texts(self) -> str:
+        return "\n".join(link.text for link in self.facts.links)
 
     @cached_property
     def link_domains(self) -> frozenset[str]:
@@ -203,13 +267,15 @@ def _at_boundary(text: str, start: int) -> bool:
     return _left_is_word(text, start) != right
 
 
-def _bounded(pattern: re.Pattern[str], text: str, exact: bool = True) -> Iterable[tuple[int, int]]:
+def _bounded(
+    pattern: re.Pattern[str], text: str, exact: bool = True, pos: int = 0, endpos: int | None = None
+) -> Iterable[tuple[int, int]]:
     """Matches of `pattern` that start at a word boundary (exact: as \\b; otherwise: no word
     character before, as a phrase needs); after a match that does not, the search resumes one
     character later, so no overlapping match is lost."""
-    pos = 0
     search = pattern.search
-    while (m := search(text, pos)) is not None:
+    endpos = len(text) if endpos is None else endpos
+    while (m := search(text, pos, endpos)) is not None:
         start, end = m.span()
         if not _at_boundary(text, start) if exact else _left_is_word(text, start):
             pos = start + 1
@@ -229,49 +295,133 @@ class TextPatterns:
     case-sensitive group `(?-i:...)` run on the original text, case-insensitively.
     """
 
-    phrases: re.Pattern[str] | None  # lower-case text; left boundary checked by the caller
+    phrase_bodies: list[str]  # one regex body per phrase, for lower-case text
+    phrase_literals: list[str]  # each phrase lower-cased, words joined by single spaces
+    phrase_words: list[frozenset[str]]  # per phrase: the words it needs on the page
     folded: list[tuple[re.Pattern[str], bool]]  # regexes for lower-case text; True: check left boundary
     cased: list[tuple[re.Pattern[str], bool]]  # regexes with (?-i:...) groups, for the original text
-    phrases_ci: re.Pattern[str] | None  # fallbacks when lower() changes the text's length
-    folded_ci: re.Pattern[str] | None
+    folded_ci: re.Pattern[str] | None  # fallback when lower() changes the text's length
+    _subsets: dict[tuple[int, ...], tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, phrases: list[str], regexes: list[str]) -> TextPatterns:
-        bodies = [r"\s+".join(re.escape(w.lower()) for w in p.split()) for p in phrases if p.strip()]
-        phrase_src = f"(?:{'|'.join(bodies)})(?!\\w)" if bodies else ""
+        kept = [p for p in phrases if p.strip()]
+        bodies = [r"[\s\-]+".join(re.escape(w.lower()) for w in re.split(r"[\s\-]+", p.strip()) if w) for p in kept]
+        if bodies:
+            _compile(f"(?:{'|'.join(bodies)})", 0, "phrases")  # report a bad phrase at load time
         folded = [r for r in regexes if "(?-i:" not in r]
         cased = [r for r in regexes if "(?-i:" in r]
-        compiled = _lead_stripped(folded, 0)
         return cls(
-            phrases=_compile(phrase_src, 0, "phrases"),
-            folded=compiled,
+            phrase_bodies=bodies,
+            phrase_literals=[" ".join(w for w in re.split(r"[\s\-]+", p.strip().lower()) if w) for p in kept],
+            phrase_words=[frozenset(_TOKEN.findall(p.lower())) for p in kept],
+            folded=_lead_stripped(folded, 0),
             cased=_lead_stripped(cased, re.IGNORECASE),
-            phrases_ci=_compile(phrase_src, re.IGNORECASE, "phrases"),
             folded_ci=_re(folded, "text"),
         )
 
-    def spans(self, text: str, lowered: str | None) -> list[tuple[int, int]]:
-        """(start, end) of every match in `text`, in order."""
-        found: list[tuple[int, int]] = []
-        if lowered is not None:
-            if self.phrases is not None:
-                found.extend(_bounded(self.phrases, lowered, exact=False))
-            for pattern, lead in self.folded:
-                found.extend(_bounded(pattern, lowered) if lead else ((m.start(), m.end()) for m in pattern.finditer(lowered)))
+    def _phrase_patterns(self, words: frozenset[str] | None) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        """The alternation of the phrases whose words are all in `words` (None: all phrases).
+
+        Usually one or two phrases qualify, and an alternation of one literal is a pattern `re`
+        can skip through quickly; the compiled subsets are cached per matcher."""
+        if words is None:
+            chosen = tuple(range(len(self.phrase_bodies)))
         else:
-            if self.phrases_ci is not None:
-                found.extend(_bounded(self.phrases_ci, text, exact=False))
-            if self.folded_ci is not None:  # the original regexes, leading \b included
-                found.extend((m.start(), m.end()) for m in self.folded_ci.finditer(text))
-        for pattern, lead in self.cased:
-            found.extend(_bounded(pattern, text) if lead else ((m.start(), m.end()) for m in pattern.finditer(text)))
-        if len(found) > 1:
-            found.sort()
-        return found
+            chosen = tuple(i for i, need in enumerate(self.phrase_words) if need <= words)
+        if not chosen:
+            return None
+        cached = self._subsets.get(chosen)
+        if cached is None:
+            source = f"(?:{'|'.join(self.phrase_bodies[i] for i in chosen)})(?!\\w)"
+            cached = (re.compile(source), re.compile(source, re.IGNORECASE))
+            if len(self._subsets) < 256:
+                self._subsets[chosen] = cached
+        return cached
+
+    def spans(
+        self,
+        text: str,
+        lowered: str | None,
+        words: frozenset[str] | None = None,
+        windows: list[tuple[int, int]] | None = None,
+        with_phrases: bool = True,
+    ) -> Iterator[tuple[int, int]]:
+        """(start, end) of every match in `text`, in order, lazily (callers stop after a few).
+        `words`: the words of the text, if known (only phrases made of them are searched);
+        `windows`: the only spans to scan, in order."""
+        phrases = self._phrase_patterns(words) if self.phrase_bodies and with_phrases else None
+        for a, b in windows if windows is not None else [(0, len(text))]:
+            found: list[tuple[int, int]] = []
+            if lowered is not None:
+                if phrases is not None:
+                    found.extend(_bounded(phrases[0], lowered, False, a, b))
+                for pattern, lead in self.folded:
+                    found.extend(
+                        _bounded(pattern, lowered, True, a, b) if lead else (m.span() for m in pattern.finditer(lowered, a, b))
+                    )
+            else:
+                if phrases is not None:
+                    found.extend(_bounded(phrases[1], text, False, a, b))
+                if self.folded_ci is not None:  # the original regexes, leading \b included
+                    found.extend(m.span() for m in self.folded_ci.finditer(text, a, b))
+            for pattern, lead in self.cased:
+                found.extend(_bounded(pattern, text, True, a, b) if lead else (m.span() for m in pattern.finditer(text, a, b)))
+            if len(found) > 1:
+                found.sort()
+            yield from found
 
     def search(self, text: str) -> bool:
         lowered = text.lower()
-        return bool(self.spans(text, lowered if len(lowered) == len(text) else None))
+        return next(self.spans(text, lowered if len(lowered) == len(text) else None), None) is not None
+
+
+class PhraseBook:
+    """Every phrase of a rule set in one Aho-Corasick automaton (pyahocorasick, C): a page's
+    text is scanned once for all phrases of all rules, instead of once per rule."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._automaton = ahocorasick.Automaton()
+
+    def add(self, literal: str) -> list[int]:
+        """Ids of the spellings of a phrase: words joined by spaces, and by hyphens."""
+        out = []
+        for variant in {literal, literal.replace(" ", "-")}:
+            if variant not in self._ids:
+                self._ids[variant] = len(self._ids)
+                self._automaton.add_word(variant, (self._ids[variant], len(variant)))
+            out.append(self._ids[variant])
+        return out
+
+    def finish(self) -> None:
+        if self._ids:
+            self._automaton.make_automaton()
+
+    def find(self, lowered: str) -> dict[int, list[tuple[int, int]]]:
+        hits: dict[int, list[tuple[int, int]]] = {}
+        if not self._ids:
+            return hits
+        size = len(lowered)
+        for last, (phrase_id, length) in self._automaton.iter(lowered):
+            start, end = last - length + 1, last + 1
+            if start > 0 and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+                continue
+            if end < size and (lowered[end].isalnum() or lowered[end] == "_"):
+                continue
+            hits.setdefault(phrase_id, []).append((start, end))
+        return hits
+
+
+def attach_phrase_book(rules: list[CompiledRule]) -> PhraseBook:
+    """Give every primary text matcher of `rules` the shared phrase automaton."""
+    book = PhraseBook()
+    for cr in rules:
+        for leaf in _text_leaves(cr.matcher):
+            leaf.phrase_ids = [book.add(lit) for lit in leaf.patterns.phrase_literals]
+            leaf.book = book
+    book.finish()
+    return book
 
 
 @dataclass
@@ -283,6 +433,8 @@ class TextC(Compiled):
     source_field: str
     window_kind: str | int
     unless: list[TextC] = field(default_factory=list)  # set by the rule for primary text matchers
+    book: PhraseBook | None = None  # set by attach_phrase_book for primary text matchers
+    phrase_ids: list[list[int]] = field(default_factory=list)  # per phrase, its ids in the book
 
     def _candidate(self, page: Page) -> bool:
         tokens = page.tokens
@@ -295,7 +447,14 @@ class TextC(Compiled):
             return None
         text = page.field_text(self.source_field)
         found: list[Evidence] = []
-        for start, end in self.patterns.spans(text, page.lowered(self.source_field)):
+        lowered = page.lowered(self.source_field)
+        spans: Iterable[tuple[int, int]]
+        if self.book is not None and self.source_field == "all" and lowered is not None:
+            spans = self._book_spans(page, text, lowered)
+        else:
+            windows = self._windows(page) if self.source_field == "all" and lowered is not None else None
+            spans = self.patterns.spans(text, lowered, page.tokens, windows)
+        for start, end in spans:
             if self.unless and any(u.matches_in(window(text, start, end, u.window_kind)) for u in self.unless):
                 continue
             words = f"page address {page.facts.url[:180]}" if self.source_field == "url" else context(text, start, end)
@@ -303,6 +462,37 @@ class TextC(Compiled):
             if len(found) >= MAX_EVIDENCE:
                 break
         return found or None
+
+    def _book_spans(self, page: Page, text: str, lowered: str) -> list[tuple[int, int]]:
+        """Phrase hits from the page's shared automaton pass, plus regex matches in the lines
+        around the anchors; overlapping hits keep the earliest, longest one (as an alternation)."""
+        assert self.book is not None
+        hits = page.phrase_hits(self.book)
+        found = [span for ids in self.phrase_ids for i in ids for span in hits.get(i, ())]
+        if self.has_regex:
+            windows = None if not self.anchors else page.windows(self.anchors)
+            found.extend(self.patterns.spans(text, lowered, page.tokens, windows, with_phrases=False))
+        found.sort(key=lambda span: (span[0], -span[1]))
+        kept: list[tuple[int, int]] = []
+        for span in found:
+            if not kept or span[0] >= kept[-1][1]:
+                kept.append(span)
+        return kept
+
+    def _windows(self, page: Page) -> list[tuple[int, int]] | None:
+        """Lines worth scanning: those holding an anchor (regexes) or the rarest word of each
+        phrase present; None when a regex has no anchors (then the whole text is scanned)."""
+        if self.has_regex and not self.anchors:
+            return None
+        _, index = page.line_index
+        words = set(self.anchors) if self.has_regex else set()
+        tokens = page.tokens
+        for need in self.phrase_tokens:
+            if need and need <= tokens:
+                words.add(min(need, key=lambda w: len(index.get(w, ()))))
+            elif not need:
+                return None
+        return page.windows(words)
 
     def matches_in(self, text: str) -> bool:
         return self.patterns.search(text)
@@ -318,6 +508,8 @@ class LinkC(Compiled):
     def on_page(self, page: Page) -> list[Evidence] | None:
         if self.domains and page.link_domains.isdisjoint(self.domains):
             return None
+        if self.text is not None and not self.text.search(page.link_texts):
+            return None  # one scan of all link texts instead of one per link
         found: list[Evidence] = []
         for link, domain in zip(page.facts.links, page.link_domain_list, strict=True):
             if self.domains and domain not in self.domains:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
 from pharmcheck.models import DrugLexicon
-from pharmcheck.rules.engine import CompiledRule, CompileError, compile_rule
+from pharmcheck.rules.engine import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
@@ -146,6 +146,7 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
                 raise RuleError(f"{root / files[cr.rule.id]}: {cr.rule.id}: `fired` names unknown rule {ref}")
     if not compiled:
         raise RuleError(f"{root}: no rules found")
+    attach_phrase_book(compiled)
     return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files)
 
 

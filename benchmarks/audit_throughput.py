@@ -1,0 +1,224 @@
+"""Audit throughput against a local "internet" of synthetic pharmacy sites.
+
+One asyncio server (its own process) hosts N made-up sites, each on its own loopback address
+(127.0.1.1, 127.0.1.2, ...; all of 127.0.0.0/8 is local on Linux), each with 5 pages of
+realistic size (30-150 KB of HTML: navigation, inline CSS/JS, product listings) and a fixed
+delay before every response (default 200 ms), like a distant server. `pharmcheck audit` runs
+in a subprocess against them with --allow-private; we report sites/s, pages/s, the ratio of
+requests/s to the network ideal (sites in flight / delay: a worker is always waiting on one
+request), and the audit process's peak RSS from wait4().
+
+    python benchmarks/audit_throughput.py                    # 200 and 2000 sites, 32 workers
+    python benchmarks/audit_throughput.py --sizes 200 --delay 0.1 --workers 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+
+DRUGS = ["amoxicillin", "atorvastatin", "metformin", "lisinopril", "omeprazole", "sertraline", "losartan",
+         "levothyroxine", "amlodipine", "simvastatin", "ibuprofen", "cetirizine", "loratadine", "azithromycin",
+         "prednisone", "gabapentin", "fluoxetine", "tramadol", "sildenafil", "tadalafil"]
+NAV = ('<nav><a href="/">Home</a> <a href="/about-us">About us</a> <a href="/contact">Contact</a> '
+       '<a href="/faq">FAQ</a> <a href="/products/amoxicillin-500mg">Amoxicillin 500 mg</a></nav>')
+STYLE = "<style>" + "".join(f".c{i}{{margin:{i}px;padding:{i % 7}px;color:#{i % 255:02x}{i % 200:02x}aa}}\n"
+                            for i in range(400)) + "</style>"
+SCRIPT = "<script>" + "".join(f"var tracker{i}=function(a,b){{return a*{i}+b;}};\n" for i in range(300)) + "</script>"
+
+
+def _paragraphs(topic: str, count: int) -> str:
+    # Made-up copy, long enough to give pages a realistic amount of text to scan.
+    sentence = (f"Our {topic} team answers questions about orders, delivery times and the medicines we stock. "
+                "Orders placed before noon are dispatched the same working day from our dispensary. ")
+    return "".join(f"<p class=c{i % 400}>{sentence * 3}</p>\n" for i in range(count))
+
+
+def _page(title: str, body: str) -> bytes:
+    html = (f"<!doctype html><html><head><meta charset=utf-8><title>{title} | Riverside Chemist</title>"
+            f"{STYLE}{SCRIPT}</head><body><header>{NAV}</header><main><h1>{title}</h1>{body}</main>"
+            f"<footer>{NAV}<p>Riverside Chemist Ltd, 12 Mill Lane, Exampletown. Registered pharmacy no. 1234567. "
+            "Superintendent pharmacist: A. Example. Prescription medicines are supplied only against a valid "
+            "prescription.</p></footer></body></html>")
+    return html.encode()
+
+
+def _listing(count: int) -> str:
+    cards = []
+    for i in range(count):
+        drug = DRUGS[i % len(DRUGS)]
+        cards.append(f'<div class="card c{i % 400}"><a href="/products/amoxicillin-500mg"><img src="/img/{drug}.jpg" '
+                     f'alt="{drug.title()} {i} mg tablets"></a><h3>{drug.title()} {10 + i % 90} mg, 28 tablets</h3>'
+                     f'<span class=price>£{4 + i % 30}.{i % 100:02d}</span><p>Prescription only. Pack of 28.</p>'
+                     f'<button>Request with prescription</button></div>\n')
+    return '<section class="listing">' + "".join(cards) + "</section>"
+
+
+PAGES: dict[str, bytes] = {
+    "/": _page("Online pharmacy", _listing(300) + _paragraphs("pharmacy", 20)),  # ~150 KB
+    "/about-us": _page("About us", _paragraphs("about", 40)),
+    "/contact": _page("Contact", _paragraphs("customer care", 30) + "<p>Phone 01632 960000, care@riverside.example</p>"),
+    "/faq": _page("Frequently asked questions", _paragraphs("pharmacist", 60)),
+    "/products/amoxicillin-500mg": _page("Amoxicillin 500 mg", _listing(120) + _paragraphs("product", 20)),
+}
+NOT_FOUND = b"<html><body>Not found</body></html>"
+
+
+def site_address(i: int) -> str:
+    return f"127.0.{1 + i // 250}.{1 + i % 250}"
+
+
+def _respond(path: str) -> tuple[int, bytes]:
+    body = PAGES.get(path.rstrip("/") or "/")
+    return (200, body) if body is not None else (404, NOT_FOUND)
+
+
+def serve(n_sites: int, port: int, delay: float, requests: Synchronized, ready: mp.Event) -> None:  # type: ignore[type-arg]
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode("latin-1")
+                await asyncio.sleep(delay)
+                status, body = _respond(path)
+                writer.write(f"HTTP/1.1 {status} {'OK' if status == 200 else 'Not Found'}\r\n"
+                             f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+                             "Connection: keep-alive\r\n\r\n".encode() + body)
+                await writer.drain()
+                with requests.get_lock():
+                    requests.value += 1
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        hosts = [site_address(i) for i in range(n_sites)]
+        server = await asyncio.start_server(handle, host=hosts, port=port, backlog=256)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((site_address(0), 0))
+        return int(s.getsockname()[1])
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident KB of a process and its children, from /proc (Linux)."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _tree_rss(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
+def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict[str, float]:
+    port = _free_port()
+    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
+    ready = mp.Event()
+    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        raise SystemExit("server did not start")
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "sites.txt"
+        listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
+        db = Path(tmp) / "audit.db"
+        cmd = [sys.executable, "-m", "pharmcheck", "audit", str(listing), "--db", str(db), "--allow-private",
+               "--workers", str(workers), "--no-progress", "-o", os.devnull, *extra]
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        peak_total = 0
+        stop_sampling = threading.Event()
+
+        def sample() -> None:
+            # ru_maxrss is per process; with worker processes, the total is what a machine feels.
+            nonlocal peak_total
+            while not stop_sampling.wait(0.25):
+                peak_total = max(peak_total, _tree_rss(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stderr = proc.stderr.read()
+        stop_sampling.set()
+        sampler.join()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        served = requests.value
+        server.terminate()
+        server.join()
+        if proc.returncode != 0:
+            raise SystemExit(f"audit failed ({proc.returncode}):\n{stderr}")
+        with sqlite3.connect(db) as conn:
+            stored, pages = conn.execute(
+                "SELECT count(*), coalesce(sum(json_array_length(report, '$.pages')), 0) FROM sites").fetchone()
+            verdicts = dict(conn.execute("SELECT verdict, count(*) FROM sites GROUP BY verdict").fetchall())
+    ideal = workers / delay  # requests/s when every worker always has one request waiting
+    return {
+        "sites": stored, "seconds": elapsed, "sites_per_s": stored / elapsed, "pages_per_s": pages / elapsed,
+        "requests_per_s": served / elapsed, "ideal": ideal, "ratio": served / elapsed / ideal,
+        "rss_mb": usage.ru_maxrss / 1024, "total_rss_mb": peak_total / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "verdicts": verdicts,  # type: ignore[dict-item]
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    ap.add_argument("--workers", type=int, default=32)
+    ap.add_argument("--delay", type=float, default=0.2, help="seconds before each response (default 0.2)")
+    ap.add_argument("audit_args", nargs="*", help="extra arguments for `pharmcheck audit` (after --)")
+    args = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one listening socket per site
+    sizes = {k: len(v) for k, v in PAGES.items()}
+    print(f"pages per site: {len(PAGES)} ({', '.join(f'{k} {v // 1000} KB' for k, v in sizes.items())}) + robots.txt")
+    print(f"{args.workers} workers, {args.delay * 1000:g} ms per response, ideal {args.workers / args.delay:g} req/s, "
+          f"{os.cpu_count()} CPUs")
+    results = {}
+    for n in args.sizes:
+        r = run_size(n, args.workers, args.delay, args.audit_args)
+        results[n] = r
+        print(f"{n:>6} sites: {r['seconds']:6.1f} s  {r['sites_per_s']:6.1f} sites/s  {r['pages_per_s']:6.1f} pages/s  "
+              f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
+              f"(largest process {r['rss_mb']:.0f} MB)  "
+              f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site  {r['verdicts']}", flush=True)
+    last = results[max(results)]
+    cores = os.cpu_count() or 1
+    ceiling = cores / (last["cpu_s"] / last["sites"]) * last["requests_per_s"] / last["sites_per_s"]
+    print(f"CPU-bound ceiling on {cores} cores (audit process only, no server): {ceiling:.0f} req/s = "
+          f"{ceiling / last['ideal']:.0%} of ideal")
+    if len(results) >= 2:
+        small, large = min(results), max(results)
+        for key, what in (("total_rss_mb", "all processes"), ("rss_mb", "largest process")):
+            print(f"RSS({large}) / RSS({small}), {what}: {results[large][key] / results[small][key]:.2f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Scheduling of an audit, kept behind a small interface.
+
+"Audit one site" is `audit_site(task, ctx)`: a pure function of (URL, options, rules) that
+calls `check.check_site`, exactly as `pharmcheck check` does. A `Runner` decides where and
+when it runs and streams each result to an `AuditObserver` as it finishes (as sslyze's
+scanner does), always on the caller's thread, so the observer (database, output file,
+progress line) needs no locking. `ThreadRunner` runs sites on threads in this process;
+a distributed runner (Dask) only has to implement `Runner.run` the same way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pharmcheck.check import CheckContext, check_site
+from pharmcheck.models import FetchOptions, Report
+from pharmcheck.urls import host_of, registrable_domain
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """What a worker needs to build the `CheckContext` of a run: small and picklable, so a
+    worker process (or a remote machine) can rebuild the same context."""
+
+    options: FetchOptions
+    rules: str | None = None  # rules directory; None = the default rules
+    replay: str | None = None  # WARC file or folder to answer from
+
+    def build(self) -> CheckContext:
+        from pharmcheck.fetch import ArchiveIndex, HostLimiter
+        from pharmcheck.rules import load_rules
+
+        return CheckContext(
+            ruleset=load_rules(self.rules),
+            options=self.options,
+            archive=ArchiveIndex(self.replay) if self.replay else None,
+            # One limiter for every site the context serves: the per-host cap holds across sites.
+            limiter=HostLimiter(self.options.per_host),
+        )
+
+
+@dataclass(frozen=True)
+class SiteTask:
+    url: str
+    position: int  # place in the input, kept so exports follow the input order
+    save_warc: str | None = None  # where to record this site's exchanges, if wanted
+
+
+def audit_site(task: SiteTask, ctx: CheckContext) -> Report:
+    """Audit one site: the same code path, and so the same report, as `pharmcheck check`."""
+    return check_site(task.url, ctx, save_warc=task.save_warc)
+
+
+class AuditObserver(Protocol):
+    def site_started(self, task: SiteTask) -> None: ...
+
+    def site_done(self, task: SiteTask, report: Report) -> None: ...
+
+    def site_failed(self, task: SiteTask, error: BaseException) -> None:
+        """A bug in pharmcheck while auditing this site (a site's own misbehaviour never
+        raises: it is in the report). The site is not stored, so `--resume` retries it."""
+
+
+@dataclass
+class RunOutcome:
+    completed: int = 0
+    failed: int = 0
+    abandoned: int = 0  # in flight when the run was stopped; audited again on resume
+    stopped: bool = False
+
+
+class Runner(Protocol):
+    def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
+            stop: threading.Event) -> RunOutcome:
+        """Audit every task, calling the observer on the caller's thread as sites finish.
+
+        `tasks` is consumed lazily (at most a few more than are in flight are taken), so
+        memory does not grow with the list. When `stop` is set, no new task is started; the
+        results already finished are still delivered, and sites in flight are abandoned."""
+        ...
+
+
+_POLL = 0.1  # how often the caller's thread looks at `stop` while waiting for results
+
+
+class ThreadRunner:
+    """`workers` sites in flight on daemon threads (daemon: an interrupted run must not wait
+    for a slow site's deadline before the process can exit)."""
+
+    def __init__(self, workers: int, ctx: CheckContext | None = None) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.ctx = ctx  # already built by the caller, or built from the spec in run()
+
+    def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
+            stop: threading.Event) -> RunOutcome:
+        ctx = self.ctx or spec.build()
+        todo: queue.SimpleQueue[SiteTask | None] = queue.SimpleQueue()
+        done: queue.SimpleQueue[tuple[SiteTask, Report | None, BaseException | None]] = queue.SimpleQueue()
+        threads = [
+            threading.Thread(target=_worker, args=(todo, done, ctx), name=f"audit-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        outcome = RunOutcome()
+        source: Iterator[SiteTask] = iter(tasks)
+        in_flight = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and not stop.is_set() and in_flight < self.workers:
+                    task = next(source, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    observer.site_started(task)
+                    todo.put(task)
+                    in_flight += 1
+                if in_flight == 0 or stop.is_set():
+                    break
+                try:
+                    task, report, error = done.get(timeout=_POLL)
+                except queue.Empty:
+                    continue
+                in_flight -= 1
+                _deliver(observer, outcome, task, report, error)
+            # Stopped: hand over what already finished, give up the rest.
+            while in_flight:
+                try:
+                    task, report, error = done.get_nowait()
+                except queue.Empty:
+                    break
+                in_flight -= 1
+                _deliver(observer, outcome, task, report, error)
+            outcome.abandoned = in_flight
+            outcome.stopped = stop.is_set()
+        finally:
+            for _ in threads:
+                todo.put(None)  # idle workers exit; busy ones die with the process
+        return outcome
+
+
+def _deliver(observer: AuditObserver, outcome: RunOutcome, task: SiteTask, report: Report | None,
+             error: BaseException | None) -> None:
+    if report is not None:
+        outcome.completed += 1
+        observer.site_done(task, report)
+    else:
+        assert error is not None
+        outcome.failed += 1
+        observer.site_failed(task, error)
+
+
+def _worker(todo: queue.SimpleQueue[SiteTask | None],
+            done: queue.SimpleQueue[tuple[SiteTask, Report | None, BaseException | None]],
+            ctx: CheckContext) -> None:
+    while True:
+        task = todo.get()
+        if task is None:
+            return
+        try:
+            done.put((task, audit_site(task, ctx), None))
+        except Exception as exc:
+            done.put((task, None, exc))
+
+
+# --- several processes ------------------------------------------------------------------
+
+_RESTARTS = 3  # a worker process that keeps dying is a bug, not bad luck
+
+
+class _Shard:
+    """One worker process, its own task queue, and the sites handed to it."""
+
+    def __init__(self, index: int, mp_context: Any, spec: ContextSpec, threads: int,
+                 results: Any) -> None:
+        self.index = index
+        self.threads = threads
+        self.queue = mp_context.Queue()
+        self.in_flight: dict[str, SiteTask] = {}
+        self.waiting: deque[SiteTask] = deque()
+        self.process = mp_context.Process(
+            target=_process_main, args=(index, spec, threads, self.queue, results, os.getpid()),
+            name=f"pharmcheck-audit-{index}", daemon=True)
+        self.process.start()
+
+
+class ProcessRunner:
+    """Sites spread over `processes` worker processes, each running threads, `workers` sites in
+    flight in all. Analysis (parsing, rules) is CPU work under the GIL: one process can use
+    one core only, so on a multi-core machine the network, not the CPU, stays the limit.
+
+    A site goes to the process chosen by its registrable domain, so the per-host connection
+    cap (a `HostLimiter` per process) still holds across the sites of one domain. Reports come
+    back as JSON and the observer runs in this process, on the caller's thread."""
+
+    def __init__(self, workers: int, processes: int) -> None:
+        if workers < 1 or processes < 1:
+            raise ValueError("workers and processes must be at least 1")
+        self.workers = workers
+        self.processes = min(processes, workers)
+
+    def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
+            stop: threading.Event) -> RunOutcome:
+        mp_context = multiprocessing.get_context()
+        results = mp_context.Queue()
+        per_process = -(-self.workers // self.processes)
+        shards = [_Shard(i, mp_context, spec, per_process, results) for i in range(self.processes)]
+        restarts = 0
+        outcome = RunOutcome()
+        source: Iterator[SiteTask] = iter(tasks)
+        exhausted = False
+        buffered = 0
+        try:
+            while True:
+                # Take tasks lazily: at most `workers` waiting on top of those in flight.
+                while not exhausted and not stop.is_set() and buffered < self.workers:
+                    task = next(source, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    shards[_shard_of(task.url, len(shards))].waiting.append(task)
+                    buffered += 1
+                for shard in shards:
+                    while shard.waiting and len(shard.in_flight) < shard.threads and not stop.is_set():
+                        task = shard.waiting.popleft()
+                        buffered -= 1
+                        observer.site_started(task)
+                        shard.in_flight[task.url] = task
+                        shard.queue.put(task)
+                in_flight = sum(len(s.in_flight) for s in shards)
+                if stop.is_set() or (in_flight == 0 and buffered == 0 and exhausted):
+                    break
+                try:
+                    index, url, report_json, error = results.get(timeout=_POLL)
+                except queue.Empty:
+                    restarts += self._replace_dead(shards, mp_context, spec, results, observer, outcome)
+                    if restarts > _RESTARTS:
+                        raise RuntimeError("audit worker processes keep dying; see the messages above") from None
+                    continue
+                self._deliver_json(shards[index], url, report_json, error, observer, outcome)
+            # Stopped (or done): hand over what already finished, give up the rest.
+            while any(s.in_flight for s in shards):
+                try:
+                    index, url, report_json, error = results.get(timeout=0.05)
+                except queue.Empty:
+                    break
+                self._deliver_json(shards[index], url, report_json, error, observer, outcome)
+            outcome.abandoned = sum(len(s.in_flight) for s in shards)
+            outcome.stopped = stop.is_set()
+        finally:
+            for shard in shards:
+                if outcome.abandoned or stop.is_set() or not shard.process.is_alive():
+                    shard.process.terminate()
+                else:
+                    for _ in range(shard.threads):
+                        shard.queue.put(None)
+            for shard in shards:
+                shard.process.join(timeout=5)
+                if shard.process.is_alive():
+                    shard.process.kill()
+                shard.queue.cancel_join_thread()
+            results.cancel_join_thread()
+        return outcome
+
+    @staticmethod
+    def _deliver_json(shard: _Shard, url: str, report_json: str | None, error: str | None,
+                      observer: AuditObserver, outcome: RunOutcome) -> None:
+        task = shard.in_flight.pop(url, None)
+        if task is None:  # from a process that was replaced, after its sites were failed
+            return
+        if report_json is not None:
+            _deliver(observer, outcome, task, Report.model_validate_json(report_json), None)
+        else:
+            _deliver(observer, outcome, task, None, RuntimeError(error))
+
+    @staticmethod
+    def _replace_dead(shards: list[_Shard], mp_context: Any, spec: ContextSpec, results: Any,
+                      observer: AuditObserver, outcome: RunOutcome) -> int:
+        replaced = 0
+        for i, shard in enumerate(shards):
+            if shard.process.is_alive():
+                continue
+            code = shard.process.exitcode
+            for task in shard.in_flight.values():
+                _deliver(observer, outcome, task, None, RuntimeError(f"audit worker process died (exit code {code})"))
+            fresh = _Shard(i, mp_context, spec, shard.threads, results)
+            fresh.waiting = shard.waiting
+            shards[i] = fresh
+            replaced += 1
+        return replaced
+
+
+def _shard_of(url: str, count: int) -> int:
+    # crc32, not hash(): stable across processes and runs.
+    return zlib.crc32(registrable_domain(host_of(url)).encode()) % count
+
+
+def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, results: Any, parent: int) -> None:
+    """A worker process: `threads` threads auditing the sites its queue hands it."""
+    # Ctrl-C reaches the whole process group; the parent decides what to do with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctx = spec.build()
+
+    def orphan_watch() -> None:
+        # A parent killed with SIGKILL cannot stop us: do not audit on for nobody.
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    def work() -> None:
+        while True:
+            task = tasks.get()
+            if task is None:
+                return
+            try:
+                results.put((index, task.url, audit_site(task, ctx).model_dump_json(), None))
+            except Exception as exc:
+                results.put((index, task.url, None, f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=orphan_watch, daemon=True).start()
+    pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    results.close()
+    results.join_thread()  # make sure every report reached the pipe before exiting
+
+
+def default_processes(workers: int) -> int:
+    """One process per core when there are enough sites in flight to keep them busy."""
+    return max(1, min(os.cpu_count() or 1, workers // 4))
+
+
+def make_runner(workers: int, processes: int | None = None, ctx: CheckContext | None = None) -> Runner:
+    processes = default_processes(workers) if processes is None else processes
+    return ThreadRunner(workers, ctx) if processes <= 1 else ProcessRunner(workers, processes)
