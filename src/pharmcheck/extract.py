@@ -33,6 +33,7 @@ from pharmcheck.models import (
 MAX_LINKS = 3000
 MAX_IMAGES = 1000
 MAX_FORMS = 50
+MAX_PRICES = 50  # rules count prices and quote a few; a listing page has hundreds
 MAX_JSONLD_BYTES = 200_000
 MAX_TEXT_CHARS = 400_000
 _MAX_LINK_DEPTH = 30
@@ -402,7 +403,7 @@ def _prices(text: str) -> list[Price]:
         if amount is None:
             continue
         out.append(Price(amount=amount, currency=currency, text=m.group(0)))
-        if len(out) >= 200:
+        if len(out) >= MAX_PRICES:
             break
     return out
 
