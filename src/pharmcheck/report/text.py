@@ -5,8 +5,9 @@ from __future__ import annotations
 from pharmcheck.models import Report, Status
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
-EVIDENCE_SHOWN = 3  # per finding; the JSON report has all of it
-_CRITERIA_ORDER = ["seller", "licensing", "prescription", "reviews", "identity", "commerce"]
+EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
+# The safety criteria first; "seller" (is it a shop at all) last, with one quote per finding.
+_CRITERIA_ORDER = ["licensing", "prescription", "reviews", "identity", "commerce", "seller"]
 
 
 def render_text(report: Report) -> str:
@@ -22,14 +23,16 @@ def render_text(report: Report) -> str:
     for name in names:
         crit = report.criteria[name]
         lines.append(f"{name:<13} {_STATUS_MARK[crit.status]:<12} {crit.score:>3}/100")
-        for f in crit.findings:
+        shown = 1 if name == "seller" else EVIDENCE_SHOWN
+        # Findings against the site first: they are what a reader must see.
+        for f in sorted(crit.findings, key=lambda f: (f.weight > 0, -abs(f.weight))):
             sign = "+" if f.weight > 0 else "−"
             lines.append(f"  {sign} [{f.rule_id}] {f.message} ({f.severity.value}, {f.confidence.value} confidence)")
-            for ev in f.evidence[:EVIDENCE_SHOWN]:
+            for ev in f.evidence[:shown]:
                 lines.append(f"      {ev.url}")
                 lines.append(f"        “{' '.join(ev.text.split())}”")
-            if len(f.evidence) > EVIDENCE_SHOWN:
-                lines.append(f"      (+{len(f.evidence) - EVIDENCE_SHOWN} more in --format json)")
+            if len(f.evidence) > shown:
+                lines.append(f"      (+{len(f.evidence) - shown} more in --format json)")
     ok = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
     lines.append("")
     lines.append(f"pages: {ok} read of {len(report.pages)} tried")
