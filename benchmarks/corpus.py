@@ -3,13 +3,11 @@ into one WARC per site, so the checker can replay it exactly as it replays a rea
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from pharmcheck.fetch.pagedir import write_warc
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "dev"
 
@@ -43,16 +41,10 @@ def url_paths(rel: str) -> list[str]:
 
 def site_to_warc(site: CorpusSite, out: Path) -> Path:
     base = site.url.rstrip("/")
-    with open(out, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        for page in sorted((site.directory / "pages").rglob("*.html")):
-            body = page.read_bytes()
-            for path in url_paths(page.relative_to(site.directory / "pages").as_posix()):
-                headers = StatusAndHeaders(
-                    "200 OK",
-                    [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
-                    protocol="HTTP/1.1",
-                )
-                record = writer.create_warc_record(base + path, "response", payload=io.BytesIO(body), http_headers=headers)
-                writer.write_record(record)
-    return out
+    pages_dir = site.directory / "pages"
+    pages = [
+        (base + path, page.read_bytes(), "text/html; charset=utf-8")
+        for page in sorted(pages_dir.rglob("*.html"))
+        for path in url_paths(page.relative_to(pages_dir).as_posix())
+    ]
+    return write_warc(out, pages)
