@@ -160,3 +160,12 @@ def test_text_unless_on_a_rule_without_text_matchers_vetoes_the_page() -> None:
     r = rule({"price": {}}, unless=[{"text": {"phrases": ["street value"]}}])
     assert run([r], "Seized pills had a street value of £900.") == {}
     assert "T-RULE" in run([r], "Tablets £4.99")
+
+
+def test_data_lists_may_name_other_lists() -> None:
+    from pharmcheck.rules.engine import compile_matcher
+    from pharmcheck.rules.schema import Matcher, RuleSetData
+
+    data = RuleSetData(lists={"inner": ["never"], "outer": ["@inner", "avoid"]})
+    matcher = compile_matcher(Matcher.model_validate({"text": {"phrases": ["@outer"]}}), data)
+    assert matcher.patterns.phrase_literals == ["never", "avoid"]  # type: ignore[attr-defined]

@@ -23,6 +23,14 @@ def verdict(ruleset: RuleSet, url: str, pages: dict[str, str]) -> tuple[str, set
 
 
 CASES = {
+    "shop of vitamins and OTC painkillers saying no prescription needed": ("suspicious", "https://vita-corner.test/", {
+        "/": "<p>Shop vitamin D, fish oil and ibuprofen tablets. No prescription needed. Free delivery over 20 pounds.</p>"
+             "<p>Ibuprofen 200mg, 16 tablets £1.49. Add to basket.</p>",
+    }),
+    "no prescription? no problem, our doctors issue one": ("rogue", "https://quick-script.test/", {
+        "/how": "<p>We require a valid prescription. No prescription? No problem: fill in our short form and our doctors "
+                "will issue one for free.</p><p>Tramadol 50mg $1.20 per pill. Order now.</p>",
+    }),
     "reassuring words next to a prescription sold by the seller": ("rogue", "https://meds-direct.test/", {
         "/delivery": "<p>We require a valid prescription for all orders. No prescription? Our partner doctors will write "
                      "a prescription for you for $25 at checkout.</p><p>Shipping costs $20 per order.</p>",

@@ -1016,17 +1016,20 @@ def _phrases_re(phrases: list[str]) -> re.Pattern[str] | None:
 
 
 def compile_matcher(m: Matcher, data: RuleSetData) -> Compiled:
-    def lst(value: list[str] | str) -> list[str]:
+    def lst(value: list[str] | str, seen: tuple[str, ...] = ()) -> list[str]:
+        """A list field's items, with "@name" data lists expanded (they may name others)."""
         if isinstance(value, str):
-            if value.startswith("@"):
-                name = value[1:]
-                if name not in data.lists:
-                    raise CompileError(f"unknown data list {value!r} (rules/data/*.yaml)")
-                return data.lists[name]
-            return [value]
+            if not value.startswith("@"):
+                return [value]
+            name = value[1:]
+            if name not in data.lists:
+                raise CompileError(f"unknown data list {value!r} (rules/data/*.yaml)")
+            if name in seen:
+                raise CompileError(f"data list {value!r} includes itself")
+            return lst(data.lists[name], (*seen, name))
         out: list[str] = []
         for item in value:
-            out.extend(lst(item) if item.startswith("@") else [item])
+            out.extend(lst(item, seen))
         return out
 
     kind = m.kind
