@@ -43,9 +43,6 @@ _BLOCK_TAGS = (
     "section", "article", "header", "footer", "nav", "main", "aside", "blockquote", "form", "dd", "dt",
     "title", "option", "button", "label", "figcaption", "address", "pre",
 )  # fmt: skip
-# A newline before every block tag, inserted into the source before the one parse: rules read
-# lines as sentence breaks, and this is ~4x cheaper than rewriting element tails after parsing.
-_BLOCK_START = re.compile(r"<(?=(?:" + "|".join(_BLOCK_TAGS) + r")[\s/>])", re.I)
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "head")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
@@ -59,6 +56,7 @@ _PRICE = re.compile(
     r"|(?P<b>\d{1,6}(?:[.,]\d{3})*(?:[.,]\d{1,2})?)\s?(?P<code>USD|EUR|GBP|CAD|AUD|INR|CHF|€|£)\b",
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 # Labels browsers refuse (UTF-7 smuggles markup past filters) or that mean "not text".
 _REFUSED_ENCODINGS = frozenset({"utf-7", "utf7", "x-user-defined", "replacement"})
@@ -175,7 +173,8 @@ def _parser() -> etree.HTMLParser:
 
 def parse_html(text: str) -> Any:
     """Parse HTML of any shape (NUL bytes, 100,000 nested tags) without recursion or errors."""
-    text = _BLOCK_START.sub("\n<", text.replace("\x00", ""))
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     root, too_deep = _parse(text)
     if too_deep:
         # libxml2 stops at depth 2048 (huge_tree) and drops all that follows; such pages
@@ -184,7 +183,24 @@ def parse_html(text: str) -> Any:
         root = flat if flat is not None else root
     if root is None:
         root = etree.fromstring("<html><body></body></html>", _parser())
+    _break_blocks(root)
     return root
+
+
+def _break_blocks(root: Any) -> None:
+    """A line break at the start and after the end of every block element: the visible text
+    then has one line per block, which rules read as sentence breaks."""
+    for el in root.iter(*_BLOCK_TAGS):
+        tail = el.tail
+        text = el.text
+        try:
+            el.tail = "\n" + tail if tail else "\n"
+            if text:
+                el.text = "\n" + text
+        except ValueError:  # lxml reads control characters it refuses to write back
+            el.tail = "\n" + _CONTROL_CHARS.sub("", tail or "")
+            if text:
+                el.text = "\n" + _CONTROL_CHARS.sub("", text)
 
 
 def _parse(text: str) -> tuple[Any, bool]:
