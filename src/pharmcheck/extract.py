@@ -87,10 +87,11 @@ class DrugIndex:
     def words(self) -> frozenset[str]:
         return frozenset(self.first)
 
-    def find(self, text: str) -> list[DrugMention]:
-        """Drugs named in `text`, each once, in order of first mention."""
+    def find(self, text: str, words: frozenset[str] | None = None) -> list[DrugMention]:
+        """Drugs named in `text` (whose words may be given), each once, in order of first mention."""
         lower = text.lower()
-        words = set(_TOKEN.findall(lower))
+        if words is None:
+            words = frozenset(_TOKEN.findall(lower))
         hits = words.intersection(self.first)  # usually a handful: only these are looked at further
         if not hits:
             return []
@@ -243,6 +244,8 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     text = _visible_text(root)
     found = {m.group(0).lower() for m in _EMAIL.finditer(text)} if "@" in text else set()
     emails = sorted(found | _mailtos(links))
+    searchable = title + "\n" + text + "\n" + " ".join(link.url for link in links[:500])
+    words = frozenset(_TOKEN.findall(searchable.lower()))
     return PageFacts(
         url=url,
         title=title[:500],
@@ -253,9 +256,10 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
         emails=emails[:50],
         phones=_phones(text),
         prices=_prices(text),
-        drugs=drugs.find(title + "\n" + text + "\n" + " ".join(link.url for link in links[:500])),
+        drugs=drugs.find(searchable, words),
         jsonld=jsonld,
         truncated=truncated,
+        words=words,
     )
 
 

@@ -187,6 +187,9 @@ class PageFacts(BaseModel):
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
+    # Lower-case words of the title, text and link addresses: computed once by extraction for
+    # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
+    words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
 
 
 class DrugEntry(BaseModel):

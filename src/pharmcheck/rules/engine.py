@@ -52,7 +52,11 @@ class Page:
 
     @cached_property
     def tokens(self) -> frozenset[str]:
-        return frozenset(_TOKEN.findall(f"{self.all_text}\n{self.url_text}".lower()))
+        """Words on the page (a superset is fine: they only decide what is worth searching)."""
+        url_words = frozenset(_TOKEN.findall(self.url_text.lower()))
+        if self.facts.words:
+            return self.facts.words | url_words
+        return frozenset(_TOKEN.findall(self.all_text.lower())) | url_words
 
     @cached_property
     def line_index(self) -> tuple[list[int], dict[str, list[int]]]:
