@@ -397,8 +397,9 @@ def _visible_text(root: Any) -> str:
     raw = etree.tostring(body if body is not None else root, method="text", encoding=str)
     if "\u200b" in raw:
         raw = raw.replace("\u200b", "")
-    lines = (" ".join(line.split()) for line in raw.splitlines())
-    return "\n".join(line for line in lines if line)[:MAX_TEXT_CHARS]
+    # Most lines are empty (block breaks in a row): skip them before folding the others.
+    lines = [" ".join(line.split()) for line in raw.splitlines() if line and not line.isspace()]
+    return "\n".join(lines)[:MAX_TEXT_CHARS]
 
 
 def _phones(text: str) -> list[str]:
