@@ -309,7 +309,8 @@ def _links(root: Any, base: str) -> list[Link]:
         url = _absolute(href, base, origin)
         if url is None:
             continue
-        text = _fold(" ".join(el.itertext()))[:200] or _fold(
+        raw = el.text or "" if len(el) == 0 else " ".join(el.itertext())  # most links are one text node
+        text = _fold(raw)[:200] or _fold(
             el.get("title") or el.get("aria-label") or " ".join(img.get("alt") or "" for img in el.iter("img"))
         )[:200]
         out.append(Link(url=url[:2000], text=text))
@@ -329,13 +330,17 @@ def _images(root: Any, base: str) -> list[Image]:
         src = el.get("src") or el.get("data-src") or ""
         src_abs = _absolute(src, base, origin) or src.strip()
         link = None
-        # A few levels up is where an enclosing <a> is; walking 100,000 nested divs per image is not.
-        for depth, anc in enumerate(el.iterancestors()):
-            if anc.tag == "a":
-                link = _absolute(anc.get("href") or "", base, origin)
-                break
-            if depth >= _MAX_LINK_DEPTH:
-                break
+        parent = el.getparent()
+        if parent is not None and parent.tag == "a":  # the usual case: <a><img></a>
+            link = _absolute(parent.get("href") or "", base, origin)
+        else:
+            # A few levels up is where an enclosing <a> is; walking 100,000 nested divs per image is not.
+            for depth, anc in enumerate(el.iterancestors()):
+                if anc.tag == "a":
+                    link = _absolute(anc.get("href") or "", base, origin)
+                    break
+                if depth >= _MAX_LINK_DEPTH:
+                    break
         out.append(
             Image(
                 src=src_abs[:2000], alt=_fold(el.get("alt") or "")[:300], title=_fold(el.get("title") or "")[:300], link=link
