@@ -49,7 +49,9 @@ _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-:.]+)", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _EMAIL = re.compile(r"\b[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9.-]{1,190}\.[a-zA-Z]{2,24}\b")
-_PHONE = re.compile(r"(?<![\w/.-])(?:\+|00)?\(?\d[\d\s().-]{6,18}\d(?![\w/-])")
+# 9 to 15 digits with at most two separators between them, on one line (a rating next to
+# a review count, or block breaks between numbers, are not a phone number).
+_PHONE = re.compile(r"(?<![\w/.-])(?:\+|00)?\(?\d(?:[ \t\u00a0().-]{0,2}\d){8,14}(?![\w/-])")
 _CURRENCY_SIGNS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "C$": "CAD", "A$": "AUD", "CA$": "CAD"}
 _PRICE = re.compile(
     r"(?P<sym>CA\$|C\$|A\$|[$€£¥₹])\s?(?P<a>\d{1,6}(?:[.,]\d{3})*(?:[.,]\d{1,2})?)"
