@@ -133,13 +133,26 @@ class Page:
     def label_tokens(self) -> frozenset[str]:
         """Words of image labels and of link texts and addresses (where seals live)."""
         parts = [f"{i.alt} {i.title} {i.src}" for i in self.facts.images]
-        parts += [f"{link.text} {link.url}" for link in self.facts.links]
+        parts += [link.text for link in self.facts.links]
+        # Addresses only of links to other sites: a seal's link leaves the site.
+        parts += [
+            link.url
+            for link, domain in zip(self.facts.links, self.link_domain_list, strict=True)
+            if domain and domain != self.site_domain
+        ]
         return frozenset(_TOKEN.findall(" ".join(parts).lower()))
 
     @cached_property
     def link_domain_list(self) -> list[str]:
         """Registrable domain of each link ("" for mailto:, tel:), aligned with facts.links."""
-        return [domain_of(link.url) if link.url.startswith("http") else "" for link in self.facts.links]
+        url = self.facts.url
+        origin = url[: url.find("/", url.find("://") + 3) + 1] if "://" in url else ""
+        own = domain_of(url) if origin else ""
+        # Most links stay on the page's own host: they need no parsing.
+        return [
+            own if origin and link.url.startswith(origin) else domain_of(link.url) if link.url.startswith("http") else ""
+            for link in self.facts.links
+        ]
 
     def phrase_hits(self, book: PhraseBook) -> dict[int, list[tuple[int, int]]]:
         """Word-bounded occurrences in `all_text` of every phrase of the rule set, found in one
