@@ -249,7 +249,8 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     text = _visible_text(root)
     found = {m.group(0).lower() for m in _EMAIL.finditer(text)} if "@" in text else set()
     emails = sorted(found | _mailtos(links))
-    searchable = title + "\n" + text + "\n" + " ".join(link.url for link in links[:500])
+    # Link addresses name drugs too (product slugs); each address once (cards link twice).
+    searchable = title + "\n" + text + "\n" + " ".join(dict.fromkeys(link.url for link in links[:500]))
     words = frozenset(_TOKEN.findall(searchable.lower()))
     return PageFacts(
         url=url,
