@@ -369,7 +369,7 @@ def _forms(root: Any, base: str) -> list[Form]:
             name = field.get("name") or field.get("id") or ""
             fields.append(f"{name}:{ftype}"[:100])
         action = _absolute(el.get("action") or "", base, origin) or base
-        out.append(Form(action=action[:2000], method=(el.get("method") or "get").lower()[:10], fields=fields[:100], file_upload=upload))
+        out.append(Form(action=action[:2000], method=(el.get("method") or "get").lower()[:10], fields=tuple(fields[:100]), file_upload=upload))
         if len(out) >= MAX_FORMS:
             break
     return out

@@ -7,10 +7,11 @@ database, exports): change them only with a schema version bump.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 SCHEMA_VERSION = "1"
 
@@ -140,26 +141,35 @@ class PageInfo(BaseModel):
 # --- extract ----------------------------------------------------------------------------
 
 
-class Link(BaseModel):
+# A page has hundreds of links and images: they are plain slotted dataclasses, built ~10x
+# faster than pydantic models, and PageFacts takes them without re-validating (extraction
+# builds them from parsed HTML; they never come from outside).
+
+
+@dataclass(slots=True)
+class Link:
     url: str
     text: str = ""
 
 
-class Image(BaseModel):
+@dataclass(slots=True)
+class Image:
     src: str
     alt: str = ""
     title: str = ""
     link: str | None = None  # href of the enclosing <a>, absolute
 
 
-class Form(BaseModel):
+@dataclass(slots=True)
+class Form:
     action: str = ""
     method: str = "get"
-    fields: list[str] = Field(default_factory=list)  # input names and types
+    fields: tuple[str, ...] = ()  # input names and types, "name:type"
     file_upload: bool = False
 
 
-class Price(BaseModel):
+@dataclass(slots=True)
+class Price:
     amount: float
     currency: str
     text: str
@@ -178,12 +188,12 @@ class PageFacts(BaseModel):
     url: str
     title: str = ""
     text: str = ""  # visible text, whitespace folded, scripts/styles removed
-    links: list[Link] = Field(default_factory=list)
-    images: list[Image] = Field(default_factory=list)
-    forms: list[Form] = Field(default_factory=list)
+    links: SkipValidation[list[Link]] = Field(default_factory=list)
+    images: SkipValidation[list[Image]] = Field(default_factory=list)
+    forms: SkipValidation[list[Form]] = Field(default_factory=list)
     emails: list[str] = Field(default_factory=list)
     phones: list[str] = Field(default_factory=list)
-    prices: list[Price] = Field(default_factory=list)
+    prices: SkipValidation[list[Price]] = Field(default_factory=list)
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
