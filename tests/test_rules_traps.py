@@ -23,6 +23,16 @@ def verdict(ruleset: RuleSet, url: str, pages: dict[str, str]) -> tuple[str, set
 
 
 CASES = {
+    "study of rogue sites": ("not_pharmacy", "https://lab.university-example.test/", {
+        "/papers/online-opioids": "<p>We analysed 800 online pharmacies selling opioids without prescription; "
+                                  "researchers found most operated illegally.</p>",
+    }),
+    "pharmacy taking prescriptions by upload": ("legitimate", "https://www.town-pharmacy.test/", {
+        "/upload": "<p>Upload a valid prescription from a registered doctor to order prescription medicines. "
+                   "Our pharmacist verifies every prescription before dispatch.</p>"
+                   "<form method='post'><input type='file' name='prescription'></form>"
+                   "<p>Pharmacy licence number PH-204518.</p>",
+    }),
     "shop of vitamins and OTC painkillers saying no prescription needed": ("suspicious", "https://vita-corner.test/", {
         "/": "<p>Shop vitamin D, fish oil and ibuprofen tablets. No prescription needed. Free delivery over 20 pounds.</p>"
              "<p>Ibuprofen 200mg, 16 tablets £1.49. Add to basket.</p>",
