@@ -280,16 +280,22 @@ def _base_href(root: Any, url: str) -> str:
 
 
 def _absolute(href: str, base: str, origin: str) -> str | None:
+    """An absolute http(s) URL (or mailto:/tel:) for an href; None for fragments and scripts."""
     href = href.strip()
-    if not href or href.startswith("#"):
+    if not href:
+        return None
+    first = href[0]
+    if first == "/" and not href.startswith("//"):
+        return origin + href  # the common case: a root-relative link
+    if first == "#":
         return None
     low = href[:11].lower()
     if low.startswith(("http://", "https://")):
         return href
-    if low.startswith(("javascript:", "mailto:", "tel:", "data:", "about:")):
-        return href if low.startswith(("mailto:", "tel:")) else None
-    if href.startswith("/") and not href.startswith("//"):
-        return origin + href
+    if low.startswith(("javascript:", "data:", "about:")):
+        return None
+    if low.startswith(("mailto:", "tel:")):
+        return href
     try:
         return urljoin(base, href)
     except ValueError:
