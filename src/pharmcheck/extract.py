@@ -249,8 +249,11 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     text = _visible_text(root)
     found = {m.group(0).lower() for m in _EMAIL.finditer(text)} if "@" in text else set()
     emails = sorted(found | _mailtos(links))
-    # Link addresses name drugs too (product slugs); each address once (cards link twice).
-    searchable = title + "\n" + text + "\n" + " ".join(dict.fromkeys(link.url for link in links[:500]))
+    # Link addresses name drugs too (product slugs): each once (cards link twice), and the
+    # site's own ones without their repeated scheme and host.
+    origin = _origin(base)
+    paths = dict.fromkeys(link.url[len(origin) :] if link.url.startswith(origin) else link.url for link in links[:500])
+    searchable = title + "\n" + text + "\n" + " ".join(paths)
     words = frozenset(_TOKEN.findall(searchable.lower()))
     return PageFacts(
         url=url,

@@ -589,7 +589,24 @@ class TextC(Compiled):
     book: PhraseBook | None = None  # set by attach_phrase_book for primary text matchers
     phrase_ids: list[list[int]] = field(default_factory=list)  # per phrase, its ids in the book
 
+    @cached_property
+    def _all_phrase_ids(self) -> frozenset[int]:
+        return frozenset(i for ids in self.phrase_ids for i in ids)
+
+    @cached_property
+    def _book_regexes(self) -> bool:
+        return bool(self.patterns.folded or self.patterns.cased)
+
     def _candidate(self, page: Page) -> bool:
+        if (
+            self.book is not None
+            and self.source_field == "all"
+            and not self._book_regexes
+            and page.lowered("all") is not None  # else the automaton pass was not made
+        ):
+            # Phrases only: the page's automaton pass already says whether any is there.
+            hits = page.phrase_hits(self.book)
+            return not self._all_phrase_ids.isdisjoint(hits)
         tokens = page.tokens
         if self.has_regex and (not self.anchors or not self.anchors.isdisjoint(tokens)):
             return True
