@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pharmcheck.cli import main
+from pharmcheck.fetch.pagedir import write_warc
 
 ROGUE = {
     "/": "<html><head><title>Cheap Meds Express</title></head><body><h1>Cheap meds, fast</h1>"
@@ -159,17 +160,7 @@ def test_bad_arguments_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def _write_capture(path: Path, base: str, pages: dict[str, str]) -> None:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    with open(path, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        for route, html in pages.items():
-            body = html.encode()
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                                  ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(base + route, "response", payload=io.BytesIO(body),
-                                                          http_headers=headers))
+    write_warc(path, [(base + route, html.encode(), "text/html; charset=utf-8") for route, html in pages.items()])
 
 
 def test_jsonl_equals_check_json_for_the_same_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,10 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from pharmcheck.cli import main
+from pharmcheck.fetch.pagedir import write_warc
 
 PAGE = (b"<html><head><title>Cheap &lt;b&gt;meds&lt;/b&gt;</title></head><body><main>"
         b"Buy tramadol 100mg online without a prescription, delivered overnight. Pay with Bitcoin.</main></body></html>")
@@ -17,13 +16,7 @@ PAGE = (b"<html><head><title>Cheap &lt;b&gt;meds&lt;/b&gt;</title></head><body><
 
 @pytest.fixture
 def warc(tmp_path: Path) -> Path:
-    path = tmp_path / "site.warc.gz"
-    with open(path, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record("https://rogue-meds.example/", "response",
-                                                      payload=io.BytesIO(PAGE), http_headers=headers))
-    return path
+    return write_warc(tmp_path / "site.warc.gz", [("https://rogue-meds.example/", PAGE, "text/html; charset=utf-8")])
 
 
 @pytest.mark.parametrize("live", [False, True])

@@ -3,16 +3,13 @@ into WARC files and checked by replaying them, so the HTML report shows real Rep
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from pathlib import Path
-
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.check import CheckContext, check_site, tool_info
 from pharmcheck.fetch import ArchiveIndex
+from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.models import AuditRun, FetchOptions, Report
 from pharmcheck.rules import load_rules
 
@@ -85,31 +82,24 @@ SITES: dict[str, dict[str, str] | None] = {
 HOSTILE_HOST = "evil-pharmacy.test"
 
 
-def write_warc(path: Path) -> Path:
-    with open(path, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        for host, pages in SITES.items():
-            if pages is None:
-                continue
-            for url_path, text in pages.items():
-                title = HOSTILE_TITLE if host == HOSTILE_HOST else host
-                # Hostile text is written as escaped text, so it is what a visitor reads (and what
-                # extraction keeps) rather than markup the page itself would run.
-                body = text if host != HOSTILE_HOST or "<a href" in text else _escape(text)
-                html = _page(_escape(title), body, NAV).encode("utf-8")
-                headers = StatusAndHeaders(
-                    "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(html)))],
-                    protocol="HTTP/1.1",
-                )
-                record = writer.create_warc_record(f"https://{host}{url_path}", "response",
-                                                   payload=io.BytesIO(html), http_headers=headers)
-                writer.write_record(record)
-    return path
+def write_capture(path: Path) -> Path:
+    pages: list[tuple[str, bytes, str]] = []
+    for host, site_pages in SITES.items():
+        if site_pages is None:
+            continue
+        for url_path, text in site_pages.items():
+            title = HOSTILE_TITLE if host == HOSTILE_HOST else host
+            # Hostile text is written as escaped text, so it is what a visitor reads (and what
+            # extraction keeps) rather than markup the page itself would run.
+            body = text if host != HOSTILE_HOST or "<a href" in text else _escape(text)
+            html = _page(_escape(title), body, NAV).encode("utf-8")
+            pages.append((f"https://{host}{url_path}", html, "text/html; charset=utf-8"))
+    return write_warc(path, pages)
 
 
 def replayed_reports(directory: Path) -> tuple[AuditRun, list[Report]]:
     """Check every made-up site by replaying its capture; returns an AuditRun and the Reports."""
-    warc = write_warc(directory / "sites.warc.gz")
+    warc = write_capture(directory / "sites.warc.gz")
     ruleset = load_rules()
     ctx = CheckContext(ruleset=ruleset, options=FetchOptions(max_pages=6, retries=0), archive=ArchiveIndex(warc))
     reports = [check_site(f"https://{host}/", ctx) for host in SITES]
