@@ -8,7 +8,6 @@ lookup, not a regex scan (see benchmarks/analysis.py).
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -28,8 +27,6 @@ MAX_EVIDENCE = 5
 RE2_SET_TRUSTED_CHARS = 100_000
 CONTEXT_CHARS = 200
 _TOKEN = re.compile(r"[a-z0-9]+")
-_TOKEN_OR_NEWLINE = re.compile(r"[a-z0-9]+|\n")
-_NEWLINE = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 
 # Evidence of the rules that fired so far, by rule id (what `fired` matchers read).
@@ -57,50 +54,6 @@ class Page:
         if self.facts.words:
             return self.facts.words | url_words
         return frozenset(_TOKEN.findall(self.all_text.lower())) | url_words
-
-    @cached_property
-    def line_index(self) -> tuple[list[int], dict[str, list[int]]]:
-        """Start offset of each line of `all_text`, and for each word the lines it is on.
-
-        Text matchers then scan only the lines around their words instead of the whole page
-        (a regex that does not start with literal text costs a step per character)."""
-        low = self.all_text.lower()
-        starts = [0]
-        starts.extend(m.end() for m in _NEWLINE.finditer(low))
-        index: dict[str, list[int]] = {}
-        number = 0
-        for token in _TOKEN_OR_NEWLINE.findall(low):
-            if token == "\n":
-                number += 1
-                continue
-            lines = index.get(token)
-            if lines is None:
-                index[token] = [number]
-            elif lines[-1] != number:
-                lines.append(number)
-        return starts, index
-
-    def windows(self, words: Iterable[str]) -> list[tuple[int, int]]:
-        """Merged (start, end) spans of `all_text` covering each line holding one of `words`,
-        with one line of margin each side (a match may run over a line break)."""
-        starts, index = self.line_index
-        lines = sorted({n for w in words for n in index.get(w, ())})
-        if not lines:
-            return []
-        if 2 * len(lines) > len(starts):
-            return [(0, len(self.all_text))]  # most lines: one scan is cheaper than many
-        last = len(starts) - 1
-        text_end = len(self.all_text)
-        spans: list[tuple[int, int]] = []
-        for n in lines:
-            lo, hi = max(0, n - 1), min(last, n + 1)
-            start = starts[lo]
-            end = starts[hi + 1] - 1 if hi < last else text_end
-            if spans and start <= spans[-1][1] + 1:
-                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-            else:
-                spans.append((start, end))
-        return spans
 
     def field_text(self, name: str) -> str:
         if name == "title":
@@ -336,15 +289,13 @@ def _at_boundary(text: str, start: int) -> bool:
     return _left_is_word(text, start) != right
 
 
-def _bounded(
-    pattern: Searcher, text: str, exact: bool = True, pos: int = 0, endpos: int | None = None
-) -> Iterable[tuple[int, int]]:
+def _bounded(pattern: Searcher, text: str, exact: bool = True) -> Iterator[tuple[int, int]]:
     """Matches of `pattern` that start at a word boundary (exact: as \\b; otherwise: no word
     character before, as a phrase needs); after a match that does not, the search resumes one
     character later, so no overlapping match is lost."""
+    pos = 0
     search = pattern.search
-    endpos = len(text) if endpos is None else endpos
-    while (m := search(text, pos, endpos)) is not None:
+    while (m := search(text, pos)) is not None:
         start, end = m.span()
         if not _at_boundary(text, start) if exact else _left_is_word(text, start):
             pos = start + 1
@@ -353,12 +304,8 @@ def _bounded(
         pos = end if end > start else start + 1
 
 
-def _finds(pattern: Searcher, text: str, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
-    if isinstance(pattern, re.Pattern):
-        return (m.span() for m in pattern.finditer(text, pos, endpos))
-    # RE2 re-encodes the whole string on every call: give it only the window (windows start
-    # and end at line breaks, so \b at the cut behaves as in the whole text).
-    return ((pos + m.start(), pos + m.end()) for m in pattern.finditer(text[pos:endpos]))
+def _finds(pattern: Searcher, text: str) -> Iterator[tuple[int, int]]:
+    return (m.span() for m in pattern.finditer(text))
 
 
 def _span_order(span: tuple[int, int]) -> tuple[int, int]:
@@ -369,11 +316,12 @@ def _span_order(span: tuple[int, int]) -> tuple[int, int]:
 class TextPatterns:
     """The compiled forms of a text matcher.
 
-    Speed matters here (every rule, every page): Python's `re` skips ahead quickly only for
-    patterns that start with literal text and are not case-insensitive. So phrases are one
-    alternation without the leading word-boundary look-behind (checked in Python instead),
-    and both phrases and regexes run on the page's lower-cased text. Regexes containing a
-    case-sensitive group `(?-i:...)` run on the original text, case-insensitively.
+    For the rules as loaded, a page's phrases are found by the rule set's one Aho-Corasick pass
+    (PhraseBook) and its regexes run on RE2, after one RE2::Set pass per page has ruled most
+    out. What is compiled here serves that path (regexes), `unless` vetoes on short windows,
+    and matchers compiled on their own: phrases as one `re` alternation of those whose words
+    are on the page, on lower-cased text. Regexes with a case-sensitive group `(?-i:...)` run
+    on the original text, case-insensitively.
     """
 
     phrase_bodies: list[str]  # one regex body per phrase, for lower-case text
@@ -429,52 +377,39 @@ class TextPatterns:
         text: str,
         lowered: str | None,
         words: frozenset[str] | None = None,
-        windows: list[tuple[int, int]] | None = None,
         with_phrases: bool = True,
         matched: tuple[frozenset[int], frozenset[int]] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """(start, end) of every match in `text`, in order, lazily (callers stop after a few).
-        `words`: the words of the text, if known (only phrases made of them are searched);
-        `windows`: the only spans to scan, in order; `matched`: the ids of the RE2 patterns
-        (lower-case text, original text) that match somewhere on the page."""
+        `lowered`: `text` lower-cased, or None if that changed its length; `words`: the words of
+        the text, if known (only phrases made of them are searched); `matched`: the ids of the
+        RE2 patterns (lower-case text, original text) that match somewhere on the page."""
         phrases = self._phrase_patterns(words) if self.phrase_bodies and with_phrases else None
-        whole = [(0, len(text))]
-        if windows is not None and not windows:
-            return
-        # RE2 scans linearly and fast, and each call has a fixed cost: one pass over the whole
-        # text. `re` patterns scan only the windows.
-        full: list[Iterable[tuple[int, int]]] = []
-        windowed: list[Iterator[tuple[int, int]]] = []
-        for a, b in windows if windows is not None else whole:
-            streams: list[Iterable[tuple[int, int]]] = []
-            first = (a, b) == (windows or whole)[0]
-            if lowered is not None:
-                if phrases is not None:
-                    streams.append(_bounded(phrases[0], lowered, False, a, b))
-                for i, (pattern, lead) in enumerate(self.folded):
-                    if not isinstance(pattern, re.Pattern):
-                        if matched is not None and self.folded_ids and self.folded_ids[i] not in matched[0]:
-                            continue
-                        if first:
-                            full.append(_finds(pattern, lowered, 0, len(lowered)))
-                    else:
-                        streams.append(_bounded(pattern, lowered, True, a, b) if lead else _finds(pattern, lowered, a, b))
-            else:
-                if phrases is not None:
-                    streams.append(_bounded(phrases[1], text, False, a, b))
-                if self.folded_ci is not None and first:  # the original regexes, leading \b included
-                    full.append(_finds(self.folded_ci, text, 0, len(text)))
-            for i, (pattern, lead) in enumerate(self.cased):
-                if not isinstance(pattern, re.Pattern):
-                    if matched is not None and self.cased_ids and self.cased_ids[i] not in matched[1]:
-                        continue
-                    if first:
-                        full.append(_finds(pattern, text, 0, len(text)))
-                else:
-                    streams.append(_bounded(pattern, text, True, a, b) if lead else _finds(pattern, text, a, b))
-            windowed.append(heapq.merge(*streams, key=_span_order))
+        streams: list[Iterator[tuple[int, int]]] = []
+        if lowered is not None:
+            if phrases is not None:
+                streams.append(_bounded(phrases[0], lowered, exact=False))
+            streams += self._regex_streams(self.folded, self.folded_ids, matched and matched[0], lowered)
+        else:
+            if phrases is not None:
+                streams.append(_bounded(phrases[1], text, exact=False))
+            if self.folded_ci is not None:  # the original regexes, leading \b included
+                streams.append(_finds(self.folded_ci, text))
+        streams += self._regex_streams(self.cased, self.cased_ids, matched and matched[1], text)
         # Each stream is in order and lazy: merging them lets the caller stop early.
-        yield from heapq.merge(itertools.chain.from_iterable(windowed), *full, key=_span_order)
+        yield from heapq.merge(*streams, key=_span_order)
+
+    @staticmethod
+    def _regex_streams(
+        patterns: list[tuple[Searcher, bool]], ids: list[int], matched: frozenset[int] | None, text: str
+    ) -> list[Iterator[tuple[int, int]]]:
+        """One stream per regex, leaving out the RE2 ones the page-wide set pass ruled out."""
+        streams = []
+        for i, (pattern, lead) in enumerate(patterns):
+            if matched is not None and ids and ids[i] >= 0 and ids[i] not in matched:
+                continue
+            streams.append(_bounded(pattern, text) if lead else _finds(pattern, text))
+        return streams
 
     def search(self, text: str) -> bool:
         lowered = text.lower()
@@ -622,8 +557,7 @@ class TextC(Compiled):
         if self.book is not None and self.source_field == "all" and lowered is not None:
             spans = self._book_spans(page, text, lowered)
         else:
-            windows = self._windows(page) if self.source_field == "all" and lowered is not None else None
-            spans = self.patterns.spans(text, lowered, page.tokens, windows)
+            spans = self.patterns.spans(text, lowered, page.tokens)
         for start, end in spans:
             if self.unless and any(u.matches_in(window(text, start, end, u.window_kind)) for u in self.unless):
                 continue
@@ -634,9 +568,9 @@ class TextC(Compiled):
         return found or None
 
     def _book_spans(self, page: Page, text: str, lowered: str) -> Iterator[tuple[int, int]]:
-        """Phrase hits from the page's shared automaton pass, merged in order with regex matches
-        in the lines around the anchors, lazily (the caller stops after a few pieces of
-        evidence); overlapping hits keep the earliest, longest one, as an alternation would."""
+        """Phrase hits from the page's shared automaton pass, merged in order with regex matches,
+        lazily (the caller stops after a few pieces of evidence); overlapping hits keep the
+        earliest, longest one, as an alternation would."""
         assert self.book is not None
         hits = page.phrase_hits(self.book)
         phrase_spans = sorted((span for ids in self.phrase_ids for i in ids for span in hits.get(i, ())), key=_span_order)
@@ -645,7 +579,7 @@ class TextC(Compiled):
             # RE2 patterns the page-wide set pass did not match are skipped; the others (and
             # the rare `re` ones) make one pass each.
             regex_spans = self.patterns.spans(
-                text, lowered, page.tokens, None, with_phrases=False, matched=page.regex_hits(self.book)
+                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book)
             )
             merged = heapq.merge(phrase_spans, regex_spans, key=_span_order)
         last_end = -1
@@ -653,21 +587,6 @@ class TextC(Compiled):
             if span[0] >= last_end:
                 last_end = span[1]
                 yield span
-
-    def _windows(self, page: Page) -> list[tuple[int, int]] | None:
-        """Lines worth scanning: those holding an anchor (regexes) or the rarest word of each
-        phrase present; None when a regex has no anchors (then the whole text is scanned)."""
-        if self.has_regex and not self.anchors:
-            return None
-        _, index = page.line_index
-        words = set(self.anchors) if self.has_regex else set()
-        tokens = page.tokens
-        for need in self.phrase_tokens:
-            if need and need <= tokens:
-                words.add(min(need, key=lambda w: len(index.get(w, ()))))
-            elif not need:
-                return None
-        return page.windows(words)
 
     def matches_in(self, text: str) -> bool:
         return self.patterns.search(text)
