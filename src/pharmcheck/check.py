@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
@@ -42,13 +41,19 @@ class CheckContext:
     limiter: HostLimiter | None = None
 
 
-@lru_cache(maxsize=8)
-def _drug_index(lexicon_json: str) -> DrugIndex:
-    return DrugIndex(DrugLexicon.model_validate_json(lexicon_json))
+# One DrugIndex per loaded lexicon (checked by identity: a rule set is loaded once per run).
+_DRUG_INDEXES: dict[int, tuple[DrugLexicon, DrugIndex]] = {}
 
 
 def drug_index(ruleset: RuleSet) -> DrugIndex:
-    return _drug_index(ruleset.data.drugs.model_dump_json())
+    """The extraction-side index of the rule set's drug names, built once per rule set."""
+    lexicon = ruleset.data.drugs
+    cached = _DRUG_INDEXES.get(id(lexicon))
+    if cached is None or cached[0] is not lexicon:
+        if len(_DRUG_INDEXES) >= 8:
+            _DRUG_INDEXES.clear()
+        cached = _DRUG_INDEXES[id(lexicon)] = (lexicon, DrugIndex(lexicon))
+    return cached[1]
 
 
 def tool_info(ruleset: RuleSet) -> ToolInfo:
