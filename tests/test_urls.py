@@ -19,7 +19,10 @@ def test_one_page_has_one_spelling(raw: str, expected: str) -> None:
     assert normalize_url(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["ftp://example.com/", "javascript:alert(1)", "file:///etc/passwd", "https://"])
+@pytest.mark.parametrize(
+    "raw", ["ftp://example.com/", "javascript:alert(1)", "file:///etc/passwd", "https://", "https://exa mple.com/",
+            "https://ex<ample.com/"]
+)
 def test_non_http_urls_are_refused(raw: str) -> None:
     with pytest.raises(InvalidURL):
         normalize_url(raw)

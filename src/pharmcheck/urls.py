@@ -5,6 +5,7 @@ At the bottom of the package beside models: every stage speaks in URLs."""
 from __future__ import annotations
 
 import posixpath
+import re
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -14,6 +15,8 @@ import tldextract
 # tracebacks offline, can hang, and caches a stale copy in the user's home.
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
+# Characters no host name has (spaces, controls, URL delimiters that urlsplit let through).
+_BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are when re-quoting a path or query.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
@@ -30,6 +33,8 @@ def _idna_host(host: str) -> str:
         raise InvalidURL("no host")
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return host.strip("[]")
+    if _BAD_HOST_CHARS.search(host):
+        raise InvalidURL(f"bad host name {host!r}")
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:

@@ -80,6 +80,8 @@ class InputSource:
             self.key = "-"
         else:
             self.path = Path(spec)
+            if self.path.is_dir():
+                raise UsageError(f"input is a folder, not a file: {spec}")
             if not self.path.is_file():
                 raise UsageError(f"input file not found: {spec}")
             self.key = str(self.path.resolve())
