@@ -263,13 +263,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _register_extra_commands() -> None:
-    """Import the modules that add subcommands (kept out of the hot import path of `check`)."""
-    for module in ("pharmcheck.audit.cli",):
-        try:
-            __import__(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    """Import the modules that add subcommands to EXTRA_COMMANDS. Imported here, not at the
+    top: they import this module for its shared option helpers."""
+    import pharmcheck.audit.cli  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
