@@ -267,14 +267,21 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("processes", ["1", "2"])
-def test_kill_9_loses_only_sites_in_flight_and_resume_audits_each_site_once(
-        slow_sites: Sites, tmp_path: Path, processes: str) -> None:
+def _audit_until_two_stored(slow_sites: Sites, tmp_path: Path, processes: str
+                            ) -> tuple[Path, Path, Path, subprocess.Popen[str]]:
+    """An audit of the slow sites running in a subprocess, once two sites are committed."""
     listing = tmp_path / "sites.txt"
     listing.write_text("\n".join(slow_sites.urls) + "\n")
     db, out = tmp_path / "audit.db", tmp_path / "out.jsonl"
     proc = _start_audit(listing, db, out, "--processes", processes)
     _wait_for_stored(db, 2, proc)
+    return listing, db, out, proc
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_kill_9_loses_only_sites_in_flight_and_resume_audits_each_site_once(
+        slow_sites: Sites, tmp_path: Path, processes: str) -> None:
+    listing, db, out, proc = _audit_until_two_stored(slow_sites, tmp_path, processes)
     workers = _children(proc.pid)
     assert len(workers) == (2 if processes == "2" else 0)
     proc.send_signal(signal.SIGKILL)
@@ -305,11 +312,7 @@ def test_kill_9_loses_only_sites_in_flight_and_resume_audits_each_site_once(
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_ctrl_c_keeps_finished_sites_prints_resume_command_and_exits_130(
         slow_sites: Sites, tmp_path: Path, processes: str) -> None:
-    listing = tmp_path / "sites.txt"
-    listing.write_text("\n".join(slow_sites.urls) + "\n")
-    db, out = tmp_path / "audit.db", tmp_path / "out.jsonl"
-    proc = _start_audit(listing, db, out, "--processes", processes)
-    _wait_for_stored(db, 2, proc)
+    listing, db, out, proc = _audit_until_two_stored(slow_sites, tmp_path, processes)
     stopped_at = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
