@@ -228,3 +228,21 @@ def test_empty_audit_renders() -> None:
     html = render_audit_html(RUN.model_copy(update={"total": 0}), [])
     assert "No rule fired on any site." in html
     assert json.loads(Scan(html).scripts[0][1])["sites"] == []
+
+
+def test_criterion_labels_come_with_the_reports() -> None:
+    from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.fetch import ArchiveIndex
+    from pharmcheck.models import AuditRun
+    from pharmcheck.report.html import render_audit_html, render_site_html
+    from pharmcheck.rules import load_rules
+    from sitekit import EXAMPLES
+
+    ruleset = load_rules()
+    report = check_site("https://cheap-meds-24.example/",
+                        CheckContext(ruleset=ruleset, archive=ArchiveIndex(EXAMPLES / "cheap-meds-24.warc.gz")))
+    assert report.criteria["identity"].label == ruleset.scoring.criteria["identity"].label
+    report.criteria["identity"].label = "Who runs the shop"
+    assert "Who runs the shop" in render_site_html(report)
+    run = AuditRun(id=1, input="x.txt", tool=report.tool, started_at=report.checked_at)
+    assert "Who runs the shop" in render_audit_html(run, [report])

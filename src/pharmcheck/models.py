@@ -246,6 +246,7 @@ class Finding(BaseModel):
 
 
 class CriterionResult(BaseModel):
+    label: str = ""  # its human name, from rules/scoring.yaml
     status: Status
     score: int = Field(ge=0, le=100)
     findings: list[Finding] = Field(default_factory=list)

@@ -51,7 +51,7 @@ def score_criteria(findings: list[Finding], config: ScoringConfig) -> dict[str, 
             status = Status.not_met
         else:
             status = Status.unknown
-        results[name] = CriterionResult(status=status, score=_to_100(total, crit.scale), findings=own)
+        results[name] = CriterionResult(label=crit.label, status=status, score=_to_100(total, crit.scale), findings=own)
     return results
 
 

@@ -28,17 +28,9 @@ from markupsafe import Markup
 from pharmcheck.models import AuditRun, Report, Status, Verdict
 from pharmcheck.urls import defang
 
-# Criterion labels as rules/scoring.yaml names them; a criterion a future rule set adds
-# falls back to its capitalised name (the report layer cannot import the rules layer).
-_CRITERION_LABELS = {
-    "seller": "Sells medicines",
-    "licensing": "Licensing",
-    "prescription": "Prescription",
-    "reviews": "Reviews",
-    "identity": "Identity & contact",
-    "commerce": "Sales practices",
-}
-_CRITERIA_ORDER = list(_CRITERION_LABELS)
+# Where the usual criteria stand in tables and drill-downs; others follow, by name. Their
+# labels come with the reports (rules/scoring.yaml).
+_CRITERIA_ORDER = ["seller", "licensing", "prescription", "reviews", "identity", "commerce"]
 
 # Worst first: the order of the verdict chart, and of "sort by verdict".
 VERDICT_ORDER = [Verdict.rogue, Verdict.suspicious, Verdict.unreachable, Verdict.not_pharmacy, Verdict.legitimate]
@@ -125,16 +117,17 @@ class _Links:
         return text if self.live else _URL_IN_TEXT.sub(lambda m: defang(m.group(0)), text)
 
 
-def _criterion_names(reports: Iterable[Report]) -> list[str]:
-    names: set[str] = set()
+def _criteria(reports: Iterable[Report]) -> dict[str, str]:
+    """Every criterion of the reports, in display order, with its label."""
+    labels: dict[str, str] = {}
     for r in reports:
-        names.update(r.criteria)
-        names.update(f.criterion for f in r.findings)
-    return sorted(names, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else len(_CRITERIA_ORDER), n))
-
-
-def criterion_label(name: str) -> str:
-    return _CRITERION_LABELS.get(name, name.replace("_", " ").capitalize())
+        for name, result in r.criteria.items():
+            if result.label or name not in labels:
+                labels[name] = result.label
+        for f in r.findings:
+            labels.setdefault(f.criterion, "")
+    order = sorted(labels, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else len(_CRITERIA_ORDER), n))
+    return {name: labels[name] or name.replace("_", " ").capitalize() for name in order}
 
 
 def _when(stamp: str | None) -> str:
@@ -157,16 +150,18 @@ def _short(shown_url: str) -> str:
     return rest[:-1] if rest.endswith("/") and rest.count("/") == 1 else rest
 
 
-def site_view(report: Report, index: int, links: _Links, names: list[str] | None = None) -> dict[str, Any]:
-    """Everything the drill-down shows about one site, as plain JSON-able data. `names` fixes
-    the criteria and their order (an audit lines every site up on the same columns)."""
+def site_view(report: Report, index: int, links: _Links, columns: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the drill-down shows about one site, as plain JSON-able data. `columns`
+    (name -> label) fixes the criteria and their order (an audit lines every site up on the
+    same columns)."""
     criteria = []
-    for name in names if names is not None else _criterion_names([report]):
+    columns = columns if columns is not None else _criteria([report])
+    for name, label in columns.items():
         result = report.criteria.get(name)
         findings = result.findings if result else [f for f in report.findings if f.criterion == name]
         criteria.append({
             "name": name,
-            "label": criterion_label(name),
+            "label": label,
             "status": (result.status.value if result else Status.unknown.value),
             "score": result.score if result else None,
             "findings": [
@@ -288,10 +283,12 @@ def _top_rules(reports: list[Report]) -> list[dict[str, Any]]:
     ]
 
 
-def _heatmap(views: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+def _heatmap(views: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, Any]:
+    # Labels come from the rules' data: the label column is as wide as the longest (12.5 px text).
+    label_w = 12 + 7 * max((len(label) for label in columns.values()), default=8)
     if len(views) > HEATMAP_MAX_SITES:
         mix = []
-        for col, name in enumerate(names):
+        for col, name in enumerate(columns):
             counts = Counter(v["criteria"][col]["status"] for v in views if col < len(v["criteria"]))
             offset = 0.0
             parts = []
@@ -300,11 +297,11 @@ def _heatmap(views: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
                 parts.append({"status": status.value, **_STATUS_META[status.value], "count": counts[status.value],
                               "x": offset, "w": share, "pct": round(100 * share)})
                 offset += share
-            mix.append({"name": name, "label": criterion_label(name), "parts": parts})
-        return {"per_site": False, "mix": mix}
+            mix.append({"name": name, "label": columns[name], "parts": parts})
+        return {"per_site": False, "mix": mix, "label_w": label_w, "bar_w": 415 - label_w}
     ordered = sorted(views, key=lambda v: (v["score"], v["i"]))
     cell = max(6, min(22, 720 // max(len(ordered), 1)))
-    return {"per_site": True, "cell": cell, "sites": ordered, "names": [{"name": n, "label": criterion_label(n)} for n in names]}
+    return {"per_site": True, "cell": cell, "label_w": label_w, "sites": ordered, "names": [{"name": n, "label": label} for n, label in columns.items()]}
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -333,8 +330,8 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
     built on demand from embedded data (so 5,000 sites still open quickly)."""
     reports = list(reports)
     links = _Links(live_links)
-    names = _criterion_names(reports)
-    views = [site_view(r, i, links, names) for i, r in enumerate(reports)]
+    columns = _criteria(reports)
+    views = [site_view(r, i, links, columns) for i, r in enumerate(reports)]
     packer = _Packer()
     packed = [packer.pack(v) for v in views]
     counts = Counter(r.verdict.value for r in reports)
@@ -353,7 +350,7 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
     }
     data = {
         "live": live_links,
-        "criteria": [{"name": n, "label": criterion_label(n)} for n in names],
+        "criteria": [{"name": n, "label": label} for n, label in columns.items()],
         "rules": packer.rules,
         "tools": packer.tools,
         "sites": packed,
@@ -369,7 +366,7 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
         verdict_chart=_verdict_chart(counts, len(reports)),
         histogram=_score_histogram([r.score for r in reports]),
         top_rules=_top_rules(reports),
-        heatmap=_heatmap(views, names),
+        heatmap=_heatmap(views, columns),
         data=embed_json(data),
         live_links=live_links,
         with_script=True,
