@@ -17,6 +17,7 @@ from pharmcheck.audit.runner import ContextSpec, SiteTask
 from pharmcheck.audit.store import AuditStore
 from pharmcheck.errors import UsageError
 from pharmcheck.models import (
+    AuditRun,
     Confidence,
     CriterionResult,
     ErrorCode,
@@ -30,7 +31,7 @@ from pharmcheck.models import (
     ToolInfo,
     Verdict,
 )
-from pharmcheck.report.tabular import CsvFormatter, csv_safe, jsonl_line, render_csv
+from pharmcheck.report.tabular import CsvFormatter, csv_safe, json_document, jsonl_line, render_csv
 
 TOOL = ToolInfo(name="pharmcheck", version="0.1.0", rules_version="test")
 
@@ -166,6 +167,15 @@ def test_jsonl_line_is_the_check_json_compacted() -> None:
     line = jsonl_line(report)
     assert line.endswith("\n") and "\n" not in line[:-1]
     assert Report.model_validate_json(line) == report
+
+
+def test_json_document_holds_the_run_and_every_report() -> None:
+    report = _report()
+    run = AuditRun(id=3, input="list.txt", tool=report.tool, started_at="2026-11-25T10:00:00+00:00")
+    document = json.loads("".join(json_document(run, [report, report])))
+    assert document["run"]["id"] == 3
+    assert [Report.model_validate(r) for r in document["reports"]] == [report, report]
+    assert json.loads("".join(json_document(run, [])))["reports"] == []
 
 
 # --- store ----------------------------------------------------------------------------

@@ -128,22 +128,15 @@ def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Repor
         for line in render_csv(reports):
             out.write(line)
     elif fmt == "json":
-        out.write('{"run": ' + run.model_dump_json() + ', "reports": [')
-        for i, report in enumerate(reports):
-            out.write(("\n" if i == 0 else ",\n") + report.model_dump_json())
-        out.write("\n]}\n")
+        from pharmcheck.report.tabular import json_document
+
+        out.writelines(json_document(run, reports))
     elif fmt == "html":
-        out.write(_render_audit_html()(run, reports, live_links))
+        from pharmcheck.report.html import render_audit_html
+
+        out.write(render_audit_html(run, reports, live_links))
     else:  # pragma: no cover - argparse restricts the choices
         raise UsageError(f"unknown format {fmt!r}")
-
-
-def _render_audit_html() -> Callable[[AuditRun, Iterable[Report], bool], str]:
-    try:
-        from pharmcheck.report.html import render_audit_html
-    except ImportError as exc:
-        raise UsageError("HTML audit reports are not available in this version (use jsonl, csv or json)") from exc
-    return render_audit_html
 
 
 class StreamSink:

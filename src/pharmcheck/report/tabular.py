@@ -1,4 +1,4 @@
-"""Many reports, one per line: JSONL for programs, CSV for spreadsheets.
+"""Many reports: JSONL (one per line) and a JSON document for programs, CSV for spreadsheets.
 
 Both are written a site at a time (an audit streams them as sites finish). JSONL lines are
 exactly `check --format json` reports, compacted. CSV cells that a spreadsheet would run as
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from pharmcheck.models import Report
+from pharmcheck.models import AuditRun, Report
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TOP_FINDINGS = 3
@@ -20,6 +20,14 @@ TOP_FINDINGS = 3
 
 def jsonl_line(report: Report) -> str:
     return report.model_dump_json() + "\n"
+
+
+def json_document(run: AuditRun, reports: Iterable[Report]) -> Iterator[str]:
+    """`{"run": ..., "reports": [...]}`, produced a report at a time (memory stays flat)."""
+    yield '{"run": ' + run.model_dump_json() + ', "reports": ['
+    for i, report in enumerate(reports):
+        yield ("\n" if i == 0 else ",\n") + report.model_dump_json()
+    yield "\n]}\n"
 
 
 def csv_safe(cell: str) -> str:
