@@ -140,7 +140,9 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
                 frontier.add_links((link.url, link.text) for link in facts.links)
             infos.append(_page_info(resp, title))
             if fetcher.deadline.expired():
-                errors.append(FetchError(code=ErrorCode.deadline, url=url, message=f"site deadline of {options.site_timeout:g} s reached; analysed what was fetched"))
+                if not any(e.code == ErrorCode.deadline for e in errors):  # a page may have said so already
+                    errors.append(FetchError(code=ErrorCode.deadline, url=url,
+                                             message=f"site deadline of {options.site_timeout:g} s reached; analysed what was fetched"))
                 break
             next_url = frontier.next_url()
             resp = fetcher.get(next_url) if next_url else None
