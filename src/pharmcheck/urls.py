@@ -93,7 +93,7 @@ def normalize_url(url: str, base: str | None = None) -> str:
 def registrable_domain(host_or_url: str) -> str:
     """`shop.example.co.uk` -> `example.co.uk`; IP addresses and bare names stay as they are."""
     if "://" in host_or_url:
-        host_or_url = host_or_url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        host_or_url = host_or_url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
         if host_or_url.startswith("["):
             return host_or_url.split("]", 1)[0].strip("[").lower()
         host_or_url = host_or_url.split(":", 1)[0]

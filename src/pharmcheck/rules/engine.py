@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, Protocol, cast
 from urllib.parse import unquote
 
@@ -100,10 +100,10 @@ class Page:
         """Registrable domain of each link ("" for mailto:, tel:), aligned with facts.links."""
         url = self.facts.url
         origin = url[: url.find("/", url.find("://") + 3) + 1] if "://" in url else ""
-        own = domain_of(url) if origin else ""
+        own = registrable_domain(url) if origin else ""
         # Most links stay on the page's own host: they need no parsing.
         return [
-            own if origin and link.url.startswith(origin) else domain_of(link.url) if link.url.startswith("http") else ""
+            own if origin and link.url.startswith(origin) else registrable_domain(link.url) if link.url.startswith("http") else ""
             for link in self.facts.links
         ]
 
@@ -634,7 +634,7 @@ class ImageC(Compiled):
                 continue
             if self.linked is not None and (img.link is not None) != self.linked:
                 continue
-            if self.link_domains and (img.link is None or domain_of(img.link) not in self.link_domains):
+            if self.link_domains and (img.link is None or registrable_domain(img.link) not in self.link_domains):
                 continue
             found.append(Evidence(url=page.facts.url, text=f"image alt=“{img.alt[:60]}” src={img.src[:100]}"
                                   + (f" linked to {img.link[:100]}" if img.link else "")))
@@ -791,22 +791,12 @@ class SealC(Compiled):
         for link in page.facts.links:
             if link.url in seen or not link.url.startswith("http"):
                 continue
-            domain = domain_of(link.url)
+            domain = registrable_domain(link.url)
             if domain == page.site_domain:
                 continue  # the site's own navigation is not a seal (the issuer's own site links to itself)
             named = words.search(link.text) or words.search(link.url.replace("-", " ").replace("_", " "))
             if named or domain in issuer.domains:
                 yield link.text or link.url, link.url
-
-
-@lru_cache(maxsize=4096)
-def _host_domain(host: str) -> str:
-    return registrable_domain(host)
-
-
-def domain_of(url: str) -> str:
-    """Registrable domain of a URL, cached by host (pages repeat the same hosts many times)."""
-    return _host_domain(url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1].lower())
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
@@ -851,7 +841,7 @@ def judge_seal(issuer: SealIssuer, verify: list[re.Pattern[str]], link: str | No
     look-alike of it) for another site; unverified: a seal with no working link to its issuer."""
     if not link or not link.startswith("http"):
         return "unverified"
-    domain = domain_of(link)
+    domain = registrable_domain(link)
     if domain == site_domain:
         return "unverified"  # a seal linking to the site itself proves nothing
     if looks_like_issuer(domain, issuer):
