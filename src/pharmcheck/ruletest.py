@@ -7,6 +7,7 @@ and the whole rule set, so rules that depend on others (`fired`) are tested as t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
@@ -30,14 +31,10 @@ class ExampleResult:
 
 def _site(example: str | Example, ruleset: RuleSet) -> SiteFacts:
     ex = example if isinstance(example, Example) else Example(html=example)
-    html = ex.html if "<" in ex.html else f"<html><body><p>{_escape(ex.html)}</p></body></html>"
+    html = ex.html if "<" in ex.html else f"<html><body><p>{escape(ex.html, quote=False)}</p></body></html>"
     page = extract_html(html, ex.url, drug_index(ruleset))
     host = host_of(ex.url)
     return SiteFacts(url=ex.url, final_url=ex.url, domain=registrable_domain(host), host=host, pages=[page])
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def run_examples(ruleset: RuleSet, only: set[str] | None = None) -> list[ExampleResult]:
