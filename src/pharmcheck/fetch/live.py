@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
@@ -383,7 +384,7 @@ def classify_exception(exc: BaseException) -> tuple[ErrorCode, str]:
     ):
         phase = "connecting" if any(isinstance(e, requests.exceptions.ConnectTimeout) for e in chain) else "waiting for data"
         return ErrorCode.timeout, f"timed out {phase}"
-    if any(isinstance(e, urllib3.exceptions.DecodeError) for e in chain) or "zlib" in text.lower():
+    if any(isinstance(e, (urllib3.exceptions.DecodeError, zlib.error)) for e in chain) or "zlib" in text.lower():
         return ErrorCode.connection, f"corrupt compressed body: {_short(str(exc))}"
     return ErrorCode.connection, f"connection failed: {_short(str(exc))}"
 
