@@ -25,7 +25,7 @@ from pharmcheck import TOOL_NAME, cli
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import ContextSpec, RunOutcome, SiteTask, make_runner
-from pharmcheck.audit.store import Store, is_postgres_url, open_store
+from pharmcheck.audit.store import Store, StoreFull, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode, FetchOptions, Report, Verdict
@@ -264,6 +264,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     try:
         run, spec = _start_or_resume(store, source, args, options, err)
+        store.lock_run(run.id)  # a second `--resume` of this run now would fetch the same sites
         ctx = spec.build()
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
@@ -274,7 +275,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 warc_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise UsageError(f"cannot create {warc_dir}: {exc.strerror or exc}") from exc
-        return _audit(store, run, source, spec, ctx, args, warc_dir, err)
+        try:
+            return _audit(store, run, source, spec, ctx, args, warc_dir, err)
+        except StoreFull as exc:
+            # Every site committed before is intact (the failed one was rolled back).
+            raise StoreFull(f"{exc}; {store.count_sites(run.id)} sites of run {run.id} are stored. "
+                            f"Free some space, then resume with: {_resume_command(args, run.id)}") from exc
     finally:
         store.close()
 
@@ -402,7 +408,7 @@ def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunO
 def _stored_run(args: argparse.Namespace) -> tuple[Store, AuditRun]:
     if not is_postgres_url(args.db) and not Path(args.db).is_file():
         raise UsageError(f"database not found: {args.db}")
-    store = open_store(args.db)
+    store = open_store(args.db, readonly=True)  # export/report never write: read-only media work
     try:
         return store, store.get_run(args.run) if args.run else store.latest_run()
     except BaseException:

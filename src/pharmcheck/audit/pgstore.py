@@ -18,11 +18,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pharmcheck.audit.store import SqlStore
+from pharmcheck.audit.store import RunBusy, SqlStore
 from pharmcheck.errors import UsageError
 
 # Any constant shared by every pharmcheck: the key of the migration lock.
 _MIGRATION_LOCK = 0x70686D63  # "phmc"
+_RUN_LOCK = 0x70686D72  # "phmr": with the run id, the key of a run's audit lock
 _STREAM_ROWS = 200  # reports fetched per round trip when streaming a run
 _cursor_names = itertools.count(1)  # server-side cursors of one connection need distinct names
 
@@ -94,6 +95,13 @@ class PostgresStore(SqlStore):
     def _transaction(self) -> Iterator[None]:
         with self.db.transaction():
             yield
+
+    def lock_run(self, run_id: int) -> None:
+        # A session advisory lock: released when this connection ends, however the process ends.
+        row = self.db.execute("SELECT pg_try_advisory_lock(%s, %s)", (_RUN_LOCK, run_id)).fetchone()
+        if not (row and row[0]):
+            raise RunBusy(f"run {run_id} in {self.location} is being audited by another pharmcheck process "
+                          "right now; wait for it to finish (or stop it) before resuming")
 
     def _lock_schema(self) -> None:
         self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))

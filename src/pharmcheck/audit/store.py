@@ -19,18 +19,25 @@ Useful queries:
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import sqlite3
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
+from pharmcheck import TOOL_NAME
 from pharmcheck.audit.migrations import LATEST, MIGRATIONS, VERSIONS_TABLE
-from pharmcheck.errors import UsageError
+from pharmcheck.errors import PharmcheckError, UsageError
 from pharmcheck.models import AuditRun, Report, ToolInfo, Verdict
 
 SCHEMA_VERSION = LATEST
@@ -45,6 +52,24 @@ def error_kind(report: Report) -> str | None:
     if report.verdict != Verdict.unreachable:
         return None
     return report.errors[0].code.value if report.errors else "unknown"
+
+
+class StoreFull(PharmcheckError):
+    """The database's disk (or quota) is full: what was committed before is intact, the
+    write that failed was rolled back. The audit command adds the resume command."""
+
+
+class RunBusy(PharmcheckError):
+    """Another pharmcheck process is auditing this run right now."""
+
+
+# Called for a stored report that cannot be read back: (run id, site URL, what is wrong).
+CorruptRow = Callable[[int, str, str], None]
+
+
+def warn_corrupt_row(run_id: int, url: str, problem: str) -> None:
+    print(f"{TOOL_NAME}: warning: run {run_id}, site {url}: stored report is corrupt ({problem}); skipped",
+          file=sys.stderr)
 
 
 def is_postgres_url(db: str) -> bool:
@@ -103,20 +128,25 @@ class Store(Protocol):
 
     def count_sites(self, run_id: int | None = None) -> int: ...
 
-    def reports(self, run_id: int) -> Iterator[Report]: ...
+    def reports(self, run_id: int, on_corrupt: CorruptRow = warn_corrupt_row) -> Iterator[Report]: ...
+
+    def lock_run(self, run_id: int) -> None:
+        """Claim `run_id` for this process until the store is closed; RunBusy if another has it."""
+        ...
 
     def verdict_counts(self, run_id: int) -> Counter[str]: ...
 
     def error_counts(self, run_id: int) -> Counter[str]: ...
 
 
-def open_store(db: str, migrate: bool = True) -> Store:
-    """The store for `--db`: a PostgreSQL URL or an SQLite file path."""
+def open_store(db: str, migrate: bool = True, readonly: bool = False) -> Store:
+    """The store for `--db`: a PostgreSQL URL or an SQLite file path. `readonly` (export,
+    report): never write, so a database on read-only media can be read."""
     if is_postgres_url(db):
         from pharmcheck.audit.pgstore import PostgresStore
 
-        return PostgresStore(db, migrate=migrate)
-    return SqliteStore(db, migrate=migrate)
+        return PostgresStore(db, migrate=migrate and not readonly)
+    return SqliteStore(db, migrate=migrate, readonly=readonly)
 
 
 _RUN_COLUMNS = "id, input, arguments, tool_name, tool_version, rules_version, started_at, finished_at, total"
@@ -303,10 +333,24 @@ class SqlStore:
                else self._one("SELECT count(*) FROM sites WHERE run_id = ?", (run_id,)))
         return int(row[0]) if row else 0
 
-    def reports(self, run_id: int) -> Iterator[Report]:
-        """Stored reports in input order, one at a time (a run may not fit in memory)."""
-        for (text,) in self._stream("SELECT report FROM sites WHERE run_id = ? ORDER BY position, url", (run_id,)):
-            yield Report.model_validate_json(text)
+    # How the report column is selected: as bytes where the backend may hold bytes that are
+    # not UTF-8 (a garbled SQLite file), so one bad row cannot stop the stream.
+    _report_column = "report"
+
+    def reports(self, run_id: int, on_corrupt: CorruptRow = warn_corrupt_row) -> Iterator[Report]:
+        """Stored reports in input order, one at a time (a run may not fit in memory). A row
+        that cannot be read back is handed to `on_corrupt` (run, site, problem) and skipped."""
+        sql = f"SELECT url, {self._report_column} FROM sites WHERE run_id = ? ORDER BY position, url"
+        for url, stored in self._stream(sql, (run_id,)):
+            try:
+                text = stored.decode("utf-8") if isinstance(stored, bytes) else stored
+                yield Report.model_validate_json(text)
+            except UnicodeDecodeError:
+                on_corrupt(run_id, str(url), "not UTF-8 text")
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                on_corrupt(run_id, str(url), f"{where + ': ' if where else ''}{err['msg']}"[:200])
 
     def verdict_counts(self, run_id: int) -> Counter[str]:
         rows = self._rows("SELECT verdict, count(*) FROM sites WHERE run_id = ? GROUP BY verdict", (run_id,))
@@ -325,48 +369,123 @@ class SqliteStore(SqlStore):
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, migrate: bool = True) -> None:
+    _report_column = "CAST(report AS BLOB)"
+
+    def __init__(self, path: str | Path, migrate: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.readonly = readonly
+        self._lock_file: int | None = None
         try:
             if self.path.parent and not self.path.parent.exists():
                 raise UsageError(f"database folder does not exist: {self.path.parent}")
+            if readonly:
+                self.db = self._connect_readonly()
+                self._check_schema(self.schema_state())
+                return
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per site.
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._open_schema(migrate)
         except sqlite3.DatabaseError as exc:
-            raise UsageError(f"cannot open database {self.path}: {exc}") from exc
+            raise self._translate(exc, "cannot open database") from exc
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A connection that never writes. On read-only media a WAL database cannot make its
+        -shm file, so it is opened `immutable` there (nobody can be writing it)."""
+        uri = self.path.resolve().as_uri()
+        writable_dir = os.access(self.path.parent if str(self.path.parent) else Path("."), os.W_OK)
+        modes = ["mode=ro", "immutable=1"] if writable_dir else ["immutable=1"]
+        for i, mode in enumerate(modes):
+            db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None, timeout=30)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+                if i == len(modes) - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _translate(self, exc: sqlite3.Error, doing: str) -> PharmcheckError:
+        """A database error as what the user must do about it."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL" or "disk is full" in str(exc):
+            return StoreFull(f"disk full: cannot write {self.path} ({exc})")
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in str(exc):
+            return UsageError(f"{doing} {self.path}: the file is damaged ({exc}); "
+                              f"try `sqlite3 {self.path} .recover`")
+        if name == "SQLITE_READONLY":
+            return UsageError(f"{doing} {self.path}: it is read-only ({exc})")
+        return UsageError(f"{doing} {self.path}: {exc}")
+
+    def lock_run(self, run_id: int) -> None:
+        # One byte per run in `<db>.lock`, locked with fcntl: the OS drops it when the process
+        # ends, even by kill -9, so a crashed audit never leaves its run locked. (Not the
+        # database file itself: closing any other descriptor of it would drop SQLite's locks.)
+        if self._lock_file is None:
+            try:
+                self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise UsageError(f"cannot create {self.path}.lock: {exc.strerror or exc}") from exc
+        try:
+            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, run_id)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise RunBusy(f"run {run_id} in {self.path} is being audited by another pharmcheck process "
+                              "right now; wait for it to finish (or stop it) before resuming") from exc
+            raise
 
     def close(self) -> None:
         self.db.close()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
 
     def engine(self) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.execute(sql, params).fetchall()
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, "cannot read") from exc
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.db.execute(sql, params)
+        try:
+            self.db.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, "cannot write") from exc
 
     def _exec_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.db.executemany(sql, rows)
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, "cannot write") from exc
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        yield from self.db.execute(sql, params)
+        try:
+            yield from self.db.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, "cannot read") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         # IMMEDIATE: take the write lock now, so two writers queue instead of failing at COMMIT.
-        self.db.execute("BEGIN IMMEDIATE")
+        self._exec("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise self._translate(exc, "cannot write") from exc
 
     def _table_exists(self, name: str) -> bool:
         row = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
