@@ -165,7 +165,7 @@ def main() -> int:
             checkout.mkdir()
             src = export_revision(rev, checkout)
             outs.append(keep / f"{label}-{re.sub(r'[^A-Za-z0-9._-]', '_', rev)}")
-            record(outs[-1], cases, src, roots + [str(checkout)])
+            record(outs[-1], cases, src, [*roots, str(checkout)])
         return compare(outs[0], outs[1])
 
 
