@@ -136,6 +136,7 @@ class PageInfo(BaseModel):
     redirects: list[str] = Field(default_factory=list)
     title: str | None = None
     error: ErrorCode | None = None
+    language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
 
 
 # --- extract ----------------------------------------------------------------------------
@@ -197,6 +198,7 @@ class PageFacts(BaseModel):
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
+    language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
     # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
