@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from hostile.hostile_server import HostileServer
-from pharmcheck.audit.store import AuditStore
 from pharmcheck.cli import main
 from pharmcheck.models import ExitCode
 
@@ -39,8 +38,11 @@ def site_list(tmp_path: Path, server: HostileServer, count: int, path: str = "/o
     return listing, urls
 
 
+_connect = sqlite3.connect  # the real one, for the test's own reads
+
+
 def stored_urls(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
+    with _connect(db) as conn:
         return [row[0] for row in conn.execute("SELECT url FROM sites ORDER BY position")]
 
 
@@ -49,15 +51,10 @@ def test_disk_full_exits_2_with_the_resume_command_and_keeps_what_was_stored(
         monkeypatch: pytest.MonkeyPatch) -> None:
     listing, urls = site_list(tmp_path, server, 8)
     db = tmp_path / "audit.db"
-    AuditStore(db).close()  # the empty database, schema made
-    with sqlite3.connect(db) as conn:
-        room = conn.execute("PRAGMA page_count").fetchone()[0] + 3  # for a few reports only
     real_connect = sqlite3.connect
 
-    def small_disk(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = real_connect(*args, **kwargs)
-        conn.execute(f"PRAGMA max_page_count = {room}")
-        return conn
+    def small_disk(*args: Any, **kwargs: Any) -> Any:
+        return FillsUp(real_connect(*args, **kwargs), after_sites=2)
 
     monkeypatch.setattr(sqlite3, "connect", small_disk)
     code, _, err = run(["audit", str(listing), "--db", str(db), *FAST], capsys)
@@ -65,13 +62,38 @@ def test_disk_full_exits_2_with_the_resume_command_and_keeps_what_was_stored(
     (line,) = [ln for ln in err.splitlines() if "error:" in ln]
     assert "disk full" in line and "resume with:" in line and "--resume 1" in line
     kept = stored_urls(db)
-    assert 0 < len(kept) < len(urls)
+    assert 2 <= len(kept) < len(urls)
 
     monkeypatch.setattr(sqlite3, "connect", real_connect)  # space freed
     code, out, err = run(["audit", str(listing), "--db", str(db), *FAST, "--resume", "1"], capsys)
     assert code == ExitCode.OK, err
     assert sorted(stored_urls(db)) == sorted(urls)
     assert sorted(json.loads(line)["url"] for line in out.splitlines()) == sorted(urls)
+
+
+class FillsUp:
+    """An SQLite connection whose disk is full once `after_sites` sites are committed: the
+    database may not grow any more (PRAGMA max_page_count), as on a disk with no space left."""
+
+    def __init__(self, conn: sqlite3.Connection, after_sites: int) -> None:
+        self._conn = conn
+        self._after = after_sites
+        self._writing_site = False
+        self._sites = 0
+
+    def execute(self, sql: str, *params: Any) -> sqlite3.Cursor:
+        self._writing_site = self._writing_site or "INTO sites" in sql
+        cursor = self._conn.execute(sql, *params)
+        if sql.strip().upper() == "COMMIT" and self._writing_site:
+            self._writing_site = False
+            self._sites += 1
+            if self._sites == self._after:
+                pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+                self._conn.execute(f"PRAGMA max_page_count = {pages}")
+        return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _garble(db: Path, url: str, replacement: bytes) -> None:
