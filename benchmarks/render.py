@@ -30,13 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from render_sites import RenderSiteServer  # noqa: E402
-from sitekit import NORTHBRIDGE, SiteServer  # noqa: E402
-
 from pharmcheck.check import CheckContext, check_site  # noqa: E402
 from pharmcheck.fetch.render import chromium_path  # noqa: E402
 from pharmcheck.models import FetchOptions, Report  # noqa: E402
 from pharmcheck.rules import load_rules  # noqa: E402
+from render_sites import RenderSiteServer  # noqa: E402
+from sitekit import NORTHBRIDGE, SiteServer  # noqa: E402
 
 MODES = {
     "plain": {"render": "off"},

@@ -76,7 +76,7 @@ def start_url(url: str) -> str:
         raise UsageError(f"invalid URL {url!r}: {exc}") from exc
 
 
-def _page_info(resp: Response, title: str | None = None) -> PageInfo:
+def _page_info(resp: Response, title: str | None = None, language: str | None = None) -> PageInfo:
     return PageInfo(
         url=resp.url,
         final_url=resp.final_url if resp.final_url != resp.url else None,
@@ -87,6 +87,7 @@ def _page_info(resp: Response, title: str | None = None) -> PageInfo:
         redirects=resp.redirects,
         title=title,
         error=resp.error.code if resp.error else None,
+        language=language or None,
     )
 
 
@@ -135,7 +136,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
         view: PageView | None = None
         while resp is not None:
             frontier.mark_visited(resp.url, resp.final_url)
-            title = None
+            title = language = None
             if resp.error:
                 errors.append(resp.error)
             if resp.error and not _cut_short(resp):
@@ -149,9 +150,9 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
                 facts = view.facts
                 errors.extend(view.errors)
                 pages.append(facts)
-                title = facts.title
+                title, language = facts.title, facts.language
                 frontier.add_links((link.url, link.text) for link in facts.links)
-            infos.append(_page_info(resp, title))
+            infos.append(_page_info(resp, title, language))
             if view is not None:
                 infos[-1].rendered, infos[-1].screenshot = view.rendered, view.screenshot
                 view = None

@@ -156,6 +156,7 @@ class PageInfo(BaseModel):
     redirects: list[str] = Field(default_factory=list)
     title: str | None = None
     error: ErrorCode | None = None
+    language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
     rendered: bool = False  # read from the DOM headless Chromium built (--render)
     screenshot: Screenshot | None = None
 
@@ -219,6 +220,7 @@ class PageFacts(BaseModel):
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
+    language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
     # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)

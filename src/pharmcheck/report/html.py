@@ -199,7 +199,8 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         "read": read,
         "pages": [
             {"url": links.text(p.url), "raw_url": p.url, "href": links.href(p.url), "status": p.status,
-             "title": p.title or "", "error": p.error.value if p.error else None, "rendered": p.rendered}
+             "title": p.title or "", "error": p.error.value if p.error else None, "language": p.language or "",
+             "rendered": p.rendered}
             for p in report.pages
         ],
         # Only what has its image (a report read back from the audit database has digests only).
@@ -263,7 +264,7 @@ class _Packer:
                 [col, self._rule(f), [[page_index.get(e["raw_url"], e["url"]), e["text"]] for e in f["evidence"]]]
                 for col, c in enumerate(v["criteria"]) for f in c["findings"]
             ],
-            "p": [[p["url"], p["status"], p["title"], p["error"]] for p in v["pages"]],
+            "p": [[p["url"], p["status"], p["title"], p["error"], p["language"]] for p in v["pages"]],
             "e": [[e["code"], e["url"], e["message"]] for e in v["errors"]],
         }
         # Optional fields only when present: absent keys cost nothing across thousands of sites.
