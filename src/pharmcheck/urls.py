@@ -20,6 +20,9 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 # Characters no host name has (spaces, controls, URL delimiters that urlsplit let through).
 _BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_QUERY_START = re.compile(r"[?#]")
+# "scheme:" at the start of a URL, unless it is "host:port" (a bare domain with a port).
+_SCHEME_PREFIX = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):(?!\d+(?:[/?#]|$))")
 # Characters left as they are when re-quoting a path or query.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
@@ -68,10 +71,31 @@ def _requote(part: str, safe: str) -> str:
     return quote(unquote(part, errors="surrogateescape"), safe=safe, errors="surrogateescape")
 
 
+def _as_browsers_read(url: str, base: str | None) -> str:
+    """Spellings browsers accept for http(s) (WHATWG URL): a backslash is a slash before the
+    query, and `http:/host`, `http:host` or `http:\\\\host` name the host, unless a same-scheme
+    base makes them relative. Without this `\\\\evil.example` is taken as a path and
+    `http:/127.0.0.1/` as the host `http`."""
+    cut = _QUERY_START.search(url)
+    end = cut.start() if cut else len(url)
+    url = url[:end].replace("\\", "/") + url[end:]
+    match = _SCHEME_PREFIX.match(url)
+    if match is None:
+        return url
+    scheme = match.group(1).lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {scheme!r}: only http and https")
+    base_scheme = base.split(":", 1)[0].lower() if base else None
+    rest = url[match.end():]
+    if base_scheme == scheme and not rest.startswith("//"):
+        return url  # relative to the base (urljoin resolves it)
+    return f"{scheme}://{rest.lstrip('/')}"
+
+
 def normalize_url(url: str, base: str | None = None) -> str:
     """Canonical form of an http(s) URL: lower-case scheme and host, punycode, no default
     port, no fragment, dot segments removed. Raises InvalidURL."""
-    url = url.strip()
+    url = _as_browsers_read(url.strip(), base)
     if base is not None:
         from urllib.parse import urljoin
 

@@ -66,6 +66,7 @@ _DEAD_PROXY = {"server": "http://127.0.0.1:9", "bypass": "<-loopback>"}
 
 VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_MAX_HEIGHT = 8000  # px; a 30,000 px listing would make a 20 MB PNG
+SCREENSHOT_MAX_BYTES = 25_000_000  # a replayed screenshot record larger than this is not loaded
 MAX_REQUESTS_PER_PAGE = 150
 MAX_BYTES_PER_PAGE = 15_000_000  # all subresources of one page, after decompression
 NETWORK_IDLE_WAIT = 3.0  # s: after "load", how long to wait at most for the network to go quiet
@@ -499,8 +500,8 @@ class PageReader:
         return view
 
     def _replayed(self, resp: Response, extract: Extract) -> PageView:
-        dom = self.archive.load_derived(resp.final_url, "conversion")
-        png = self.archive.load_derived(resp.final_url, "resource")
+        dom = self.archive.load_derived(resp.final_url, "conversion", self.options.max_bytes)
+        png = self.archive.load_derived(resp.final_url, "resource", SCREENSHOT_MAX_BYTES)
         view = PageView(extract(_dom_response(resp, dom.decode("utf-8", "replace"), self.options.max_bytes)
                                 if dom is not None else resp))
         view.rendered = dom is not None
