@@ -76,6 +76,7 @@ class ErrorCode(str, Enum):
     not_html = "not_html"
     not_in_archive = "not_in_archive"
     offsite_redirect = "offsite_redirect"
+    worker_crash = "worker_crash"  # audit --runner dask: the site killed the worker processes that audited it
 
 
 class FetchError(BaseModel):
