@@ -54,7 +54,7 @@ def check_in_child(tmp_path: Path, rules: Path, html: str) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "pharmcheck", "check", SITE, "--replay", str(warc), "--rules", str(rules),
          "--format", "json", "--site-timeout", "3"],
-        capture_output=True, text=True, timeout=45)
+        capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("match", [f'text: {{regex: ["{EVIL}"]}}', f'link: {{href: ["{EVIL}"]}}'],
