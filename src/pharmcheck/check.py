@@ -19,6 +19,7 @@ from pharmcheck.extract import DrugIndex, extract_page
 from pharmcheck.fetch import (
     ArchiveIndex,
     CrawlFrontier,
+    Deadline,
     HostLimiter,
     SiteFetcher,
     WarcRecorder,
@@ -37,7 +38,7 @@ from pharmcheck.models import (
     SiteFacts,
     ToolInfo,
 )
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import RuleSet, evaluate_within
 from pharmcheck.score import score_site
 from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
 
@@ -110,12 +111,14 @@ def _cut_short(resp: Response) -> bool:
     )
 
 
-def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
-    """Fetch and extract up to `max_pages` pages of the site at `url`."""
+def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
+          deadline: Deadline | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
+    """Fetch and extract up to `max_pages` pages of the site at `url`, within `deadline`
+    (default: --site-timeout from now)."""
     options = ctx.options
     index = drug_index(ctx.ruleset)
     transport = make_transport(options, ctx.archive, save_warc, ctx.limiter)
-    fetcher = SiteFetcher(transport, options, url)
+    fetcher = SiteFetcher(transport, options, url, deadline)
     reader = PageReader(options, fetcher.deadline, ctx.archive,
                         transport if isinstance(transport, WarcRecorder) else None, ctx.limiter)
     pages: list[PageFacts] = []
@@ -173,10 +176,35 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
         fetcher.close()
 
 
-def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], ruleset: RuleSet) -> Report:
-    """Rules and score over what was crawled: no I/O, deterministic."""
-    findings = evaluate(ruleset.rules, site)
-    result = score_site(findings, ruleset.scoring, assessed=bool(site.pages))
+# Analysis may run this long past the site deadline: a crawl that used all the time (a
+# drip-fed last page) still has its pages judged, and the whole check stays within the
+# deadline plus this (pages are capped, so a page's rules take well under it).
+ANALYSIS_GRACE = 1.5
+
+
+class _AnalysisTime:
+    def __init__(self, deadline: Deadline) -> None:
+        self.end = deadline.end + ANALYSIS_GRACE
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], ruleset: RuleSet,
+           deadline: Deadline | None = None) -> Report:
+    """Rules and score over what was crawled: no I/O; deterministic unless `deadline` (the
+    site's, shared with the crawl) runs out first: then the pages analysed before it are
+    judged, with a `deadline` error saying how many (`unreachable` if none)."""
+    evaluation = evaluate_within(ruleset.rules, site, _AnalysisTime(deadline) if deadline else None)
+    findings = evaluation.findings
+    if not evaluation.complete:
+        errors = [e for e in errors if e.code != ErrorCode.deadline]  # one deadline error, the whole story
+        seconds = f" of {deadline.seconds:g} s" if isinstance(deadline, Deadline) else ""
+        errors.append(FetchError(
+            code=ErrorCode.deadline, url=site.url,
+            message=f"site deadline{seconds} reached while analysing: judged the first "
+                    f"{evaluation.pages_analysed} of {len(site.pages)} pages read"))
+    result = score_site(findings, ruleset.scoring, assessed=evaluation.pages_analysed > 0)
     return Report(
         url=site.url,
         final_url=site.final_url,
@@ -195,8 +223,9 @@ def check_site(url: str, ctx: CheckContext, save_warc: str | None = None) -> Rep
     """Check one site. Never raises on anything a site does; UsageError for a bad URL."""
     started = time.monotonic()
     checked_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    site, infos, errors = crawl(start_url(url), ctx, save_warc)
-    report = assess(site, infos, errors, ctx.ruleset)
+    deadline = Deadline(ctx.options.site_timeout)  # one for the whole check: fetching and analysis
+    site, infos, errors = crawl(start_url(url), ctx, save_warc, deadline)
+    report = assess(site, infos, errors, ctx.ruleset, deadline)
     report.checked_at = checked_at
     report.duration = round(time.monotonic() - started, 3)
     return report

@@ -37,6 +37,10 @@ MAX_IMAGES = 1000
 MAX_FORMS = 50
 MAX_PRICES = 50  # rules count prices and quote a few; a listing page has hundreds
 MAX_JSONLD_BYTES = 200_000
+# Per page: JSON-LD items kept and script bytes parsed in all (a page of tens of thousands of
+# JSON-LD blocks once held the analysis for many seconds).
+MAX_JSONLD_ITEMS = 200
+MAX_JSONLD_TOTAL_BYTES = 1_000_000
 MAX_TEXT_CHARS = 400_000
 _MAX_LINK_DEPTH = 30
 
@@ -389,15 +393,23 @@ def _forms(root: Any, base: str) -> list[Form]:
 
 
 def _jsonld(root: Any) -> Iterator[dict[str, Any]]:
+    items, parsed = 0, 0
     for el in root.iter("script"):
         if (el.get("type") or "").strip().lower() != "application/ld+json":
             continue
         raw = (el.text or "")[:MAX_JSONLD_BYTES]
+        parsed += len(raw)
+        if parsed > MAX_JSONLD_TOTAL_BYTES:
+            return
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
             continue
-        yield from _flatten_jsonld(data, depth=0)
+        for item in _flatten_jsonld(data, depth=0):
+            yield item
+            items += 1
+            if items >= MAX_JSONLD_ITEMS:
+                return
 
 
 def _flatten_jsonld(data: Any, depth: int) -> Iterator[dict[str, Any]]:

@@ -17,10 +17,11 @@ ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB
 class SiteFetcher:
     """Fetches pages of one site within its deadline, obeying robots.txt unless told not to."""
 
-    def __init__(self, transport: Transport, options: FetchOptions, start_url: str) -> None:
+    def __init__(self, transport: Transport, options: FetchOptions, start_url: str,
+                 deadline: Deadline | None = None) -> None:
         self.transport = transport
         self.options = options
-        self.deadline = Deadline(options.site_timeout)
+        self.deadline = deadline or Deadline(options.site_timeout)
         self.user_agent = options.user_agent or DEFAULT_USER_AGENT
         self._robots: Robots | None = None
         parts = urlsplit(start_url)

@@ -7,6 +7,9 @@ lookup, not a regex scan (see benchmarks/analysis.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from pharmcheck.models import Evidence, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule
 from pharmcheck.rules.matchers import Fired
@@ -14,27 +17,64 @@ from pharmcheck.rules.page import MAX_EVIDENCE, Page
 from pharmcheck.rules.schema import Rule
 
 
+class Deadline(Protocol):
+    """When the site's time is up (fetch.base.Deadline; rules need not know the fetch stage)."""
+
+    def expired(self) -> bool: ...
+
+
 def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
     """All findings for a site: page rules first, then site rules (which may use `fired`)."""
+    return evaluate_within(rules, site, None).findings
+
+
+@dataclass
+class Evaluation:
+    findings: list[Finding]
+    pages_analysed: int  # the first pages of the site, in crawl order, that every page rule ran on
+    complete: bool  # False: the deadline stopped the analysis
+
+
+def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadline | None) -> Evaluation:
+    """Findings for a site, within `deadline`: pages are analysed one after the other (every
+    page rule on a page, then the next page); when time runs out, the page being analysed is
+    dropped and the site rules judge the pages analysed before it. The first page is always
+    analysed (its work is capped: text, links, JSON-LD, evidence), so a site whose crawl used
+    all the time still gets a verdict on what was read."""
     pages = [Page(p, site.domain) for p in site.pages]
-    findings: list[Finding] = []
-    fired: Fired = {}
-    for cr in rules:
-        if cr.rule.scope != "page":
-            continue
-        evidence: list[Evidence] = []
-        for page in pages:
+    page_rules = [cr for cr in rules if cr.rule.scope == "page"]
+    evidence: dict[str, list[Evidence]] = {}
+    analysed = 0
+    complete = True
+    for page in pages:
+        on_this_page: dict[str, list[Evidence]] = {}
+        for cr in page_rules:
+            if analysed and deadline is not None and deadline.expired():
+                complete = False
+                break
             ev = cr.matcher.on_page(page)
             if ev is None or (cr.unless and cr.vetoed(page)):
                 continue
-            evidence.extend(ev or [Evidence(url=page.facts.url, text=cr.rule.name)])
-        if evidence:
-            finding = _finding(cr.rule, evidence)
+            on_this_page[cr.rule.id] = ev or [Evidence(url=page.facts.url, text=cr.rule.name)]
+        if not complete:
+            break
+        for rule_id, ev in on_this_page.items():
+            evidence.setdefault(rule_id, []).extend(ev)
+        analysed += 1
+    pages = pages[:analysed]
+    findings: list[Finding] = []
+    fired: Fired = {}
+    for cr in page_rules:  # in rule order, as before
+        if cr.rule.id in evidence:
+            finding = _finding(cr.rule, evidence[cr.rule.id])
             findings.append(finding)
             fired[cr.rule.id] = finding.evidence
     for cr in rules:
-        if cr.rule.scope != "site":
+        if cr.rule.scope != "site" or not pages:
             continue
+        if analysed > 1 and deadline is not None and deadline.expired():
+            complete = False
+            break
         site_ev = cr.matcher.on_site(pages, fired)
         if site_ev is None:
             continue
@@ -43,7 +83,7 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
         finding = _finding(cr.rule, site_ev or [Evidence(url=site.final_url, text=cr.rule.name)])
         findings.append(finding)
         fired[cr.rule.id] = finding.evidence
-    return findings
+    return Evaluation(findings, analysed, complete)
 
 
 def _finding(rule: Rule, evidence: list[Evidence]) -> Finding:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from pharmcheck.models import PageFacts
-from pharmcheck.rules.textsearch import TOKEN
+from pharmcheck.rules.textsearch import TOKEN, fold_case
 from pharmcheck.urls import registrable_domain
 
 if TYPE_CHECKING:
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 
 MAX_EVIDENCE = 5
 CONTEXT_CHARS = 200
+# How far a sentence or line reaches either side of a match. A page of words without a full
+# stop is one "sentence": looking for its ends from every match made the vetoes quadratic
+# (a 2.3 MB page took minutes). Real sentences are far shorter.
+MAX_SENTENCE_REACH = 600
+MAX_LINE_REACH = 2000
+# Matches of one text matcher examined on one page: past this many (all vetoed), the page
+# has shown what it has.
+MAX_CANDIDATE_SPANS = 1000
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 
 
@@ -53,18 +61,16 @@ class Page:
     def all_text(self) -> str:
         return f"{self.facts.title}\n{self.facts.text}"
 
-    def lowered(self, name: str) -> str | None:
-        """The field's text in lower case, or None if lower-casing changed its length (offsets
-        would no longer match; the caller then runs case-insensitive patterns on the original)."""
+    def lowered(self, name: str) -> str:
+        """The field's text case-folded character for character (textsearch.fold_case): the
+        same length, so a match's offsets are the original text's, whatever the page holds."""
         cached = self._lowered.get(name)
         if cached is None:
-            text = self.field_text(name)
-            low = text.lower()
-            cached = self._lowered[name] = (low if len(low) == len(text) else "", len(low) == len(text))
-        return cached[0] if cached[1] else None
+            cached = self._lowered[name] = fold_case(self.field_text(name))
+        return cached
 
     @cached_property
-    def _lowered(self) -> dict[str, tuple[str, bool]]:
+    def _lowered(self) -> dict[str, str]:
         return {}
 
     @cached_property
@@ -134,10 +140,17 @@ class Page:
         return {}
 
 
+def _line_bounds(text: str, start: int, end: int, reach: int) -> tuple[int, int]:
+    """The line around text[start:end], at most `reach` characters either side."""
+    floor = max(0, start - reach)
+    ceiling = min(len(text), end + reach)
+    line_start = max(text.rfind("\n", floor, start) + 1, floor)
+    line_end = text.find("\n", end, ceiling)
+    return line_start, ceiling if line_end < 0 else line_end
+
+
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    line_start, line_end = _line_bounds(text, start, end, MAX_SENTENCE_REACH)
     left = line_start
     for m in _SENTENCE_END.finditer(text, line_start, start):
         left = m.end()
@@ -164,9 +177,8 @@ def window(text: str, start: int, end: int, kind: str | int) -> str:
     if isinstance(kind, int):
         return text[max(0, start - kind) : end + kind]
     if kind == "line":
-        left = text.rfind("\n", 0, start) + 1
-        right = text.find("\n", end)
-        return text[left : len(text) if right < 0 else right]
+        left, right = _line_bounds(text, start, end, MAX_LINE_REACH)
+        return text[left:right]
     left, right = _sentence_bounds(text, start, end)
     return text[left:right]
 

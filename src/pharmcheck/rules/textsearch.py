@@ -1,6 +1,8 @@
-"""Regex machinery shared by the text matchers: RE2 where it has the same meaning as `re`
-(a DFA, one linear pass), `re` otherwise, word boundaries checked by hand where a leading \\b
-would stop `re` from skipping ahead, phrases as word-bounded patterns over lower-cased text."""
+"""Regex machinery shared by the text matchers. Every regex a rule holds runs on RE2 (a DFA:
+linear time whatever the page contains); one RE2 cannot run is refused when the rules load.
+Case folding keeps the text's length, so match offsets map back without falling back to
+`re`. Phrases (escaped literals we generate, never backtracking) are word-bounded `re`
+patterns over lower-cased text."""
 
 from __future__ import annotations
 
@@ -13,29 +15,57 @@ from typing import Any, Protocol, cast
 import re2
 
 TOKEN = re.compile(r"[a-z0-9]+")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a regex RE2 refuses is reported by compile_regex, not on stderr
+# One difference from `re` is accepted: RE2's \b and \w know ASCII letters only, so a match
+# may start right after an accented letter.
 
 
 class CompileError(ValueError):
     """A rule's matcher cannot be compiled (bad regex, unknown data list...)."""
 
 
-def regex_union(patterns: list[str], what: str, flags: int = re.IGNORECASE) -> re.Pattern[str] | None:
+def regex_union(patterns: list[str], what: str, flags: int = re.IGNORECASE) -> Searcher | None:
+    """The alternation of a rule's `patterns`, on RE2 (CompileError if RE2 cannot run one)."""
     if not patterns:
         return None
+    for source in patterns:  # name the one that is wrong, not the alternation
+        compile_regex(source, flags, what)
     return compile_regex("|".join(f"(?:{p})" for p in patterns), flags, what)
 
 
-def compile_regex(source: str, flags: int, what: str) -> re.Pattern[str] | None:
+def compile_regex(source: str, flags: int, what: str) -> Searcher | None:
+    """A rule's regex on RE2. Syntax errors are reported in Python's words (the dialect the
+    rules are written in); a regex RE2 cannot run (look-arounds, back-references) is refused
+    rather than run on backtracking `re`, where one page could hold a check for minutes."""
     if not source:
         return None
     try:
-        return re.compile(source, flags)
+        re.compile(source, flags)
     except re.error as exc:
         raise CompileError(f"{what}: bad regular expression: {exc}") from exc
+    try:
+        return cast(Searcher, re2.compile(("(?i)" if flags & re.IGNORECASE else "") + source, options=_RE2_OPTIONS))
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise CompileError(f"{what}: regular expression {source[:120]!r} cannot run on RE2 ({reason}); "
+                           "rules use RE2 (linear time): rewrite it without look-arounds or back-references") from exc
 
 
 def phrases_regex(phrases: list[str]) -> re.Pattern[str] | None:
-    return regex_union([phrase_pattern(p) for p in phrases if p.strip()], "phrases")
+    kept = [phrase_pattern(p) for p in phrases if p.strip()]
+    return re.compile("|".join(f"(?:{p})" for p in kept), re.IGNORECASE) if kept else None
+
+
+# The one character whose lower case is longer than itself (U+0130, dotted capital I, lowers
+# to "i" + combining dot): folded to plain "i" so folding never moves an offset.
+_LENGTH_CHANGING_LOWER = str.maketrans({"\u0130": "i"})
+
+
+def fold_case(text: str) -> str:
+    """`text` lower-cased, character for character: same length, same offsets."""
+    low = text.lower()
+    return low if len(low) == len(text) else text.translate(_LENGTH_CHANGING_LOWER).lower()
 
 
 def phrase_pattern(phrase: str) -> str:
@@ -52,21 +82,13 @@ def _left_is_word(text: str, start: int) -> bool:
 
 
 def _lead_stripped(sources: list[str], flags: int) -> list[tuple[Searcher, bool]]:
-    """Each regex compiled on its own: with RE2 where it can (a DFA: one linear pass, ~10x
-    faster than `re` on patterns that start with an alternation), else with `re`, where a
-    leading \b stops `re` from skipping ahead to the possible first characters, so it is
-    dropped and checked in Python (flag True)."""
+    """Each regex compiled on its own, on RE2 (the flag, True for a pattern whose leading \b
+    is checked by hand, is kept for the stream helpers; RE2 patterns never need it)."""
     out: list[tuple[Searcher, bool]] = []
     for source in sources:
-        compile_regex(source, flags, "text")  # errors are reported with Python's regex rules
-        fast = _re2_compile(source, flags)
-        if fast is not None:
-            out.append((fast, False))
-            continue
-        lead = source.startswith("\\b") and not _has_top_level_bar(source)
-        pattern = compile_regex(source[2:] if lead else source, flags, "text")
+        pattern = compile_regex(source, flags, "text")
         if pattern is not None:
-            out.append((pattern, lead))
+            out.append((pattern, False))
     return out
 
 
@@ -82,17 +104,9 @@ class Searcher(Protocol):
 
 
 _RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # patterns RE2 cannot run (look-arounds) quietly fall back to `re`
-
-
-def _re2_compile(source: str, flags: int) -> Searcher | None:
-    """`source` for RE2, where it has the same meaning: RE2 refuses look-arounds and
-    back-references (those stay with `re`). One difference is accepted: RE2's \\b and \\w
-    know ASCII letters only, so a match may start right after an accented letter."""
-    try:
-        return cast(Searcher, re2.compile(("(?i)" if flags & re.IGNORECASE else "") + source, options=_RE2_OPTIONS))
-    except re2.error:
-        return None
+_RE2_OPTIONS.log_errors = False  # a regex RE2 refuses is reported by compile_regex, not on stderr
+# One difference from `re` is accepted: RE2's \\b and \\w know ASCII letters only, so a match
+# may start right after an accented letter.
 
 
 def _has_top_level_bar(source: str) -> bool:
@@ -161,12 +175,11 @@ class TextPatterns:
     phrase_words: list[frozenset[str]]  # per phrase: the words it needs on the page
     folded: list[tuple[Searcher, bool]]  # regexes for lower-case text; True: check left boundary
     cased: list[tuple[Searcher, bool]]  # regexes with (?-i:...) groups, for the original text
-    folded_ci: re.Pattern[str] | None  # fallback when lower() changes the text's length
     # Ids of the RE2 patterns in the rule set's RegexSets (-1: an `re` pattern), set by
     # attach_phrase_book; a pattern the page-wide set pass did not match is not run at all.
     folded_ids: list[int] = field(default_factory=list)
     cased_ids: list[int] = field(default_factory=list)
-    _subsets: dict[tuple[int, ...], tuple[re.Pattern[str], re.Pattern[str]]] = field(default_factory=dict)
+    _subsets: dict[tuple[int, ...], re.Pattern[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, phrases: list[str], regexes: list[str]) -> TextPatterns:
@@ -182,10 +195,9 @@ class TextPatterns:
             phrase_words=[frozenset(TOKEN.findall(p.lower())) for p in kept],
             folded=_lead_stripped(folded, 0),
             cased=_lead_stripped(cased, re.IGNORECASE),
-            folded_ci=regex_union(folded, "text"),
         )
 
-    def _phrase_patterns(self, words: frozenset[str] | None) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    def _phrase_patterns(self, words: frozenset[str] | None) -> re.Pattern[str] | None:
         """The alternation of the phrases whose words are all in `words` (None: all phrases).
 
         Usually one or two phrases qualify, and an alternation of one literal is a pattern `re`
@@ -199,7 +211,7 @@ class TextPatterns:
         cached = self._subsets.get(chosen)
         if cached is None:
             source = f"(?:{'|'.join(self.phrase_bodies[i] for i in chosen)})(?!\\w)"
-            cached = (re.compile(source), re.compile(source, re.IGNORECASE))
+            cached = re.compile(source)
             if len(self._subsets) < 256:
                 self._subsets[chosen] = cached
         return cached
@@ -207,26 +219,20 @@ class TextPatterns:
     def spans(
         self,
         text: str,
-        lowered: str | None,
+        lowered: str,
         words: frozenset[str] | None = None,
         with_phrases: bool = True,
         matched: tuple[frozenset[int], frozenset[int]] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """(start, end) of every match in `text`, in order, lazily (callers stop after a few).
-        `lowered`: `text` lower-cased, or None if that changed its length; `words`: the words of
+        `lowered`: fold_case(text); `words`: the words of
         the text, if known (only phrases made of them are searched); `matched`: the ids of the
         RE2 patterns (lower-case text, original text) that match somewhere on the page."""
         phrases = self._phrase_patterns(words) if self.phrase_bodies and with_phrases else None
         streams: list[Iterator[tuple[int, int]]] = []
-        if lowered is not None:
-            if phrases is not None:
-                streams.append(_bounded(phrases[0], lowered, exact=False))
-            streams += self._regex_streams(self.folded, self.folded_ids, matched and matched[0], lowered)
-        else:
-            if phrases is not None:
-                streams.append(_bounded(phrases[1], text, exact=False))
-            if self.folded_ci is not None:  # the original regexes, leading \b included
-                streams.append(_finds(self.folded_ci, text))
+        if phrases is not None:
+            streams.append(_bounded(phrases, lowered, exact=False))
+        streams += self._regex_streams(self.folded, self.folded_ids, matched and matched[0], lowered)
         streams += self._regex_streams(self.cased, self.cased_ids, matched and matched[1], text)
         # Each stream is in order and lazy: merging them lets the caller stop early.
         yield from heapq.merge(*streams, key=span_order)
@@ -244,5 +250,4 @@ class TextPatterns:
         return streams
 
     def search(self, text: str) -> bool:
-        lowered = text.lower()
-        return next(self.spans(text, lowered if len(lowered) == len(text) else None), None) is not None
+        return next(self.spans(text, fold_case(text)), None) is not None

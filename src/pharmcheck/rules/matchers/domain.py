@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -11,7 +10,7 @@ from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import Page
-from pharmcheck.rules.textsearch import regex_union
+from pharmcheck.rules.textsearch import Searcher, regex_union
 
 
 class DomainMatcher(Strict):
@@ -22,7 +21,7 @@ class DomainMatcher(Strict):
 @dataclass
 class DomainC(Compiled):
     tlds: frozenset[str]
-    host_re: re.Pattern[str] | None
+    host_re: Searcher | None  # RE2
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         host = page.facts.url.split("://", 1)[-1].split("/", 1)[0].split(":")[0].lower()

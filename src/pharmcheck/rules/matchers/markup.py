@@ -12,7 +12,7 @@ from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import MAX_EVIDENCE, Page
-from pharmcheck.rules.textsearch import TextPatterns, phrases_regex, regex_union
+from pharmcheck.rules.textsearch import Searcher, TextPatterns, phrases_regex, regex_union
 from pharmcheck.urls import registrable_domain
 
 
@@ -43,7 +43,7 @@ class JsonLdMatcher(Strict):
 
 @dataclass
 class LinkC(Compiled):
-    href: re.Pattern[str] | None
+    href: Searcher | None  # RE2
     text: TextPatterns | None
     domains: frozenset[str]
     offsite: bool | None
@@ -95,7 +95,7 @@ class ImageC(Compiled):
 @dataclass
 class FormC(Compiled):
     file_upload: bool | None
-    field_re: re.Pattern[str] | None
+    field_re: Searcher | None  # RE2
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         found: list[Evidence] = []

@@ -14,7 +14,7 @@ from pydantic import Field
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
-from pharmcheck.rules.page import MAX_EVIDENCE, Page, context, window
+from pharmcheck.rules.page import MAX_CANDIDATE_SPANS, MAX_EVIDENCE, Page, context, window
 from pharmcheck.rules.phrasebook import PhraseBook
 from pharmcheck.rules.textsearch import TOKEN, TextPatterns, span_order
 
@@ -77,7 +77,9 @@ class TextC(Compiled):
             spans = self._book_spans(page, text, lowered)
         else:
             spans = self.patterns.spans(text, lowered, page.tokens)
-        for start, end in spans:
+        for examined, (start, end) in enumerate(spans):
+            if examined >= MAX_CANDIDATE_SPANS:
+                break
             if self.unless and any(u.matches_in(window(text, start, end, u.window_kind)) for u in self.unless):
                 continue
             words = f"page address {page.facts.url[:180]}" if self.source_field == "url" else context(text, start, end)
