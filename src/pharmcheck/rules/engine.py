@@ -52,6 +52,8 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
             if analysed and deadline is not None and deadline.expired():
                 complete = False
                 break
+            if not _in_language(page, cr.rule.languages):
+                continue
             ev = cr.matcher.on_page(page)
             if ev is None or (cr.unless and cr.vetoed(page)):
                 continue
@@ -75,15 +77,27 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
         if analysed > 1 and deadline is not None and deadline.expired():
             complete = False
             break
-        site_ev = cr.matcher.on_site(pages, fired)
+        scoped = _in_languages(pages, cr.rule.languages)
+        site_ev = cr.matcher.on_site(scoped, fired)
         if site_ev is None:
             continue
-        if any(u.on_site(pages, fired) is not None for u in cr.unless):
+        if any(u.on_site(scoped, fired) is not None for u in cr.unless):
             continue
         finding = _finding(cr.rule, site_ev or [Evidence(url=site.final_url, text=cr.rule.name)])
         findings.append(finding)
         fired[cr.rule.id] = finding.evidence
     return Evaluation(findings, analysed, complete)
+
+
+def _in_languages(pages: list[Page], languages: list[str]) -> list[Page]:
+    """The pages a rule scoped to `languages` looks at: not those detected in another language."""
+    if not languages:
+        return pages
+    return [p for p in pages if _in_language(p, languages)]
+
+
+def _in_language(page: Page, languages: list[str]) -> bool:
+    return not languages or not page.facts.language or page.facts.language in languages
 
 
 def _finding(rule: Rule, evidence: list[Evidence]) -> Finding:
