@@ -13,31 +13,51 @@ from pharmcheck.check import CheckContext, assess, check_site, crawl, drug_index
 from pharmcheck.extract import MAX_JSONLD_ITEMS, extract_page
 from pharmcheck.fetch import ArchiveIndex, Deadline
 from pharmcheck.fetch.pagedir import write_warc
-from pharmcheck.models import Response, Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.models import FetchError, PageInfo, Response, SiteFacts, Verdict
+from pharmcheck.rules import RuleSet, evaluate_within
 
 BASE = "https://word-soup.example/"
 
 
+class RunsOutAfter:
+    """A deadline that expires after `checks` looks at the clock (one per rule and page)."""
+
+    def __init__(self, checks: int) -> None:
+        self.left = checks
+
+    def expired(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def _soup_site(tmp_path: Path, ruleset: RuleSet, pages: int) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
+    warc = word_soup_site(tmp_path / "soup.warc.gz", BASE, page_chars=20_000)  # pages of rule words
+    ctx = CheckContext(ruleset=ruleset, options=options(site_timeout=120, max_pages=pages), archive=ArchiveIndex(warc))
+    site, infos, errors = crawl(start_url(BASE), ctx)
+    assert len(site.pages) == pages
+    return site, infos, errors
+
+
 def test_analysis_out_of_time_judges_the_pages_analysed_so_far(tmp_path: Path, ruleset: RuleSet) -> None:
-    warc = word_soup_site(tmp_path / "soup.warc.gz", BASE, page_chars=20_000)  # ten pages of rule words
-    ctx = CheckContext(ruleset=ruleset, options=options(site_timeout=120, max_pages=10), archive=ArchiveIndex(warc))
-    site, infos, errors = crawl(start_url(BASE), ctx)
-    assert len(site.pages) == 10
+    site, _, _ = _soup_site(tmp_path, ruleset, 10)
+    page_rules = sum(1 for cr in ruleset.rules if cr.rule.scope == "page")
+    evaluation = evaluate_within(ruleset.rules, site, RunsOutAfter(2 * page_rules + 5))  # in the third page
+    assert not evaluation.complete and evaluation.pages_analysed == 2
+    assert {ev.url for f in evaluation.findings for ev in f.evidence} <= {p.url for p in site.pages[:2]}
+    assert evaluation.findings  # the two pages analysed are judged
+    full = evaluate_within(ruleset.rules, site, None)
+    assert full.complete and full.pages_analysed == 10
+
+
+def test_out_of_time_before_any_page_is_unreachable_with_one_deadline_error(tmp_path: Path, ruleset: RuleSet) -> None:
+    site, infos, errors = _soup_site(tmp_path, ruleset, 3)
     report = assess(site, infos, errors, ruleset, Deadline(-60))  # the time was up long ago
+    assert report.verdict == Verdict.unreachable
     (deadline,) = [e for e in report.errors if e.code.value == "deadline"]
-    assert "while analysing: judged the first 1 of 10 pages" in deadline.message
-    assert report.verdict != Verdict.unreachable  # what was read is judged
-    assert {ev.url for f in report.findings for ev in f.evidence} <= {BASE}
-    assert len(report.pages) == 10  # every page read is still listed
-
-
-def test_nothing_analysed_is_unreachable_not_a_verdict(tmp_path: Path, ruleset: RuleSet) -> None:
-    warc = word_soup_site(tmp_path / "soup.warc.gz", BASE, page_chars=2_000)
-    ctx = CheckContext(ruleset=ruleset, options=options(site_timeout=120, max_pages=1), archive=ArchiveIndex(warc))
-    site, infos, errors = crawl(start_url(BASE), ctx)
-    site.pages = []  # the crawl read nothing usable
-    assert assess(site, infos, errors, ruleset, Deadline(-60)).verdict == Verdict.unreachable
+    assert "while analysing: judged the first 0 of 3 pages" in deadline.message
+    assert len(report.pages) == 3  # every page read is still listed
+    in_time = assess(site, infos, errors, ruleset, Deadline(120))
+    assert in_time.verdict != Verdict.unreachable and not [e for e in in_time.errors if e.code.value == "deadline"]
 
 
 def test_a_page_of_rule_words_is_checked_within_the_site_deadline(tmp_path: Path) -> None:

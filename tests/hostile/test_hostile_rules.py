@@ -80,3 +80,11 @@ def test_list_naming_itself_through_others_is_refused(tmp_path: Path) -> None:
 def test_shipped_lists_that_name_lists_still_load() -> None:
     ruleset = load_rules()
     assert "@advice_context" in ruleset.data.lists["no_prescription_vetoes"]
+
+
+def test_rule_field_naming_a_big_list_many_times_is_refused(tmp_path: Path) -> None:
+    big = "big: [" + ", ".join(f"w{i}" for i in range(60_000)) + "]\n"
+    rule = BOMB_RULE.replace('phrases: ["@laugh8"]', f'phrases: [{", ".join(["@big"] * 4)}]')
+    root = rules_with(tmp_path, big, rule)
+    with pytest.raises(RuleError, match=r"SELL-BOMB: a list field expands to more than 200,000 items"):
+        load_rules(root)

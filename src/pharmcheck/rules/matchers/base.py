@@ -58,7 +58,15 @@ class CompileContext:
         out: list[str] = []
         for item in value:
             out.extend(self.expand(item, seen))
+            if len(out) > MAX_FIELD_ITEMS:  # a field naming big lists many times over
+                raise CompileError(f"a list field expands to more than {MAX_FIELD_ITEMS:,} items "
+                                   f"(at {item!r}); name fewer or smaller lists")
         return out
+
+
+# Items of one rule field once its "@name" lists are expanded (each list is itself bounded
+# when the data loads: rules.load.MAX_LIST_ITEMS).
+MAX_FIELD_ITEMS = 200_000
 
 
 @dataclass(frozen=True)
