@@ -32,7 +32,9 @@ from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode, FetchOptions, Report, Verdict
 from pharmcheck.urls import host_of
 
-FORMATS = ["jsonl", "csv", "json", "html"]
+FORMATS = ["jsonl", "csv", "json", "html", "markdown", "sarif"]
+# Written whole from the database at the end of a run (the others stream, one site a line).
+DOCUMENT_FORMATS = ("json", "html", "markdown", "sarif")
 DEFAULT_DB = "pharmcheck.db"
 DEFAULT_WORKERS = 32
 DB_HELP = f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST[:PORT]/DB"
@@ -133,6 +135,14 @@ def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Repor
         from pharmcheck.report.tabular import json_document
 
         out.writelines(json_document(run, reports))
+    elif fmt == "markdown":
+        from pharmcheck.report.markdown import render_markdown_audit
+
+        out.write(render_markdown_audit(run, reports, live_links))
+    elif fmt == "sarif":
+        from pharmcheck.report.sarif import render_sarif
+
+        out.write(render_sarif(reports))
     elif fmt == "html":
         from pharmcheck.report.html import render_audit_html
 
@@ -382,7 +392,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             store.set_total(run.id, unique)
 
     started = time.monotonic()
-    atomic = args.format in ("json", "html")
+    atomic = args.format in DOCUMENT_FORMATS
     with open_output(args.output, atomic=atomic) as out:
         sink = StreamSink(out, args.format, list(ctx.ruleset.scoring.criteria))
         if sink.streaming and done_before:
