@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "auditing only the sites it is missing")
     audit.add_argument("--fail-on", choices=list(_RANK), default=None,
                        help="exit 1 when any site's verdict is at or above this (default: never)")
+    audit.add_argument("--since", type=cli._positive_int, metavar="RUN",
+                       help="after the audit, print what changed since run RUN (as `audit diff RUN NEW`); "
+                            "with --fail-on, exit 1 only when a site reached that verdict since RUN")
     audit.add_argument("--save-warc", metavar="DIR", help="record each site's exchanges to DIR/<host>.warc.gz")
     audit.add_argument("--live-links", action="store_true", help="HTML output: clickable links instead of defanged")
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
@@ -261,6 +264,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     options = cli.fetch_options_from_args(args)
     store = AuditStore(args.db)
     try:
+        if args.since is not None:
+            store.get_run(args.since)  # a bad RUN is a usage error before any site is audited
         run, spec = _start_or_resume(store, source, args, options, err)
         ctx = spec.build()
         if ctx.ruleset.version != run.tool.rules_version:
@@ -354,11 +359,32 @@ def _audit(store: AuditStore, run: AuditRun, source: InputSource, spec: ContextS
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
             store.finish_run(run.id)
+            _compute_networks(store, run, spec, ctx, err)
         if not sink.streaming:
             finished = store.get_run(run.id)
             write_document(out, args.format, finished, store.reports(run.id), args.live_links)
     progress.clear()
     return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
+
+
+def _compute_networks(store: AuditStore, run: AuditRun, spec: ContextSpec, ctx: CheckContext, err: TextIO) -> None:
+    from pharmcheck.networks.compute import compute
+
+    clustering = compute(store.db, run.id, spec.rules, ctx.ruleset.scoring)
+    if clustering.networks:
+        sizes = ", ".join(str(n.size) for n in clustering.networks[:10])
+        print(f"{TOOL_NAME}: {len(clustering.networks)} network(s) of sites (sizes {sizes}); "
+              f"see: {TOOL_NAME} audit networks {run.id} --db {shlex.quote(str(store.path))}", file=err)
+
+
+def _since(store: AuditStore, run: AuditRun, args: argparse.Namespace, err: TextIO) -> bool:
+    """Print the changes since run `args.since`; True when --fail-on's level was reached since."""
+    from pharmcheck.audit.diff import diff_runs, render_text
+
+    store.get_run(args.since)
+    diff = diff_runs(store.db, args.since, run.id)
+    err.write(render_text(diff))
+    return bool(args.fail_on and diff.appeared_at_or_above(args.fail_on))
 
 
 def _finish(store: AuditStore, run: AuditRun, args: argparse.Namespace, outcome: RunOutcome,
@@ -389,6 +415,8 @@ def _finish(store: AuditStore, run: AuditRun, args: argparse.Namespace, outcome:
         return ExitCode.INTERRUPTED
     if outcome.failed:
         return ExitCode.INTERNAL
+    if args.since is not None:
+        return ExitCode.FAIL_ON if _since(store, run, args, err) else ExitCode.OK
     if args.fail_on and any(_VERDICT_RANK[v] >= _RANK[args.fail_on] for v, n in counts.items() if n):
         return ExitCode.FAIL_ON
     return ExitCode.OK

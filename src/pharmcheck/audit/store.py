@@ -23,6 +23,7 @@ from typing import Any
 
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, Report, ToolInfo, Verdict
+from pharmcheck.networks import store as network_store
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +100,7 @@ class AuditStore:
             if has_tables and version == 0:
                 raise UsageError(f"{self.path} is not a pharmcheck audit database")
             self.db.executescript(_SCHEMA)
+            network_store.create(self.db)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"cannot open database {self.path}: {exc}") from exc
@@ -153,6 +155,29 @@ class AuditStore:
             raise UsageError(f"no run {run_id} in {self.path}")
         return str(row[0])
 
+    def previous_run(self, run_id: int) -> AuditRun | None:
+        """The latest run over the same input started before `run_id` (what a report compares with)."""
+        row = self.db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE input_key = (SELECT input_key FROM runs WHERE id = ?)"
+            " AND id < ? ORDER BY id DESC LIMIT 1", (run_id, run_id)).fetchone()
+        return _run_from_row(row) if row else None
+
+    def runs(self) -> list[AuditRun]:
+        return [_run_from_row(r) for r in self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")]
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run and everything stored for it, in one transaction (retention)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            network_store.delete_run(self.db, run_id)
+            self.db.execute("DELETE FROM findings WHERE run_id = ?", (run_id,))
+            self.db.execute("DELETE FROM sites WHERE run_id = ?", (run_id,))
+            self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     # --- sites ------------------------------------------------------------------------
 
     def add_site(self, run_id: int, position: int, report: Report) -> None:
@@ -172,6 +197,7 @@ class AuditStore:
                  error_kind(report), report.model_dump_json(), report.checked_at, report.duration),
             )
             self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            network_store.add_site(self.db, run_id, report)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
