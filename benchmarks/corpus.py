@@ -18,13 +18,14 @@ class CorpusSite:
     url: str
     label: str
     directory: Path
+    language: str = "en"
 
 
 def load_corpus(root: Path = DEFAULT_CORPUS) -> list[CorpusSite]:
     sites = []
     for site_json in sorted(root.glob("*/site.json")):
         meta = json.loads(site_json.read_text(encoding="utf-8"))
-        sites.append(CorpusSite(site_json.parent.name, meta["url"], meta["label"], site_json.parent))
+        sites.append(CorpusSite(site_json.parent.name, meta["url"], meta["label"], site_json.parent, meta.get("language", "en")))
     return sites
 
 

@@ -99,7 +99,7 @@ def test_score_moves_count_from_the_threshold(tmp_path: Path) -> None:
         store.add_site(b.id, 0, _report("https://a.test/", Verdict.suspicious, score_b))
         store.add_site(a.id, 1, _report("https://b.test/", Verdict.suspicious, 45))
         store.add_site(b.id, 1, _report("https://b.test/", Verdict.suspicious, 45, "CM-BONUS-PILLS"))
-        diff = diff_runs(store.db, a.id, b.id, score_threshold=10)
+        diff = diff_runs(store, a.id, b.id, score_threshold=10)
         kinds = {c.url: c.change for c in diff.changes}
         expected = {"https://b.test/": "findings"}
         if score_b - score_a >= 10:

@@ -70,7 +70,7 @@ def start_url(url: str) -> str:
         raise UsageError(f"invalid URL {url!r}: {exc}") from exc
 
 
-def _page_info(resp: Response, title: str | None = None) -> PageInfo:
+def _page_info(resp: Response, title: str | None = None, language: str | None = None) -> PageInfo:
     return PageInfo(
         url=resp.url,
         final_url=resp.final_url if resp.final_url != resp.url else None,
@@ -81,6 +81,7 @@ def _page_info(resp: Response, title: str | None = None) -> PageInfo:
         redirects=resp.redirects,
         title=title,
         error=resp.error.code if resp.error else None,
+        language=language or None,
     )
 
 
@@ -129,7 +130,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             frontier.mark_visited(resp.url, resp.final_url)
             if not certificate and resp.certificate and frontier.same_site(resp.final_url):
                 certificate = resp.certificate
-            title = None
+            title = language = None
             if resp.error:
                 errors.append(resp.error)
             if resp.error and not _cut_short(resp):
@@ -141,9 +142,9 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             elif frontier.same_site(resp.final_url):
                 facts = extract_page(resp, index)
                 pages.append(facts)
-                title = facts.title
+                title, language = facts.title, facts.language
                 frontier.add_links((link.url, link.text) for link in facts.links)
-            infos.append(_page_info(resp, title))
+            infos.append(_page_info(resp, title, language))
             if fetcher.deadline.expired():
                 if not any(e.code == ErrorCode.deadline for e in errors):  # a page may have said so already
                     errors.append(FetchError(code=ErrorCode.deadline, url=url,

@@ -268,7 +268,8 @@ def _register_extra_commands() -> None:
     """Import the modules that add subcommands to EXTRA_COMMANDS. Imported here, not at the
     top: they import this module for its shared option helpers."""
     import pharmcheck.audit.analysis_cli
-    import pharmcheck.audit.cli  # noqa: F401
+    import pharmcheck.audit.cli
+    import pharmcheck.audit.dbcli  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:

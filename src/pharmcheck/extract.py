@@ -19,6 +19,7 @@ import re2
 from bs4.dammit import UnicodeDammit
 from lxml import etree
 
+from pharmcheck.language import detect_language
 from pharmcheck.models import (
     DrugLexicon,
     DrugMention,
@@ -258,6 +259,8 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     searchable = title + "\n" + text + "\n" + " ".join(paths)
     words = frozenset(_TOKEN.findall(searchable.lower()))
     phones = _phones(text)
+    html_el = root if root.tag == "html" else root.find(".//html")
+    declared = html_el.get("lang", "") if html_el is not None else ""
     return PageFacts(
         url=url,
         title=title[:500],
@@ -274,6 +277,7 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
         identifiers=page_identifiers(source, url, emails, phones, links),
         shingles=page_shingles(root, text, title),
         words=words,
+        language=detect_language(f"{title}\n{text}", declared),
     )
 
 

@@ -137,6 +137,7 @@ class PageInfo(BaseModel):
     redirects: list[str] = Field(default_factory=list)
     title: str | None = None
     error: ErrorCode | None = None
+    language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
 
 
 # --- extract ----------------------------------------------------------------------------
@@ -211,6 +212,7 @@ class PageFacts(BaseModel):
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
     # Hashed DOM-path and text shingles of the page (networks/template.py); not output.
     shingles: frozenset[int] = Field(default_factory=frozenset, exclude=True, repr=False)
+    language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
     # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pharmcheck import TOOL_NAME, cli
-from pharmcheck.audit.store import AuditStore
+from pharmcheck.audit.store import Store, is_postgres_url, open_store
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode
 
@@ -85,10 +85,10 @@ cli.EXTRA_COMMANDS.append(register)
 cli.ARGV_ROUTES.append(route_argv)
 
 
-def _open(db: str) -> AuditStore:
-    if not Path(db).is_file():
+def _open(db: str) -> Store:
+    if not is_postgres_url(db) and not Path(db).is_file():
         raise UsageError(f"database not found: {db}")
-    return AuditStore(db)
+    return open_store(db)
 
 
 def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
@@ -105,7 +105,7 @@ def cmd_networks(args: argparse.Namespace) -> int:
     try:
         run = store.get_run(args.run) if args.run else store.latest_run()
         rules = _rules_of(run, args)
-        data = networks_of_run(store.db, run.id, rules, load_scoring(rules), recompute=args.recompute)
+        data = networks_of_run(store, run.id, rules, load_scoring(rules), recompute=args.recompute)
     finally:
         store.close()
     cli.write_output(args.output, RENDERERS[args.format](data))
@@ -119,7 +119,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         store.get_run(args.run_a)
         store.get_run(args.run_b)
-        diff = diff_runs(store.db, args.run_a, args.run_b, args.score_threshold)
+        diff = diff_runs(store, args.run_a, args.run_b, args.score_threshold)
     finally:
         store.close()
     cli.write_output(args.output, RENDERERS[args.format](diff))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pharmcheck.audit.store import Store
 from pharmcheck.models import Severity, Verdict
 from pharmcheck.report.tabular import csv_safe
 
@@ -73,10 +73,10 @@ class RunDiff:
         return out
 
 
-def _states(db: sqlite3.Connection, run_id: int) -> dict[str, SiteState]:
-    states = {url: SiteState(verdict, score, kind, {}) for url, verdict, score, kind in db.execute(
+def _states(db: Store, run_id: int) -> dict[str, SiteState]:
+    states = {url: SiteState(verdict, score, kind, {}) for url, verdict, score, kind in db.query(
         "SELECT url, verdict, score, error_kind FROM sites WHERE run_id = ?", (run_id,))}
-    for url, rule_id, severity, weight, message in db.execute(
+    for url, rule_id, severity, weight, message in db.query(
             "SELECT url, rule_id, severity, weight, message FROM findings WHERE run_id = ?", (run_id,)):
         state = states.get(url)
         if state is not None:
@@ -84,7 +84,7 @@ def _states(db: sqlite3.Connection, run_id: int) -> dict[str, SiteState]:
     return states
 
 
-def diff_runs(db: sqlite3.Connection, run_a: int, run_b: int, score_threshold: int = DEFAULT_SCORE_THRESHOLD) -> RunDiff:
+def diff_runs(db: Store, run_a: int, run_b: int, score_threshold: int = DEFAULT_SCORE_THRESHOLD) -> RunDiff:
     a = _states(db, run_a)
     b = _states(db, run_b)
     changes: list[SiteChange] = []

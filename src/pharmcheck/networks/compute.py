@@ -4,11 +4,11 @@ score the network finding into the members it concerns, store the result."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pharmcheck.audit.store import Store
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks import store
 from pharmcheck.networks.cluster import Clustering, find_networks
@@ -17,7 +17,7 @@ from pharmcheck.networks.verdict import network_finding, network_verdict
 from pharmcheck.rules.schema import ScoringConfig
 
 
-def compute(db: sqlite3.Connection, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
+def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
             config: NetworkConfig | None = None) -> Clustering:
     """Cluster the run's sites and store its networks (replacing earlier ones)."""
     config = config or load_network_config(rules_dir)
@@ -41,7 +41,7 @@ def compute(db: sqlite3.Connection, run_id: int, rules_dir: str | Path | None, s
     return clustering
 
 
-def networks_of_run(db: sqlite3.Connection, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
+def networks_of_run(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
                     recompute: bool = False) -> dict[str, Any]:
     """The stored networks of a run, computed first if they never were (or `recompute`)."""
     if recompute or not store.is_computed(db, run_id):
