@@ -45,7 +45,7 @@ _TABLES = (
     a        TEXT NOT NULL,
     b        TEXT NOT NULL,
     weight   {real} NOT NULL,
-    reasons  TEXT NOT NULL             -- JSON: [{kind, value, weight, reason, evidence: [{url, text}]}]
+    reasons  TEXT NOT NULL             -- JSON: a list of reasons (kind, value, weight, reason, evidence)
 )""",
     "CREATE INDEX IF NOT EXISTS network_edges_run ON network_edges(run_id, network)",
     """CREATE TABLE IF NOT EXISTS network_commons (
