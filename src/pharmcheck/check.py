@@ -30,7 +30,7 @@ from pharmcheck.networks.identifiers import certificate_identifiers, merge_site_
 from pharmcheck.networks.template import site_signature
 from pharmcheck.rules import RuleSet, evaluate
 from pharmcheck.score import score_site
-from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
+from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ def tool_info(ruleset: RuleSet) -> ToolInfo:
 def start_url(url: str) -> str:
     """Normalise a user-given URL or bare domain; UsageError if it is not an http(s) URL."""
     try:
-        return normalize_url(url)
+        return site_url(url)
     except InvalidURL as exc:
-        raise UsageError(f"invalid URL {url!r}: {exc}") from exc
+        raise UsageError(f"invalid URL {clip(url)}: {exc}") from exc
 
 
 def _page_info(resp: Response, title: str | None = None, language: str | None = None) -> PageInfo:

@@ -263,6 +263,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     err = sys.stderr
     source = InputSource(args.input)
     options = cli.fetch_options_from_args(args)
+    source.check_usable()  # before the database: a wrong file creates no run
     store = open_store(args.db)
     try:
         if args.since is not None:
