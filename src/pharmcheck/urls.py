@@ -21,8 +21,6 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 _BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _QUERY_START = re.compile(r"[?#]")
-# "scheme:" at the start of a URL, unless it is "host:port" (a bare domain with a port).
-_SCHEME_PREFIX = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):(?!\d+(?:[/?#]|$))")
 # Characters left as they are when re-quoting a path or query.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
