@@ -28,6 +28,7 @@ from pharmcheck.networks.template import NUM_PERM, lean
 # An identifier shared by more sites than this links them as a star around the first one
 # (as connected as all pairs, with linear edges): a 300-site network stays 300 edges.
 _ALL_PAIRS_MAX = 12
+_TEMPLATE_NEIGHBOURS = 4  # template edges kept per site (its most similar sites)
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,9 @@ def _template_edges(sites: list[SiteInput], config: NetworkConfig, cutoff: int,
     common_templates = 0
     matrix = np.stack([sites[i].template for i in indexed])  # type: ignore[misc]
     row_of = {i: r for r, i in enumerate(indexed)}
+    linked: set[tuple[int, int]] = set()
     for i in indexed:
-        candidates = [j for j in lsh.query(hashes[i]) if j > i]
+        candidates = [j for j in lsh.query(hashes[i]) if j != i]
         if not candidates:
             continue
         if len(candidates) > cutoff:
@@ -195,10 +197,18 @@ def _template_edges(sites: list[SiteInput], config: NetworkConfig, cutoff: int,
             continue
         rows = matrix[[row_of[j] for j in candidates]]
         similar = (rows == matrix[row_of[i]]).sum(axis=1) / NUM_PERM
-        for j, sim in zip(candidates, similar, strict=True):
-            if sim >= config.template_threshold:
-                edges[(i, j)].append(Reason("template", f"{sim:.2f}", float(sim),
-                                            [{"url": sites[i].url, "text": ""}, {"url": sites[j].url, "text": ""}]))
+        # Each site keeps its few most similar: a 300-site template family stays connected
+        # with ~4 edges a site instead of 45,000 pairs.
+        best = sorted((float(sim), j) for j, sim in zip(candidates, similar, strict=True)
+                      if sim >= config.template_threshold)[-_TEMPLATE_NEIGHBOURS:]
+        for sim, j in best:
+            pair = _pair(i, j)
+            if pair in linked:
+                continue
+            linked.add(pair)
+            a, b = pair
+            edges[pair].append(Reason("template", f"{sim:.2f}", sim,
+                                      [{"url": sites[a].url, "text": ""}, {"url": sites[b].url, "text": ""}]))
     if common_templates:
         commons.append(Common("template", "one template", common_templates + 1,
                               f"shared by more than {cutoff} sites"))

@@ -29,8 +29,8 @@ class NetworkConfig(_Strict):
     weights: dict[str, float] = Field(default_factory=dict)
     min_edge_weight: float = Field(0.5, gt=0, le=1)
     template_threshold: float = Field(0.8, gt=0, le=1)
-    commons_min_sites: int = Field(50, ge=2)
-    commons_fraction: float = Field(0.25, gt=0, le=1)
+    commons_min_sites: int = Field(200, ge=2)
+    commons_fraction: float = Field(0.05, gt=0, le=1)
     finding: NetworkFindingConfig = Field(default_factory=NetworkFindingConfig)
     commons: list[str] = Field(default_factory=list)  # from the `network_commons` list
 
