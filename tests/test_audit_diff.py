@@ -53,6 +53,10 @@ def test_diff_of_two_runs_reports_exactly_the_changes(tmp_path: Path, capsys: py
         code, err = _audit(listing, db, "--since", "1", "--fail-on", "rogue")
         assert code == 1, err  # sites reached rogue since run 1
         assert "runs 1 -> 2: 4 -> 4 sites, 4 changed" in err
+        page = tmp_path / "run2.html"
+        assert cli(capsys, "report", "--db", str(db), "-o", str(page)).returncode == 0
+        html = page.read_text()
+        assert "Changes since run 1" in html and "became unreachable" in html and "RX-NO-PRESCRIPTION" in html
 
         shown = cli(capsys, "audit", "diff", "1", "2", "--db", str(db), "--format", "json")
         assert shown.returncode == 0, shown.stderr

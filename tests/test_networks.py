@@ -227,3 +227,19 @@ def test_the_network_finding_never_overrides_own_legitimacy_evidence() -> None:
     lone = find_networks([_site("e", "suspicious", ("phone", "+15550199")), _site("f", "legitimate", ("phone", "+15550199"))],
                          config).networks[0]
     assert network_finding(lone, "https://e.test/", config) is None  # nobody in it was judged rogue
+
+
+def test_the_html_report_shows_the_networks_with_drill_downs(audited: tuple, capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    groups, db, _ = audited
+    out = tmp_path / "run.html"
+    assert cli(capsys, "report", "--db", str(db), "-o", str(out)).returncode == 0
+    html = out.read_text()
+    assert 'id="networks"' in html and html.count('class="card network"') == 3
+    assert "same gtm GTM-7QX2KPL; same phone +442079460321" in html
+    assert "<svg role=\"img\" aria-label=\"Adjacency of network 1" in html
+    # Every member is shown defanged and links to its own drill-down.
+    position = [s.url for servers in groups.values() for s in servers].index(groups["tls"][1].url)
+    assert f'href="#site-{position}"' in html
+    assert "hxxps://127[.]0[.]7[.]2" in html
+    assert "https://127.0.7.2" not in html.split('id="networks"')[1].split("</section>")[0]

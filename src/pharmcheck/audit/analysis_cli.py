@@ -11,6 +11,7 @@ import argparse
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from pharmcheck import TOOL_NAME, cli
 from pharmcheck.audit.store import Store, is_postgres_url, open_store
@@ -94,6 +95,21 @@ def _open(db: str) -> Store:
 def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
     given = getattr(args, "rules", None)
     return given if given is not None else run.arguments.get("rules")
+
+
+def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
+    """What the HTML audit report shows beyond the sites: the run's networks (computed now if
+    they never were) and the changes since the previous run of the same list."""
+    from pharmcheck.audit.diff import diff_runs
+    from pharmcheck.networks.compute import networks_of_run
+    from pharmcheck.networks.config import load_scoring
+
+    rules = run.arguments.get("rules")
+    extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}
+    previous = store.previous_run(run.id)
+    if previous is not None:
+        extras["changes"] = diff_runs(store, previous.id, run.id)
+    return extras
 
 
 def cmd_networks(args: argparse.Namespace) -> int:

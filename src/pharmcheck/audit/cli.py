@@ -119,8 +119,10 @@ def open_output(path: str, atomic: bool) -> Iterator[TextIO]:
         os.replace(tmp, target)
 
 
-def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Report], live_links: bool) -> None:
-    """A whole run in one of the formats, reports consumed one at a time where the format allows."""
+def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Report], live_links: bool,
+                   store: Store | None = None) -> None:
+    """A whole run in one of the formats, reports consumed one at a time where the format allows.
+    With the `store`, the HTML report also shows the run's networks and its changes."""
     if fmt == "jsonl":
         from pharmcheck.report.tabular import jsonl_line
 
@@ -136,9 +138,10 @@ def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Repor
 
         out.writelines(json_document(run, reports))
     elif fmt == "html":
+        from pharmcheck.audit.analysis_cli import html_extras
         from pharmcheck.report.html import render_audit_html
 
-        out.write(render_audit_html(run, reports, live_links))
+        out.write(render_audit_html(run, reports, live_links, **(html_extras(store, run) if store else {})))
     else:  # pragma: no cover - argparse restricts the choices
         raise UsageError(f"unknown format {fmt!r}")
 
@@ -364,7 +367,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             _compute_networks(store, run, spec, ctx, err)
         if not sink.streaming:
             finished = store.get_run(run.id)
-            write_document(out, args.format, finished, store.reports(run.id), args.live_links)
+            write_document(out, args.format, finished, store.reports(run.id), args.live_links, store)
     progress.clear()
     return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
 
@@ -442,7 +445,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, run = _stored_run(args)
     try:
         with open_output(args.output, atomic=True) as out:
-            write_document(out, args.format, run, store.reports(run.id), args.live_links)
+            write_document(out, args.format, run, store.reports(run.id), args.live_links, store)
         if args.output != "-":
             print(f"{TOOL_NAME}: run {run.id}: {store.count_sites(run.id)} sites written to {args.output}",
                   file=sys.stderr)

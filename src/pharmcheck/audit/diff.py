@@ -127,9 +127,18 @@ _LABELS = {"new": "new site", "vanished": "vanished", "verdict": "verdict change
            "score": "score moved", "findings": "findings changed"}
 
 
+def label_of(change: str) -> str:
+    return _LABELS[change]
+
+
+def describe_counts(diff: RunDiff) -> str:
+    counts = ", ".join(f"{_LABELS[k]} {n}" for k, n in sorted(diff.counts().items()))
+    return (f"runs {diff.run_a} -> {diff.run_b}: {diff.sites_a} -> {diff.sites_b} sites, {len(diff.changes)} changed"
+            + (f": {counts}" if counts else ""))
+
+
 def render_text(diff: RunDiff) -> str:
-    lines = [f"runs {diff.run_a} -> {diff.run_b}: {diff.sites_a} -> {diff.sites_b} sites, "
-             f"{len(diff.changes)} changed" + (": " + ", ".join(f"{_LABELS[k]} {n}" for k, n in sorted(diff.counts().items())) if diff.changes else "")]
+    lines = [describe_counts(diff)]
     for c in diff.changes:
         if c.change == "new":
             head = f"{c.after} ({c.score_after})"
