@@ -59,7 +59,9 @@ def _network_page(net: int, kind: str, member: int, rng: random.Random, boilerpl
     shared = {"gtm": f"<script>dataLayer.push({{'gtm':'GTM-N{net:05d}'}});</script>",
               "phone": f"<p>Hotline +49 30 {net:04d} 7777</p>",
               "email": f"<p>Orders: orders{net}@net-mail.test</p>",
-              "wallet": f"<p>Bitcoin: bc1q{net:06d}{'x' * 0}ar0srrr7xfkvy5l643lydnw9re59gtzzwf5md</p>"}[kind]
+              # bech32 has no 1, b, i or o: the network number is spelled in its letters
+              "wallet": f"<p>Bitcoin: bc1q{''.join('acdefghjkl'[int(d)] for d in f'{net:06d}')}"
+                        "ar0srrr7xfkvy5l643lydnw9re59gtzzwf5md</p>"}[kind]
     return (f"<html><head><title>{name}</title></head><body><div class='m{member % 7}'><h1>{name}</h1>"
             f"<p>{_text(rng, 8)}</p>{shared}</div></body></html>")
 
