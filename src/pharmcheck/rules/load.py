@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
 from pharmcheck.models import DrugLexicon
-from pharmcheck.rules.engine import CompiledRule, CompileError, attach_phrase_book, compile_rule
+from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
