@@ -21,8 +21,8 @@ from datasketch import LeanMinHash, MinHash
 NUM_PERM = 128  # similarity estimated within ~0.04 at J=0.85 (binomial spread), 1 KB a site
 SEED = 13
 SCHEME = "affine32"  # datasketch's permutation scheme; stored signatures depend on it
-MAX_ELEMENTS = 5000  # elements looked at per page
-MAX_TEXT_WORDS = 3000
+MAX_ELEMENTS = 1000  # elements looked at per page: the template shows in its first ones (header, menus, layout)
+MAX_TEXT_WORDS = 1000
 
 
 def _hash(text: str) -> int:
@@ -31,10 +31,13 @@ def _hash(text: str) -> int:
 
 
 def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
-    """Hashed shingles of one parsed page (DOM paths, then three-word runs of its text).
+    """Hashed shingles of one parsed page: DOM paths (tag and class attribute of an element
+    and its two ancestors), then three-word runs of its text.
     Words of the page title (the shop's name, mostly) are blanked in the text first, so a
     storefront renamed from the same template keeps its boilerplate shingles."""
-    shingles: set[int] = set()
+    # Shingles are gathered as strings (a listing repeats the same paths and phrases: the set
+    # keeps each once) and hashed once each at the end.
+    found: set[str] = set()
     # Document order visits a parent before its children: each element's path extends its
     # parent's, one dict lookup per element.
     paths: dict[Any, tuple[str, str]] = {}  # element -> (its label, parent label + ">" + its label)
@@ -45,19 +48,18 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
         if not isinstance(tag, str):
             continue  # comments, processing instructions
         classes = el.get("class")
-        label = tag + ("." + ".".join(sorted(classes.split())[:4]) if classes else "")
+        label = f"{tag}.{classes}" if classes else tag
         parent = paths.get(el.getparent())
         if parent is None:
             paths[el] = (label, label)
-            shingles.add(_hash("d:" + label))
+            found.add("d:" + label)
             continue
         paths[el] = (label, parent[0] + ">" + label)
-        shingles.add(_hash("d:" + parent[1] + ">" + label))
+        found.add(f"d:{parent[1]}>{label}")
     blank = frozenset(title.lower().split())
     words = [("_" if w in blank else w) for w in text.lower().split()[:MAX_TEXT_WORDS]]
-    for i in range(len(words) - 2):
-        shingles.add(_hash(f"t:{words[i]} {words[i + 1]} {words[i + 2]}"))
-    return frozenset(shingles)
+    found.update(f"t:{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False))  # runs of three
+    return frozenset(_hash(shingle) for shingle in found)
 
 
 def _identity(value: int) -> int:
