@@ -104,9 +104,25 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                    help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
     g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
     g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
+    g.add_argument("--render", nargs="?", const="on", default="off", choices=["on", "auto", "off"],
+                   help="read pages as headless Chromium renders them (scripts run; same guard and limits); "
+                        "'--render auto' only pages that look empty or script-built")
+    g.add_argument("--screenshots", action="store_true",
+                   help="keep a full-page screenshot of every page read (in the WARC and the HTML report)")
 
 
 def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
+    options = _fetch_options(args)
+    if (options.render != "off" or options.screenshots) and not getattr(args, "replay", None):
+        # Fail before any work (exit 2, one line) rather than on the first page. A replay
+        # needs no browser: it reads the renderings the capture kept.
+        from pharmcheck.fetch.render import require_browser
+
+        require_browser("--render" if options.render != "off" else "--screenshots")
+    return options
+
+
+def _fetch_options(args: argparse.Namespace) -> FetchOptions:
     try:
         return FetchOptions(
             max_pages=args.max_pages,
@@ -119,6 +135,8 @@ def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
             allow_private=args.allow_private,
             ignore_robots=args.ignore_robots,
             user_agent=args.user_agent,
+            render=getattr(args, "render", "off"),
+            screenshots=getattr(args, "screenshots", False),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -219,7 +237,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
     write_output(args.output, render(report, args.format, args.live_links))
     if args.output != "-" or args.format != "text":
-        print(f"{report.url}: {report.verdict.value} (score {report.score})", file=sys.stderr)
+        scored = f"score {report.score}" if report.score is not None else "not assessed"
+        print(f"{report.url}: {report.verdict.value} ({scored})", file=sys.stderr)
     return exit_code_for(report.verdict, args.fail_on)
 
 
@@ -237,7 +256,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     for cr in sorted(ruleset.rules, key=lambda c: (c.rule.criterion, c.rule.id)):
         r = cr.rule
         lines.append(f"{r.id:<34} {r.criterion:<13} {r.severity.value:<9} {r.weight:>+6g}  {r.name}")
-    lines.append(f"{len(ruleset.rules)} rules, version {ruleset.version}, from {ruleset.source}")
+    lines.append(f"{_count(len(ruleset.rules), 'rule')}, version {ruleset.version}, from {ruleset.source}")
     write_output("-", "\n".join(lines) + "\n")
     return ExitCode.OK
 
@@ -255,8 +274,13 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         want = "should match but did not" if r.expected else "should not match but did"
         print(f"FAIL {r.rule_id}: {want}: {r.example[:150]!r}")
     rules_tested = len({r.rule_id for r in results})
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({rules_tested} rules, {len(results)} examples)")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed "
+          f"({_count(rules_tested, 'rule')}, {_count(len(results), 'example')})")
     return ExitCode.FAIL_ON if failed else ExitCode.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-SCHEMA_VERSION = "1"
+# 2: each finding once (in `findings`, not also under each criterion); `score` is null for an
+# unreachable site.
+SCHEMA_VERSION = "2"
 
 
 class ExitCode(IntEnum):
@@ -76,6 +79,11 @@ class ErrorCode(str, Enum):
     not_html = "not_html"
     not_in_archive = "not_in_archive"
     offsite_redirect = "offsite_redirect"
+    # --render: the browser's own limits and refusals (its requests to private addresses or
+    # other schemes are blocked_private / unsupported_scheme, like the plain fetcher's).
+    render = "render"  # the browser failed or ran out of time on a page
+    render_limit = "render_limit"  # a page's request or byte cap was reached
+    download_refused = "download_refused"
 
 
 class FetchError(BaseModel):
@@ -107,6 +115,9 @@ class FetchOptions(BaseModel):
     allow_private: bool = False
     ignore_robots: bool = False
     user_agent: str | None = None  # None: the honest default naming the tool
+    # Headless Chromium: "on" renders every page, "auto" only pages that look script-built.
+    render: Literal["off", "on", "auto"] = "off"
+    screenshots: bool = False  # a PNG of every page (rendered or, without --render, as fetched)
 
 
 class Response(BaseModel):
@@ -130,6 +141,17 @@ class Response(BaseModel):
         return ct == "" or "html" in ct
 
 
+class Screenshot(BaseModel):
+    """A full-page PNG of a page (height-capped). The image itself is kept out of JSON reports
+    and the audit database (it is in the WARC and the HTML report); its digest is not."""
+
+    sha256: str
+    width: int
+    height: int
+    capped: bool = False  # the page was taller than the cap: the top of it was taken
+    png: SkipJsonSchema[bytes] = Field(b"", exclude=True, repr=False)
+
+
 class PageInfo(BaseModel):
     """What the report says about each fetched page."""
 
@@ -143,6 +165,8 @@ class PageInfo(BaseModel):
     title: str | None = None
     error: ErrorCode | None = None
     language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
+    rendered: bool = False  # read from the DOM headless Chromium built (--render)
+    screenshot: Screenshot | None = None
 
 
 # --- extract ----------------------------------------------------------------------------
@@ -271,7 +295,9 @@ class CriterionResult(BaseModel):
     label: str = ""  # its human name, from rules/scoring.yaml
     status: Status
     score: int = Field(ge=0, le=100)
-    findings: list[Finding] = Field(default_factory=list)
+    # Not written out: a report carries each finding once, in Report.findings (each names its
+    # criterion); Report fills these lists back from there when a report is read.
+    findings: list[Finding] = Field(default_factory=list, exclude=True)
 
 
 class ToolInfo(BaseModel):
@@ -285,10 +311,11 @@ class Report(BaseModel):
     url: str
     final_url: str
     verdict: Verdict
-    score: int = Field(ge=0, le=100)
+    score: int | None = Field(ge=0, le=100, description="0 = certainly rogue, 100 = certainly legitimate; "
+                              "null when the site could not be assessed (unreachable)")
     summary: str = ""
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, description="every finding, once; each names its criterion")
     pages: list[PageInfo] = Field(default_factory=list)
     errors: list[FetchError] = Field(default_factory=list)
     tool: ToolInfo
@@ -298,6 +325,15 @@ class Report(BaseModel):
     template: list[int] = Field(default_factory=list)
     checked_at: str = ""
     duration: float = 0.0
+
+    @model_validator(mode="after")
+    def _findings_under_their_criteria(self) -> Report:
+        """A report read from JSON gets each criterion's findings back from `findings`."""
+        if self.findings and not any(c.findings for c in self.criteria.values()):
+            for finding in sorted(self.findings, key=lambda f: (-abs(f.weight), f.rule_id)):
+                if finding.criterion in self.criteria:
+                    self.criteria[finding.criterion].findings.append(finding)
+        return self
 
 
 class AuditRun(BaseModel):

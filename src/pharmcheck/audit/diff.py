@@ -28,7 +28,7 @@ FAIL_ON = {"suspicious": 1, "rogue": 2}
 @dataclass
 class SiteState:
     verdict: str
-    score: int
+    score: int | None  # None: not assessed
     error_kind: str | None
     findings: dict[str, tuple[str, float, str]]  # rule_id -> (severity, weight, message)
 
@@ -111,7 +111,7 @@ def diff_runs(db: Store, run_a: int, run_b: int, score_threshold: int = DEFAULT_
             change.after = f"unreachable ({new.error_kind or 'unknown'})"
         elif new.verdict != old.verdict:
             change.change = "verdict"
-        elif abs(new.score - old.score) >= score_threshold:
+        elif new.score is not None and old.score is not None and abs(new.score - old.score) >= score_threshold:
             change.change = "score"
         elif change.new_findings or change.gone_findings:
             change.change = "findings"
@@ -137,15 +137,19 @@ def describe_counts(diff: RunDiff) -> str:
             + (f": {counts}" if counts else ""))
 
 
+def scored(verdict: str, score: int | None) -> str:
+    return f"{verdict} ({score})" if score is not None else verdict
+
+
 def render_text(diff: RunDiff) -> str:
     lines = [describe_counts(diff)]
     for c in diff.changes:
         if c.change == "new":
-            head = f"{c.after} ({c.score_after})"
+            head = scored(c.after, c.score_after)
         elif c.change == "vanished":
-            head = f"was {c.before} ({c.score_before})"
+            head = "was " + scored(c.before, c.score_before)
         else:
-            head = f"{c.before} ({c.score_before}) -> {c.after} ({c.score_after})"
+            head = f"{scored(c.before, c.score_before)} -> {scored(c.after, c.score_after)}"
         lines.append(f"  {_LABELS[c.change]:<19} {c.url}  {head}")
         if c.new_red_flags:
             lines.append(f"      new red flags: {', '.join(c.new_red_flags)}")

@@ -38,7 +38,7 @@ class SiteInput:
     url: str
     domain: str
     verdict: str
-    score: int
+    score: int | None  # None: not assessed (unreachable)
     identifiers: list[tuple[str, str, str, str]]  # kind, value, page, evidence text
     template: np.ndarray | None = None  # MinHash values, NUM_PERM uint64
 
@@ -73,7 +73,7 @@ class Edge:
 class Member:
     url: str
     verdict: str
-    score: int
+    score: int | None
     network_verdict: str = ""  # the verdict with the network finding scored in ('' = unchanged)
 
 

@@ -22,7 +22,7 @@ def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: Scori
     """Cluster the run's sites and store its networks (replacing earlier ones)."""
     config = config or load_network_config(rules_dir)
     clustering = find_networks(store.site_inputs(db, run_id), config)
-    rescored: dict[str, tuple[str, int, str]] = {}
+    rescored: dict[str, tuple[str, int | None, str]] = {}
     for net in clustering.networks:
         for member in net.members:
             finding = network_finding(net, member.url, config)

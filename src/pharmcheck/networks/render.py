@@ -20,7 +20,8 @@ def render_text(data: dict[str, Any]) -> str:
         lines.append(f"network {net['network']}: {net['size']} sites, {net['rogue']} judged rogue")
         width = max(len(m["url"]) for m in net["members"])
         for m in net["members"]:
-            line = f"  {m['url']:<{width}}  {m['verdict']:<12} {m['score']:>3}"
+            score = "" if m["score"] is None else m["score"]
+            line = f"  {m['url']:<{width}}  {m['verdict']:<12} {score:>3}"
             if m["network_verdict"] != m["verdict"]:
                 line += f"  -> {m['network_verdict']} ({m['network_score']}) with the network finding"
             lines.append(line)

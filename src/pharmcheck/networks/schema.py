@@ -33,7 +33,7 @@ _TABLES = (
     network         INTEGER NOT NULL,
     url             TEXT NOT NULL,
     verdict         TEXT NOT NULL,     -- the site's own verdict
-    score           INTEGER NOT NULL,
+    score           INTEGER,           -- NULL: not assessed (unreachable)
     network_verdict TEXT,              -- with the network finding scored in (NULL: no finding)
     network_score   INTEGER,
     finding         TEXT,              -- the network finding, JSON (NULL: none)

@@ -68,7 +68,7 @@ def is_computed(store: Store, run_id: int) -> bool:
     return bool(store.query("SELECT 1 FROM network_runs WHERE run_id = ?", (run_id,)))
 
 
-def save(store: Store, run_id: int, clustering: Clustering, rescored: dict[str, tuple[str, int, str]],
+def save(store: Store, run_id: int, clustering: Clustering, rescored: dict[str, tuple[str, int | None, str]],
          computed_at: str) -> None:
     """Store a run's networks (replacing earlier ones), in one transaction.
     `rescored`: url -> (network verdict, network score, finding JSON)."""

@@ -34,7 +34,8 @@ def network_finding(network: Network, url: str, config: NetworkConfig) -> Findin
     )
 
 
-def network_verdict(own: list[Finding], verdict: str, finding: Finding | None, scoring: ScoringConfig) -> tuple[str, int] | None:
+def network_verdict(own: list[Finding], verdict: str, finding: Finding | None,
+                    scoring: ScoringConfig) -> tuple[str, int | None] | None:
     """(verdict, score) with the network finding scored in; None when the site is not rescored."""
     if finding is None or verdict not in RESCORED:
         return None
