@@ -192,6 +192,10 @@ class SqlStore:
     def _transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def lock_run(self, run_id: int) -> None:
+        """Claim `run_id` for this process (see Store.lock_run); each backend has its own lock."""
+        raise NotImplementedError
+
     def _lock_schema(self) -> None:
         """Inside the migration transaction: keep other openers out until it commits."""
 
