@@ -188,6 +188,7 @@ def child(spec: dict[str, Any]) -> None:
         if spec["guard"] == "public":  # the public host really is 127.0.0.1 here: only redirects are tested
             guard.check_peer = lambda a: None if a == "127.0.0.1" else real_peer(a)  # type: ignore[assignment]
     ruleset = load_rules(spec["rules"])
+    _warm_up(ruleset)
     options = FetchOptions.model_validate(spec["options"])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()

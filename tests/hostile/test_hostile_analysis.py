@@ -41,7 +41,7 @@ def _soup_site(tmp_path: Path, ruleset: RuleSet, pages: int) -> tuple[SiteFacts,
 def test_analysis_out_of_time_judges_the_pages_analysed_so_far(tmp_path: Path, ruleset: RuleSet) -> None:
     site, _, _ = _soup_site(tmp_path, ruleset, 10)
     page_rules = sum(1 for cr in ruleset.rules if cr.rule.scope == "page")
-    evaluation = evaluate_within(ruleset.rules, site, RunsOutAfter(2 * page_rules + 5))  # in the third page
+    evaluation = evaluate_within(ruleset.rules, site, RunsOutAfter(page_rules + 5))  # in the third page (the first is always analysed)
     assert not evaluation.complete and evaluation.pages_analysed == 2
     assert {ev.url for f in evaluation.findings for ev in f.evidence} <= {p.url for p in site.pages[:2]}
     assert evaluation.findings  # the two pages analysed are judged
@@ -49,12 +49,12 @@ def test_analysis_out_of_time_judges_the_pages_analysed_so_far(tmp_path: Path, r
     assert full.complete and full.pages_analysed == 10
 
 
-def test_out_of_time_before_any_page_is_unreachable_with_one_deadline_error(tmp_path: Path, ruleset: RuleSet) -> None:
+def test_out_of_time_judges_the_first_page_with_one_deadline_error(tmp_path: Path, ruleset: RuleSet) -> None:
     site, infos, errors = _soup_site(tmp_path, ruleset, 3)
     report = assess(site, infos, errors, ruleset, Deadline(-60))  # the time was up long ago
-    assert report.verdict == Verdict.unreachable
+    assert report.verdict != Verdict.unreachable  # the first page read is always judged
     (deadline,) = [e for e in report.errors if e.code.value == "deadline"]
-    assert "while analysing: judged the first 0 of 3 pages" in deadline.message
+    assert "while analysing: judged the first 1 of 3 pages" in deadline.message
     assert len(report.pages) == 3  # every page read is still listed
     in_time = assess(site, infos, errors, ruleset, Deadline(120))
     assert in_time.verdict != Verdict.unreachable and not [e for e in in_time.errors if e.code.value == "deadline"]
@@ -69,12 +69,8 @@ def test_a_page_of_rule_words_is_checked_within_the_site_deadline(tmp_path: Path
         [sys.executable, "-m", "pharmcheck", "check", BASE, "--replay", str(warc), "--max-pages", "3",
          "--site-timeout", "3", "--format", "json"],
         capture_output=True, text=True, timeout=180)
-    # A verdict on what was analysed in time, or `unreachable` (3) with a deadline error if the
-    # machine is too busy to analyse even that one page within the grace.
-    assert out.returncode in (0, 1, 3), out.stderr
+    assert out.returncode in (0, 1), out.stderr  # a verdict on the page read
     assert '"verdict"' in out.stdout
-    if out.returncode == 3:
-        assert "reached while analysing" in out.stdout
 
 
 def test_tens_of_thousands_of_jsonld_blocks_are_capped(tmp_path: Path, ruleset: RuleSet) -> None:

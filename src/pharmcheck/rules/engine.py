@@ -38,9 +38,9 @@ class Evaluation:
 def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadline | None) -> Evaluation:
     """Findings for a site, within `deadline`: pages are analysed one after the other (every
     page rule on a page, then the next page); when time runs out, the page being analysed is
-    dropped and the site rules judge the pages analysed before it (none: the caller says
-    `unreachable`). The caller gives analysis a grace past the site deadline, so a site whose
-    crawl used all the time still has its (capped) pages judged."""
+    dropped and the site rules judge the pages analysed before it. The first page is always
+    analysed (its work is capped: text, links, JSON-LD, evidence), so a site whose crawl used
+    all the time still gets a verdict on what was read."""
     pages = [Page(p, site.domain) for p in site.pages]
     page_rules = [cr for cr in rules if cr.rule.scope == "page"]
     evidence: dict[str, list[Evidence]] = {}
@@ -49,7 +49,7 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
     for page in pages:
         on_this_page: dict[str, list[Evidence]] = {}
         for cr in page_rules:
-            if deadline is not None and deadline.expired():
+            if analysed and deadline is not None and deadline.expired():
                 complete = False
                 break
             if not _in_language(page, cr.rule.languages):
@@ -74,7 +74,7 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
     for cr in rules:
         if cr.rule.scope != "site" or not pages:
             continue
-        if deadline is not None and deadline.expired():
+        if analysed > 1 and deadline is not None and deadline.expired():
             complete = False
             break
         scoped = _in_languages(pages, cr.rule.languages)
