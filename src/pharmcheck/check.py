@@ -14,6 +14,7 @@ from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
 from pharmcheck.extract import DrugIndex, extract_page
 from pharmcheck.fetch import ArchiveIndex, CrawlFrontier, HostLimiter, SiteFetcher, make_transport
+from pharmcheck.judge.verdict import judge_site
 from pharmcheck.models import (
     DrugLexicon,
     ErrorCode,
@@ -156,12 +157,15 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
     """Rules and score over what was crawled: no I/O, deterministic."""
     findings = evaluate(ruleset.rules, site)
     result = score_site(findings, ruleset.scoring, assessed=bool(site.pages))
+    judgement = judge_site(ruleset.model, site, findings, result, ruleset.data.lists) if site.pages else None
     return Report(
         url=site.url,
         final_url=site.final_url,
-        verdict=result.verdict,
-        score=result.score,
-        summary=result.summary,
+        verdict=judgement.verdict if judgement else result.verdict,
+        score=judgement.score if judgement else result.score,
+        summary=judgement.summary if judgement else result.summary,
+        confidence=judgement.confidence if judgement else None,
+        contributions=judgement.contributions if judgement else [],
         criteria=result.criteria,
         findings=findings,
         pages=infos,

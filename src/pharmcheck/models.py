@@ -252,6 +252,16 @@ class CriterionResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
 
 
+class Contribution(BaseModel):
+    """One feature's part in the fitted verdict: `weight` > 0 pushed toward `toward`, < 0 away."""
+
+    feature: str  # "rule:<ID>", "criterion:<name>", "host:<kind>", "page:<kind>", "text:<class>"
+    rule_id: str | None = None
+    toward: str  # the class the model rated most likely
+    weight: float
+    detail: str = ""  # the rule's message, or the words that moved the text model
+
+
 class ToolInfo(BaseModel):
     name: str
     version: str
@@ -265,6 +275,10 @@ class Report(BaseModel):
     verdict: Verdict
     score: int = Field(ge=0, le=100)
     summary: str = ""
+    # The fitted judgement's probability of its most likely class (None: hand-set scoring),
+    # and the features that decided it, largest first.
+    confidence: float | None = Field(None, ge=0, le=1)
+    contributions: list[Contribution] = Field(default_factory=list)
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list)
     pages: list[PageInfo] = Field(default_factory=list)

@@ -6,6 +6,7 @@ from pharmcheck.models import Report, Status
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
+CONTRIBUTIONS_SHOWN = 5  # of the fitted verdict's deciding features; JSON has all of them
 # The safety criteria first; "seller" (is it a shop at all) last, with one quote per finding.
 _CRITERIA_ORDER = ["licensing", "prescription", "reviews", "identity", "commerce", "seller"]
 
@@ -18,6 +19,12 @@ def render_text(report: Report) -> str:
     ]
     if report.final_url != report.url:
         lines.append(f"  final URL: {report.final_url}")
+    if report.confidence is not None:
+        toward = report.contributions[0].toward.replace("_", " ") if report.contributions else report.verdict.value
+        lines.append(f"  confidence: {report.confidence:.0%} {toward}; decided by:")
+        for c in report.contributions[:CONTRIBUTIONS_SHOWN]:
+            sign = "+" if c.weight > 0 else "−"
+            lines.append(f"    {sign}{abs(c.weight):.2f} {c.feature}" + (f"  {' '.join(c.detail.split())}" if c.detail else ""))
     lines.append("")
     names = sorted(report.criteria, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else 99, n))
     for name in names:
