@@ -1,7 +1,8 @@
 """Verdict quality on the labelled corpora, replayed offline.
 
 Prints the confusion matrix, exact accuracy and the critical errors (rogue judged
-legitimate, legitimate judged rogue). Usage: python benchmarks/accuracy.py [CORPUS_DIR] [-v]
+legitimate, legitimate judged rogue), overall and per language of the site (site.json).
+Usage: python benchmarks/accuracy.py [CORPUS_DIR ...] [-v]  (several folders are judged together)
 
 `--cv [CORPUS_DIR...]` (default: shared dev + train) cross-validates the fitted judgement
 instead: stratified k-fold (`--folds K`, default 5, fixed `--seed`), the model (text model
@@ -80,6 +81,8 @@ def cv_main(argv: list[str]) -> int:
     print("\nper language")
     for lang in sorted({h.language for h in held}, key=lambda lg: (-sum(h.language == lg for h in held), lg)):
         print(f"  {lang:<4} " + figures([(h.label, h.verdict) for h in held if h.language == lang]))
+    if any(h.language != "en" for h in held):
+        print(f"  {'!en':<4} " + figures([(h.label, h.verdict) for h in held if h.language != "en"]))
     print()
     print("cv " + figures([(h.label, h.verdict) for h in held]))
     return 0
@@ -90,16 +93,17 @@ def main() -> int:
         return cv_main(sys.argv)
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     verbose = "-v" in sys.argv
-    root = Path(args[0]) if args else DEFAULT_CORPUS
-    sites = load_corpus(root)
+    roots = [Path(a) for a in args] or [DEFAULT_CORPUS]
+    sites = [site for root in roots for site in load_corpus(root)]
     if not sites:
-        print(f"no corpus at {root}", file=sys.stderr)
+        print(f"no corpus at {', '.join(map(str, roots))}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     ruleset = load_rules()
     load_ms = (time.perf_counter() - start) * 1000
     print(f"rules: {len(ruleset.rules)} loaded and compiled in {load_ms:.0f} ms (cold, in this process)\n")
     matrix: Counter[tuple[str, str]] = Counter()
+    by_language: dict[str, list[int]] = {}  # language -> [sites, exact, critical]
     critical = []
     with tempfile.TemporaryDirectory() as tmp:
         for site in sites:
@@ -108,11 +112,15 @@ def main() -> int:
             report = check_site(site.url, ctx)
             got = report.verdict.value
             matrix[(site.label, got)] += 1
+            row = by_language.setdefault(site.language, [0, 0, 0])
+            row[0] += 1
+            row[1] += got == site.label
             mark = "ok " if got == site.label else "ERR"
             if (site.label, got) in (("rogue", "legitimate"), ("legitimate", "rogue")):
                 critical.append(f"{site.host}: {site.label} judged {got}")
+                row[2] += 1
                 mark = "CRIT"
-            print(f"{mark:<4} {site.host:<38} label={site.label:<13} got={got:<13} score={report.score:>3}  {report.summary[:90]}")
+            print(f"{mark:<4} {site.host:<38} {site.language:<3} label={site.label:<13} got={got:<13} score={report.score:>3}  {report.summary[:80]}")
             if verbose:
                 for f in report.findings:
                     print(f"        {f.rule_id:<28} {f.weight:+g}  {f.evidence[0].text[:100] if f.evidence else ''}")
@@ -122,6 +130,13 @@ def main() -> int:
     total = sum(matrix.values())
     print(f"\nexact accuracy: {exact}/{total} = {exact / total:.1%}")
     print(f"critical errors: {len(critical)}" + "".join(f"\n  {c}" for c in critical))
+    print("\nper language (of the site, from site.json)")
+    for language, (n, ok, crit) in sorted(by_language.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        print(f"  {language:<4} sites {n:>3}  exact {ok:>3}/{n:<3} = {ok / n:6.1%}  critical {crit}")
+    non_en = [v for k, v in by_language.items() if k != "en"]
+    if non_en:
+        n, ok, crit = (sum(v[i] for v in non_en) for i in range(3))
+        print(f"  {'!en':<4} sites {n:>3}  exact {ok:>3}/{n:<3} = {ok / n:6.1%}  critical {crit}")
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pgkit import PostgresServer, find_bindir
 from pharmcheck.rules import RuleSet, load_rules
 from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
 
@@ -25,3 +26,22 @@ def northbridge_server() -> Iterator[SiteServer]:
 def cheap_meds_server() -> Iterator[SiteServer]:
     with SiteServer(CHEAP_MEDS) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL server for the session (skipped without the server binaries)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    server = PostgresServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database of its own for one test."""
+    return postgres_server.new_database()

@@ -14,7 +14,7 @@ import pytest
 from pharmcheck.audit.inputs import BadLine, InputSource, Target, read_targets
 from pharmcheck.audit.progress import Progress
 from pharmcheck.audit.runner import ContextSpec, SiteTask
-from pharmcheck.audit.store import AuditStore
+from pharmcheck.audit.store import SqliteStore
 from pharmcheck.errors import UsageError
 from pharmcheck.models import (
     AuditRun,
@@ -183,7 +183,7 @@ def test_json_document_holds_the_run_and_every_report() -> None:
 
 def test_store_keeps_one_row_per_site_and_findings_queryable(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
-    store = AuditStore(db)
+    store = SqliteStore(db)
     run = store.start_run("list.txt", "/abs/list.txt", {"workers": 4}, TOOL, total=2)
     store.add_site(run.id, 1, _report())
     store.add_site(run.id, 1, _report())  # stored again: replaces, never duplicates
@@ -215,7 +215,7 @@ def test_store_refuses_a_database_that_is_not_ours(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with pytest.raises(UsageError, match="not a pharmcheck audit database"):
-        AuditStore(other)
+        SqliteStore(other)
 
 
 def test_progress_shows_done_total_rate_eta_and_verdicts() -> None:

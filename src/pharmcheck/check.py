@@ -29,7 +29,7 @@ from pharmcheck.models import (
 )
 from pharmcheck.rules import RuleSet, evaluate
 from pharmcheck.score import score_site
-from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
+from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,12 @@ def tool_info(ruleset: RuleSet) -> ToolInfo:
 def start_url(url: str) -> str:
     """Normalise a user-given URL or bare domain; UsageError if it is not an http(s) URL."""
     try:
-        return normalize_url(url)
+        return site_url(url)
     except InvalidURL as exc:
-        raise UsageError(f"invalid URL {url!r}: {exc}") from exc
+        raise UsageError(f"invalid URL {clip(url)}: {exc}") from exc
 
 
-def _page_info(resp: Response, title: str | None = None) -> PageInfo:
+def _page_info(resp: Response, title: str | None = None, language: str | None = None) -> PageInfo:
     return PageInfo(
         url=resp.url,
         final_url=resp.final_url if resp.final_url != resp.url else None,
@@ -80,6 +80,7 @@ def _page_info(resp: Response, title: str | None = None) -> PageInfo:
         redirects=resp.redirects,
         title=title,
         error=resp.error.code if resp.error else None,
+        language=language or None,
     )
 
 
@@ -125,7 +126,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
         resp: Response | None = first
         while resp is not None:
             frontier.mark_visited(resp.url, resp.final_url)
-            title = None
+            title = language = None
             if resp.error:
                 errors.append(resp.error)
             if resp.error and not _cut_short(resp):
@@ -137,9 +138,9 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             elif frontier.same_site(resp.final_url):
                 facts = extract_page(resp, index)
                 pages.append(facts)
-                title = facts.title
+                title, language = facts.title, facts.language
                 frontier.add_links((link.url, link.text) for link in facts.links)
-            infos.append(_page_info(resp, title))
+            infos.append(_page_info(resp, title, language))
             if fetcher.deadline.expired():
                 if not any(e.code == ErrorCode.deadline for e in errors):  # a page may have said so already
                     errors.append(FetchError(code=ErrorCode.deadline, url=url,

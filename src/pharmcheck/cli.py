@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import PharmcheckError, UsageError
-from pharmcheck.models import ExitCode, FetchOptions, Report, Verdict
+from pharmcheck.models import MAX_BYTES_LIMIT, ExitCode, FetchOptions, Report, Verdict
 from pharmcheck.rules import RuleSet, load_rules
 
 _VERDICT_RANK = {
@@ -72,6 +72,8 @@ def _byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 3000000, 500k, 3M)") from None
     if value < 1024:
         raise argparse.ArgumentTypeError(f"must be at least 1024 bytes: {text!r}")
+    if value > MAX_BYTES_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BYTES_LIMIT // 1_000_000}M: {text!r}")
     return value
 
 
@@ -286,7 +288,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _register_extra_commands() -> None:
     """Import the modules that add subcommands to EXTRA_COMMANDS. Imported here, not at the
     top: they import this module for its shared option helpers."""
-    import pharmcheck.audit.cli  # noqa: F401
+    import pharmcheck.audit.cli
+    import pharmcheck.audit.dbcli  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:

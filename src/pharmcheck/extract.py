@@ -19,6 +19,7 @@ import re2
 from bs4.dammit import UnicodeDammit
 from lxml import etree
 
+from pharmcheck.language import detect_language
 from pharmcheck.models import (
     DrugLexicon,
     DrugMention,
@@ -255,6 +256,8 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     paths = dict.fromkeys(link.url[len(origin) :] if link.url.startswith(origin) else link.url for link in links[:500])
     searchable = title + "\n" + text + "\n" + " ".join(paths)
     words = frozenset(_TOKEN.findall(searchable.lower()))
+    html_el = root if root.tag == "html" else root.find(".//html")
+    declared = html_el.get("lang", "") if html_el is not None else ""
     return PageFacts(
         url=url,
         title=title[:500],
@@ -269,6 +272,7 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
         jsonld=jsonld,
         truncated=truncated,
         words=words,
+        language=detect_language(f"{title}\n{text}", declared),
     )
 
 

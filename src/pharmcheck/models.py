@@ -87,6 +87,11 @@ class FetchError(BaseModel):
 # --- fetch ------------------------------------------------------------------------------
 
 
+# Upper bound of --max-bytes: what one page may cost, times --workers pages in flight
+# (extraction holds a few copies of a body; 60M once cost 1.7 GB for one site).
+MAX_BYTES_LIMIT = 20_000_000
+
+
 class FetchOptions(BaseModel):
     """Limits and manners of the fetch stage; the same for `check` and `audit`."""
 
@@ -95,7 +100,7 @@ class FetchOptions(BaseModel):
     max_pages: int = Field(10, ge=1, le=200)
     timeout: float = Field(10.0, gt=0, description="per-request connect/read timeout, seconds")
     site_timeout: float = Field(60.0, gt=0, description="total deadline for one site, seconds")
-    max_bytes: int = Field(3_000_000, ge=1024, description="body cap after decompression")
+    max_bytes: int = Field(3_000_000, ge=1024, le=MAX_BYTES_LIMIT, description="body cap after decompression")
     max_redirects: int = Field(10, ge=0, le=50)
     per_host: int = Field(2, ge=1, le=64)
     retries: int = Field(2, ge=0, le=10)
@@ -136,6 +141,7 @@ class PageInfo(BaseModel):
     redirects: list[str] = Field(default_factory=list)
     title: str | None = None
     error: ErrorCode | None = None
+    language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
 
 
 # --- extract ----------------------------------------------------------------------------
@@ -197,6 +203,7 @@ class PageFacts(BaseModel):
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
+    language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
     # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)

@@ -4,8 +4,10 @@ At the bottom of the package beside models: every stage speaks in URLs."""
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
+import socket
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -18,6 +20,7 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 # Characters no host name has (spaces, controls, URL delimiters that urlsplit let through).
 _BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_QUERY_START = re.compile(r"[?#]")
 # Characters left as they are when re-quoting a path or query.
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 _SAFE_QUERY = _SAFE_PATH + "?"
@@ -27,6 +30,16 @@ class InvalidURL(ValueError):
     pass
 
 
+# Longest piece of user input quoted back in a message: a 10 MB bad line is not echoed.
+MAX_QUOTED = 80
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """`text` quoted for a one-line message, cut to `limit` characters."""
+    shown = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(shown)
+
+
 def _idna_host(host: str) -> str:
     host = host.strip().rstrip(".").lower()
     if not host:
@@ -34,7 +47,7 @@ def _idna_host(host: str) -> str:
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return host.strip("[]")
     if _BAD_HOST_CHARS.search(host):
-        raise InvalidURL(f"bad host name {host!r}")
+        raise InvalidURL(f"bad host name {clip(host)}")
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -47,7 +60,7 @@ def _idna_host(host: str) -> str:
                 try:
                     labels.append("xn--" + label.encode("punycode").decode("ascii"))
                 except UnicodeError as exc:
-                    raise InvalidURL(f"bad host name {host!r}") from exc
+                    raise InvalidURL(f"bad host name {clip(host)}") from exc
         return ".".join(labels)
 
 
@@ -56,10 +69,31 @@ def _requote(part: str, safe: str) -> str:
     return quote(unquote(part, errors="surrogateescape"), safe=safe, errors="surrogateescape")
 
 
+def _as_browsers_read(url: str, base: str | None) -> str:
+    """Spellings browsers accept for http(s) (WHATWG URL): a backslash is a slash before the
+    query, and `http:/host`, `http:host` or `http:\\\\host` name the host, unless a same-scheme
+    base makes them relative. Without this `\\\\evil.example` is taken as a path and
+    `http:/127.0.0.1/` as the host `http`."""
+    cut = _QUERY_START.search(url)
+    end = cut.start() if cut else len(url)
+    url = url[:end].replace("\\", "/") + url[end:]
+    match = _SCHEME_PREFIX.match(url)
+    if match is None:
+        return url
+    scheme = match.group(1).lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {scheme!r}: only http and https")
+    base_scheme = base.split(":", 1)[0].lower() if base else None
+    rest = url[match.end():]
+    if base_scheme == scheme and not rest.startswith("//"):
+        return url  # relative to the base (urljoin resolves it)
+    return f"{scheme}://{rest.lstrip('/')}"
+
+
 def normalize_url(url: str, base: str | None = None) -> str:
     """Canonical form of an http(s) URL: lower-case scheme and host, punycode, no default
     port, no fragment, dot segments removed. Raises InvalidURL."""
-    url = url.strip()
+    url = _as_browsers_read(url.strip(), base)
     if base is not None:
         from urllib.parse import urljoin
 
@@ -72,10 +106,11 @@ def normalize_url(url: str, base: str | None = None) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidURL(str(exc)) from exc
+        # urlsplit's own words ("Port could not be cast to integer value as ...") quote the input whole.
+        raise InvalidURL("bad port" if "port" in str(exc).lower() else "malformed URL") from exc
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise InvalidURL(f"unsupported scheme {scheme!r}: only http and https")
+        raise InvalidURL(f"unsupported scheme {clip(scheme)}: only http and https")
     host = _idna_host(parts.hostname or "")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
@@ -88,6 +123,76 @@ def normalize_url(url: str, base: str | None = None) -> str:
     if trailing and not path.endswith("/"):
         path += "/"
     return urlunsplit((scheme, netloc, _requote(path, _SAFE_PATH), _requote(parts.query, _SAFE_QUERY), ""))
+
+
+# `scheme:` at the start of what a user typed; `host:8080` is a port, not a scheme.
+_SCHEME_PREFIX = re.compile(r"^([a-z][a-z0-9+.-]*):(?!\d+(?:[/?#]|$))", re.I)
+# A DNS label as found in the wild (underscores appear in real host names).
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# Host names made of numbers only are IPv4 addresses in some spelling (`127.1`, `0x7f.1`,
+# `2130706433`), which the resolver reads as such: they must parse as one.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.I)
+
+
+# Browsers and servers give up on URLs far shorter than this; a longer "URL" is a wrong file.
+MAX_SITE_URL = 8192
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def site_url(text: str) -> str:
+    """The normalised URL of a site to check, from what a user gave (`check URL`, a line of
+    an audit list): an http(s) URL or bare domain whose host can exist. The one validator of
+    user-given sites; InvalidURL with a short reason (input quoted at most MAX_QUOTED chars)."""
+    text = text.strip()
+    if not text:
+        raise InvalidURL("empty")
+    if len(text) > MAX_SITE_URL:
+        raise InvalidURL(f"too long ({len(text):,} characters; a site's address has at most {MAX_SITE_URL:,})")
+    odd = _SPACE_OR_CONTROL.search(text)
+    if odd:
+        raise InvalidURL("contains spaces" if odd.group().isspace() else "contains control characters")
+    scheme = _SCHEME_PREFIX.match(text)
+    if scheme and scheme.group(1).lower() not in _DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {clip(scheme.group(1).lower())}: only http and https")
+    if scheme and not text[scheme.end():].startswith("//"):
+        raise InvalidURL(f"malformed: expected {scheme.group(1).lower()}://host/")
+    url = normalize_url(text)
+    host = host_of(url)
+    problem = _host_problem(host)
+    if problem:
+        raise InvalidURL(problem)
+    return url
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` cannot be a site on the internet, or None."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:
+            socket.inet_aton(host)
+            return None
+        except OSError:
+            return f"not a valid IP address: {clip(host)}"
+    if host == "localhost":
+        return None
+    labels = host.split(".")
+    if len(labels) < 2:
+        # A bare word ("pharmacy") is a typo far more often than an intranet name.
+        if _LABEL.match(host):
+            return f"not a host name: {clip(host)} has no domain (e.g. {host[:30]}.example)"
+        return f"not a host name: {clip(host)}"
+    if len(host) > 253:
+        return "host name longer than 253 characters"
+    bad = next((label for label in labels if not _LABEL.match(label)), None)
+    if bad is not None:
+        return f"not a valid host name: {clip(host)} (label {clip(bad, 30)})"
+    if labels[-1].isdigit():
+        return f"not a valid host name: {clip(host)} (a top-level domain is never a number)"
+    return None
 
 
 def registrable_domain(host_or_url: str) -> str:

@@ -168,6 +168,9 @@ class HostileHandler(BaseHTTPRequestHandler):
         elif path == "/bomb":
             bomb = gzip_bomb()
             self.send(200, bomb, "text/html", Content_Encoding="gzip")
+        elif path == "/corrupt-gzip":
+            # Declared gzip; the bytes after the magic number are not a deflate stream.
+            self.send(200, b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8, "text/html", Content_Encoding="gzip")
         elif path == "/loop/a":
             self.redirect("/loop/b")
         elif path == "/loop/b":

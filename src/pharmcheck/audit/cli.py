@@ -25,7 +25,7 @@ from pharmcheck import TOOL_NAME, cli
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import ContextSpec, RunOutcome, SiteTask, make_runner
-from pharmcheck.audit.store import AuditStore
+from pharmcheck.audit.store import Store, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode, FetchOptions, Report, Verdict
@@ -34,6 +34,7 @@ from pharmcheck.urls import host_of
 FORMATS = ["jsonl", "csv", "json", "html"]
 DEFAULT_DB = "pharmcheck.db"
 DEFAULT_WORKERS = 32
+DB_HELP = f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST[:PORT]/DB"
 _RANK = {"suspicious": 1, "rogue": 2}
 _VERDICT_RANK = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0, Verdict.unreachable.value: 0,
                  Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check every site of a list (text file, CSV with a url column, or - for stdin) as `check` "
                     "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.")
     audit.add_argument("input", help="text file (one URL or domain per line), CSV with a 'url' column, or - (stdin)")
-    audit.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"SQLite database (default {DEFAULT_DB})")
+    audit.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     audit.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
     audit.add_argument("-o", "--output", default="-", metavar="FILE", help="write results to FILE ('-' = stdout)")
     audit.add_argument("--workers", type=cli._positive_int, default=DEFAULT_WORKERS, metavar="N",
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     export = sub.add_parser("export", help="write a stored audit run as JSONL/CSV/JSON/HTML",
                             description="Re-export a run stored by `pharmcheck audit`.")
-    export.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"SQLite database (default {DEFAULT_DB})")
+    export.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     export.add_argument("--run", type=cli._positive_int, metavar="ID", help="run id (default: the latest run)")
     export.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
     export.add_argument("-o", "--output", default="-", metavar="FILE", help="write to FILE ('-' = stdout)")
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     report = sub.add_parser("report", help="HTML report of a stored audit run",
                             description="Render a run stored by `pharmcheck audit` as one HTML page.")
-    report.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"SQLite database (default {DEFAULT_DB})")
+    report.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     report.add_argument("--run", type=cli._positive_int, metavar="ID", help="run id (default: the latest run)")
     report.add_argument("-o", "--output", default="-", metavar="FILE", help="write to FILE ('-' = stdout)")
     report.add_argument("--live-links", action="store_true", help="clickable links instead of defanged ones")
@@ -172,7 +173,7 @@ class StreamSink:
 class AuditRecorder:
     """The runner's observer: database first (committed per site), then output and progress."""
 
-    def __init__(self, store: AuditStore, run_id: int, sink: StreamSink, progress: Progress, err: TextIO) -> None:
+    def __init__(self, store: Store, run_id: int, sink: StreamSink, progress: Progress, err: TextIO) -> None:
         self.store = store
         self.run_id = run_id
         self.sink = sink
@@ -259,7 +260,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     err = sys.stderr
     source = InputSource(args.input)
     options = cli.fetch_options_from_args(args)
-    store = AuditStore(args.db)
+    source.check_usable()  # before the database: a wrong file creates no run
+    store = open_store(args.db)
     try:
         run, spec = _start_or_resume(store, source, args, options, err)
         ctx = spec.build()
@@ -277,7 +279,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _start_or_resume(store: AuditStore, source: InputSource, args: argparse.Namespace, options: FetchOptions,
+def _start_or_resume(store: Store, source: InputSource, args: argparse.Namespace, options: FetchOptions,
                      err: TextIO) -> tuple[AuditRun, ContextSpec]:
     """The run to work on, with the options it was started with (a resumed run keeps them, so
     all its reports were made the same way)."""
@@ -310,7 +312,7 @@ def _start_or_resume(store: AuditStore, source: InputSource, args: argparse.Name
     return run, ContextSpec(options=stored_options, rules=stored.get("rules"), replay=stored.get("replay"))
 
 
-def _audit(store: AuditStore, run: AuditRun, source: InputSource, spec: ContextSpec, ctx: CheckContext,
+def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, ctx: CheckContext,
            args: argparse.Namespace,
            warc_dir: Path | None, err: TextIO) -> int:
     done_before = store.done_urls(run.id)
@@ -361,7 +363,7 @@ def _audit(store: AuditStore, run: AuditRun, source: InputSource, spec: ContextS
     return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
 
 
-def _finish(store: AuditStore, run: AuditRun, args: argparse.Namespace, outcome: RunOutcome,
+def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunOutcome,
             elapsed: float, bad_lines: int, err: TextIO) -> int:
     counts = store.verdict_counts(run.id)
     stored = sum(counts.values())
@@ -397,10 +399,10 @@ def _finish(store: AuditStore, run: AuditRun, args: argparse.Namespace, outcome:
 # --- export / report ------------------------------------------------------------------
 
 
-def _stored_run(args: argparse.Namespace) -> tuple[AuditStore, AuditRun]:
-    if not Path(args.db).is_file():
+def _stored_run(args: argparse.Namespace) -> tuple[Store, AuditRun]:
+    if not is_postgres_url(args.db) and not Path(args.db).is_file():
         raise UsageError(f"database not found: {args.db}")
-    store = AuditStore(args.db)
+    store = open_store(args.db)
     try:
         return store, store.get_run(args.run) if args.run else store.latest_run()
     except BaseException:

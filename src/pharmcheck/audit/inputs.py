@@ -7,22 +7,24 @@ the whole file, so a list of a million domains costs its URLs, not its lines.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import ipaddress
-import re
+import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from pharmcheck.errors import UsageError
-from pharmcheck.urls import InvalidURL, host_of, normalize_url
+from pharmcheck.urls import MAX_QUOTED, InvalidURL, clip, site_url
 
-# A DNS label as found in the wild (underscores appear in real host names).
-_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 _CSV_SNIFF_BYTES = 64 * 1024
+# Stdin cannot be read twice: this many items are held while looking for a first valid URL.
+_PEEK_LIMIT = 1000
+# Share of replacement characters and control bytes above which an input is binary, not text.
+_BINARY_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -41,32 +43,11 @@ class BadLine:
     reason: str
 
     def __str__(self) -> str:
-        shown = self.text if len(self.text) <= 80 else self.text[:77] + "..."
-        return f"line {self.line}: {self.reason}: {shown!r}"
+        return f"line {self.line}: {self.reason[:2 * MAX_QUOTED]}: {clip(self.text)}"
 
 
-def normalize_target(text: str) -> str:
-    """A user-given URL or bare domain -> normalised http(s) URL; InvalidURL if it is not one."""
-    if any(c.isspace() for c in text):
-        raise InvalidURL("contains spaces")
-    url = normalize_url(text)
-    host = host_of(url)
-    if not _valid_host(host):
-        raise InvalidURL(f"not a valid host name: {host!r}")
-    return url
-
-
-def _valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        pass
-    if host == "localhost":
-        return True
-    labels = host.split(".")
-    # A bare word ("pharmacy") is a typo far more often than an intranet name.
-    return len(labels) >= 2 and len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+# The one validator, shared with `check` (kept under this name for callers of inputs).
+normalize_target = site_url
 
 
 class InputSource:
@@ -85,6 +66,33 @@ class InputSource:
             if not self.path.is_file():
                 raise UsageError(f"input file not found: {spec}")
             self.key = str(self.path.resolve())
+        self._stdin_items: Iterator[Target | BadLine] | None = None
+        self._peeked: list[Target | BadLine] = []
+
+    def check_usable(self) -> None:
+        """UsageError (exit 2) unless the input holds a valid URL: a binary, empty or
+        all-invalid list is refused before any run is created."""
+        if self.path is None:
+            self._stdin_items = read_targets(self.open())
+            self._peeked = list(itertools.islice(self._stdin_items, _PEEK_LIMIT))
+            items: Iterator[Target | BadLine] = iter(self._peeked)
+            undecided = len(self._peeked) == _PEEK_LIMIT
+        else:
+            items, undecided = self.read(), False
+        first_bad: BadLine | None = None
+        bad_count = 0
+        with contextlib.closing(items) if isinstance(items, Generator) else contextlib.nullcontext():
+            for item in items:
+                if isinstance(item, Target):
+                    return
+                first_bad = first_bad or item
+                bad_count += 1
+        if undecided:
+            return  # a long stdin of bad lines so far: the runner reports them as it reads
+        name = "stdin" if self.path is None else self.spec
+        if first_bad is None:
+            raise UsageError(f"{name} holds no URL (one URL or domain per line, or a CSV with a 'url' column)")
+        raise UsageError(f"no valid URL in {name}: {bad_count} line(s), none valid (first: {first_bad})")
 
     def open(self) -> TextIO:
         if self.path is None:
@@ -97,6 +105,14 @@ class InputSource:
 
     def read(self) -> Iterator[Target | BadLine]:
         """Targets and bad lines, in input order, each unique URL once."""
+        if self.path is None:
+            # stdin: what check_usable() peeked at first, then the rest of the stream.
+            if self._stdin_items is None:
+                self._stdin_items = read_targets(self.open())
+            yield from self._peeked
+            self._peeked = []
+            yield from self._stdin_items
+            return
         fh = self.open()
         try:
             yield from read_targets(fh, csv_hint=self.path is not None and self.path.suffix.lower() == ".csv")
@@ -113,12 +129,23 @@ class InputSource:
 
 def read_targets(fh: TextIO, csv_hint: bool = False) -> Iterator[Target | BadLine]:
     head = fh.read(_CSV_SNIFF_BYTES).lstrip("\ufeff")
+    if _looks_binary(head):
+        raise UsageError("input is a binary file, not a list of URLs (one URL or domain per line, or a CSV)")
     stream = _Chain(head, fh)
     first = next((ln for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
     if csv_hint or _looks_like_csv_header(first):
         yield from _dedupe(_csv_lines(stream))
     else:
         yield from _dedupe(_text_lines(stream))
+
+
+def _looks_binary(head: str) -> bool:
+    """NUL bytes, or many bytes that are not text (decoding errors, control characters)."""
+    if "\x00" in head:
+        return True
+    sample = head[:4096]
+    odd = sum(1 for c in sample if c == "\ufffd" or (c < " " and c not in "\t\n\r\f\v"))
+    return bool(sample) and odd / len(sample) > _BINARY_SHARE
 
 
 def _looks_like_csv_header(line: str) -> bool:
@@ -212,7 +239,7 @@ def _dedupe(lines: Iterator[tuple[int, str] | BadLine]) -> Iterator[Target | Bad
         try:
             url = normalize_target(text)
         except InvalidURL as exc:
-            yield BadLine(number, text, str(exc))
+            yield BadLine(number, text[: 2 * MAX_QUOTED], str(exc))
             continue
         if url in seen:
             continue

@@ -1,10 +1,16 @@
-"""The audit database (SQLite): runs, one row per audited site, and the findings apart so
-that "which sites fired RX-..." is one query.
+"""The audit database: runs, one row per audited site, and the findings apart so that "which
+sites fired RX-..." is one query. Two backends behind one interface (`Store`):
 
-Each site is committed on its own as it finishes, in WAL mode: a `kill -9` loses at most
-the sites in flight, and readers (`export`, a notebook) can query a run while it runs.
-synchronous=NORMAL is durable across a crash of the process (what we guard against); only
-a power cut may lose the last few commits, which `--resume` then audits again.
+- SQLite (the default, `--db FILE`): each site committed on its own as it finishes, in WAL
+  mode, so a `kill -9` loses at most the sites in flight and readers (`export`, a notebook)
+  can query a run while it runs. synchronous=NORMAL is durable across a crash of the process
+  (what we guard against); only a power cut may lose the last few commits, which `--resume`
+  then audits again.
+- PostgreSQL (`--db postgresql://USER@HOST/DB`, `pgstore.PostgresStore`): the same schema and
+  queries, for audits from several machines into one shared database.
+
+The queries live once, in `SqlStore`, written in the SQL both backends speak (`?` parameters,
+`ON CONFLICT` upserts, `RETURNING`); the DDL of each backend is in `migrations`.
 
 Useful queries:
     SELECT url, verdict, score FROM sites WHERE run_id = 3 ORDER BY score;
@@ -16,57 +22,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from pharmcheck.audit.migrations import LATEST, MIGRATIONS, VERSIONS_TABLE
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, Report, ToolInfo, Verdict
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    input         TEXT NOT NULL,          -- as given on the command line ('-' = stdin)
-    input_key     TEXT NOT NULL,          -- absolute path: what --resume matches on
-    arguments     TEXT NOT NULL,          -- JSON: the options the run was started with
-    tool_name     TEXT NOT NULL,
-    tool_version  TEXT NOT NULL,
-    rules_version TEXT NOT NULL,
-    started_at    TEXT NOT NULL,
-    finished_at   TEXT,                   -- NULL while running or after a crash/interrupt
-    total         INTEGER                 -- unique sites in the input, when known
-);
-CREATE TABLE IF NOT EXISTS sites (
-    run_id      INTEGER NOT NULL REFERENCES runs(id),
-    url         TEXT NOT NULL,
-    position    INTEGER NOT NULL,         -- place in the (de-duplicated) input
-    final_url   TEXT NOT NULL,
-    verdict     TEXT NOT NULL,
-    score       INTEGER NOT NULL,
-    error_kind  TEXT,                     -- first fetch error of an unreachable site
-    report      TEXT NOT NULL,            -- the full JSON report, as `check --format json`
-    checked_at  TEXT NOT NULL,
-    duration    REAL NOT NULL,
-    PRIMARY KEY (run_id, url)
-);
-CREATE TABLE IF NOT EXISTS findings (
-    run_id     INTEGER NOT NULL,
-    url        TEXT NOT NULL,
-    rule_id    TEXT NOT NULL,
-    criterion  TEXT NOT NULL,
-    severity   TEXT NOT NULL,
-    confidence TEXT NOT NULL,
-    weight     REAL NOT NULL,
-    message    TEXT NOT NULL,
-    FOREIGN KEY (run_id, url) REFERENCES sites(run_id, url)
-);
-CREATE INDEX IF NOT EXISTS findings_rule ON findings(rule_id, run_id);
-CREATE INDEX IF NOT EXISTS findings_site ON findings(run_id, url);
-CREATE INDEX IF NOT EXISTS sites_verdict ON sites(run_id, verdict);
-"""
+SCHEMA_VERSION = LATEST
 
 
 def now_iso() -> str:
@@ -80,11 +47,287 @@ def error_kind(report: Report) -> str | None:
     return report.errors[0].code.value if report.errors else "unknown"
 
 
-class AuditStore:
-    """One connection, used from one thread (the runner hands results to the caller's thread)."""
+def is_postgres_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
 
-    def __init__(self, path: str | Path) -> None:
+
+@dataclass(frozen=True)
+class SchemaState:
+    version: int  # 0 = empty database
+    latest: int  # what this pharmcheck knows
+    applied: list[tuple[int, str, str]]  # (version, name, applied_at)
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.latest - self.version)
+
+
+class Store(Protocol):
+    """What the audit, export and report commands need from a database."""
+
+    backend: str  # "sqlite" or "postgres"
+    location: str  # file path or URL without password, for messages
+
+    def close(self) -> None: ...
+
+    def engine(self) -> str:
+        """The database engine and its version, e.g. "PostgreSQL 15.4"."""
+        ...
+
+    def schema_state(self) -> SchemaState: ...
+
+    def migrate(self) -> list[int]:
+        """Apply the missing migrations; return the versions applied now."""
+        ...
+
+    def start_run(self, input_spec: str, input_key: str, arguments: dict[str, Any], tool: ToolInfo,
+                  total: int | None) -> AuditRun: ...
+
+    def set_total(self, run_id: int, total: int) -> None: ...
+
+    def finish_run(self, run_id: int) -> None: ...
+
+    def get_run(self, run_id: int) -> AuditRun: ...
+
+    def latest_run(self) -> AuditRun: ...
+
+    def resumable_run(self, input_key: str) -> AuditRun | None: ...
+
+    def input_key(self, run_id: int) -> str: ...
+
+    def count_runs(self) -> int: ...
+
+    def add_site(self, run_id: int, position: int, report: Report) -> None: ...
+
+    def done_urls(self, run_id: int) -> set[str]: ...
+
+    def count_sites(self, run_id: int | None = None) -> int: ...
+
+    def reports(self, run_id: int) -> Iterator[Report]: ...
+
+    def verdict_counts(self, run_id: int) -> Counter[str]: ...
+
+    def error_counts(self, run_id: int) -> Counter[str]: ...
+
+
+def open_store(db: str, migrate: bool = True) -> Store:
+    """The store for `--db`: a PostgreSQL URL or an SQLite file path."""
+    if is_postgres_url(db):
+        from pharmcheck.audit.pgstore import PostgresStore
+
+        return PostgresStore(db, migrate=migrate)
+    return SqliteStore(db, migrate=migrate)
+
+
+_RUN_COLUMNS = "id, input, arguments, tool_name, tool_version, rules_version, started_at, finished_at, total"
+
+
+class SqlStore:
+    """The queries, shared by both backends. A subclass provides the connection: how to run a
+    statement, stream rows, and hold a transaction; and the migration lock."""
+
+    backend = "sql"
+    location = ""
+
+    # --- backend hooks ----------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def _exec_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _lock_schema(self) -> None:
+        """Inside the migration transaction: keep other openers out until it commits."""
+
+    def _table_exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _legacy_version(self) -> int:
+        """The schema version of a database made before `schema_migrations` existed."""
+        return 0
+
+    def _after_migration(self, version: int) -> None:
+        pass
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def engine(self) -> str:
+        raise NotImplementedError
+
+    # --- schema -----------------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def schema_state(self) -> SchemaState:
+        if not self._table_exists("schema_migrations"):
+            legacy = self._legacy_version()
+            applied = [(m.version, m.name, "") for m in MIGRATIONS if m.version <= legacy]
+            return SchemaState(legacy, LATEST, applied)
+        rows = self._rows("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+        applied = [(int(v), str(n), str(a)) for v, n, a in rows]
+        return SchemaState(max((v for v, _, _ in applied), default=0), LATEST, applied)
+
+    def _check_schema(self, state: SchemaState) -> None:
+        if state.version > LATEST:
+            raise UsageError(f"{self.location} was written by a newer pharmcheck (schema {state.version}; "
+                             f"this one knows up to {LATEST})")
+        if state.version == 0 and self._table_exists("runs"):
+            raise UsageError(f"{self.location} is not a pharmcheck audit database")
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._transaction():
+            self._lock_schema()
+            state = self.schema_state()  # read under the lock: another machine may have just migrated
+            self._check_schema(state)
+            if state.version == LATEST and self._table_exists("schema_migrations"):
+                return applied  # the usual case on open: nothing to do
+            self._exec(VERSIONS_TABLE[self.backend])
+            for version, name, _ in state.applied:  # a pre-migrations database: record what it has
+                self._exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                           " ON CONFLICT (version) DO NOTHING", (version, name, now_iso()))
+            for migration in MIGRATIONS:
+                if migration.version <= state.version:
+                    continue
+                for statement in migration.statements(self.backend):
+                    self._exec(statement)
+                self._exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                           (migration.version, migration.name, now_iso()))
+                self._after_migration(migration.version)
+                applied.append(migration.version)
+        return applied
+
+    def _open_schema(self, migrate: bool) -> None:
+        """On open: apply what is missing (or, without `migrate`, only check it is ours). The check
+        is made under the migration lock, so it never sees another machine's migration half done."""
+        if migrate:
+            self.migrate()
+        else:
+            self._check_schema(self.schema_state())
+
+    # --- runs -------------------------------------------------------------------------
+
+    def start_run(self, input_spec: str, input_key: str, arguments: dict[str, Any], tool: ToolInfo,
+                  total: int | None) -> AuditRun:
+        row = self._one(
+            "INSERT INTO runs (input, input_key, arguments, tool_name, tool_version, rules_version, started_at, total)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (input_spec, input_key, json.dumps(arguments, sort_keys=True), tool.name, tool.version,
+             tool.rules_version, now_iso(), total),
+        )
+        assert row is not None
+        return self.get_run(int(row[0]))
+
+    def set_total(self, run_id: int, total: int) -> None:
+        self._exec("UPDATE runs SET total = ? WHERE id = ?", (total, run_id))
+
+    def finish_run(self, run_id: int) -> None:
+        self._exec("UPDATE runs SET finished_at = ? WHERE id = ?", (now_iso(), run_id))
+
+    def get_run(self, run_id: int) -> AuditRun:
+        row = self._one(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise UsageError(f"no run {run_id} in {self.location}")
+        return _run_from_row(row)
+
+    def latest_run(self) -> AuditRun:
+        row = self._one(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1")
+        if row is None:
+            raise UsageError(f"no audit runs in {self.location}")
+        return _run_from_row(row)
+
+    def resumable_run(self, input_key: str) -> AuditRun | None:
+        """The latest unfinished run over the same input."""
+        row = self._one(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE input_key = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
+            (input_key,),
+        )
+        return _run_from_row(row) if row else None
+
+    def input_key(self, run_id: int) -> str:
+        row = self._one("SELECT input_key FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise UsageError(f"no run {run_id} in {self.location}")
+        return str(row[0])
+
+    def count_runs(self) -> int:
+        row = self._one("SELECT count(*) FROM runs")
+        return int(row[0]) if row else 0
+
+    # --- sites ------------------------------------------------------------------------
+
+    def add_site(self, run_id: int, position: int, report: Report) -> None:
+        """Store one site's report and findings in one transaction, committed at once.
+
+        A site stored twice (re-audited, or by two machines at once) replaces its earlier row:
+        never two rows. The site row is written first: its key lock makes a second writer of
+        the same site wait, so its findings replace the first writer's instead of adding to them."""
+        rows = [
+            (run_id, report.url, f.rule_id, f.criterion, f.severity.value, f.confidence.value, f.weight, f.message)
+            for f in report.findings
+        ]
+        with self._transaction():
+            self._exec(
+                "INSERT INTO sites (run_id, url, position, final_url, verdict, score, error_kind, report,"
+                " checked_at, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, url) DO UPDATE SET position = excluded.position,"
+                " final_url = excluded.final_url, verdict = excluded.verdict, score = excluded.score,"
+                " error_kind = excluded.error_kind, report = excluded.report, checked_at = excluded.checked_at,"
+                " duration = excluded.duration",
+                (run_id, report.url, position, report.final_url, report.verdict.value, report.score,
+                 error_kind(report), report.model_dump_json(), report.checked_at, report.duration),
+            )
+            self._exec("DELETE FROM findings WHERE run_id = ? AND url = ?", (run_id, report.url))
+            if rows:
+                self._exec_many("INSERT INTO findings (run_id, url, rule_id, criterion, severity, confidence,"
+                                " weight, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def done_urls(self, run_id: int) -> set[str]:
+        return {row[0] for row in self._stream("SELECT url FROM sites WHERE run_id = ?", (run_id,))}
+
+    def count_sites(self, run_id: int | None = None) -> int:
+        row = (self._one("SELECT count(*) FROM sites") if run_id is None
+               else self._one("SELECT count(*) FROM sites WHERE run_id = ?", (run_id,)))
+        return int(row[0]) if row else 0
+
+    def reports(self, run_id: int) -> Iterator[Report]:
+        """Stored reports in input order, one at a time (a run may not fit in memory)."""
+        for (text,) in self._stream("SELECT report FROM sites WHERE run_id = ? ORDER BY position, url", (run_id,)):
+            yield Report.model_validate_json(text)
+
+    def verdict_counts(self, run_id: int) -> Counter[str]:
+        rows = self._rows("SELECT verdict, count(*) FROM sites WHERE run_id = ? GROUP BY verdict", (run_id,))
+        return Counter({verdict: int(n) for verdict, n in rows})
+
+    def error_counts(self, run_id: int) -> Counter[str]:
+        rows = self._rows(
+            "SELECT error_kind, count(*) FROM sites WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY error_kind",
+            (run_id,),
+        )
+        return Counter({kind: int(n) for kind, n in rows})
+
+
+class SqliteStore(SqlStore):
+    """One SQLite connection, used from one thread (runners hand results to the caller's thread)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, migrate: bool = True) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         try:
             if self.path.parent and not self.path.parent.exists():
                 raise UsageError(f"database folder does not exist: {self.path.parent}")
@@ -92,116 +335,60 @@ class AuditStore:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise UsageError(f"{self.path} was written by a newer pharmcheck (schema {version})")
-            has_tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-            if has_tables and version == 0:
-                raise UsageError(f"{self.path} is not a pharmcheck audit database")
-            self.db.executescript(_SCHEMA)
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._open_schema(migrate)
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"cannot open database {self.path}: {exc}") from exc
 
     def close(self) -> None:
         self.db.close()
 
-    # --- runs -------------------------------------------------------------------------
+    def engine(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version}"
 
-    def start_run(self, input_spec: str, input_key: str, arguments: dict[str, Any], tool: ToolInfo,
-                  total: int | None) -> AuditRun:
-        started = now_iso()
-        cur = self.db.execute(
-            "INSERT INTO runs (input, input_key, arguments, tool_name, tool_version, rules_version, started_at, total)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (input_spec, input_key, json.dumps(arguments, sort_keys=True), tool.name, tool.version,
-             tool.rules_version, started, total),
-        )
-        run_id = cur.lastrowid
-        assert run_id is not None
-        return self.get_run(run_id)
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, params).fetchall()
 
-    def set_total(self, run_id: int, total: int) -> None:
-        self.db.execute("UPDATE runs SET total = ? WHERE id = ?", (total, run_id))
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.db.execute(sql, params)
 
-    def finish_run(self, run_id: int) -> None:
-        self.db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (now_iso(), run_id))
+    def _exec_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
 
-    def get_run(self, run_id: int) -> AuditRun:
-        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise UsageError(f"no run {run_id} in {self.path}")
-        return _run_from_row(row)
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        yield from self.db.execute(sql, params)
 
-    def latest_run(self) -> AuditRun:
-        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            raise UsageError(f"no audit runs in {self.path}")
-        return _run_from_row(row)
-
-    def resumable_run(self, input_key: str) -> AuditRun | None:
-        """The latest unfinished run over the same input."""
-        row = self.db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE input_key = ? AND finished_at IS NULL ORDER BY id DESC LIMIT 1",
-            (input_key,),
-        ).fetchone()
-        return _run_from_row(row) if row else None
-
-    def input_key(self, run_id: int) -> str:
-        row = self.db.execute("SELECT input_key FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise UsageError(f"no run {run_id} in {self.path}")
-        return str(row[0])
-
-    # --- sites ------------------------------------------------------------------------
-
-    def add_site(self, run_id: int, position: int, report: Report) -> None:
-        """Store one site's report and findings in one transaction, committed at once."""
-        rows = [
-            (run_id, report.url, f.rule_id, f.criterion, f.severity.value, f.confidence.value, f.weight, f.message)
-            for f in report.findings
-        ]
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE: take the write lock now, so two writers queue instead of failing at COMMIT.
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            # A site stored twice (a re-audited site) replaces its earlier row: never two rows.
-            self.db.execute("DELETE FROM findings WHERE run_id = ? AND url = ?", (run_id, report.url))
-            self.db.execute(
-                "INSERT OR REPLACE INTO sites (run_id, url, position, final_url, verdict, score, error_kind, report,"
-                " checked_at, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, report.url, position, report.final_url, report.verdict.value, report.score,
-                 error_kind(report), report.model_dump_json(), report.checked_at, report.duration),
-            )
-            self.db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
-    def done_urls(self, run_id: int) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT url FROM sites WHERE run_id = ?", (run_id,))}
+    def _table_exists(self, name: str) -> bool:
+        row = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (name,)).fetchone()
+        return bool(row[0])
 
-    def count_sites(self, run_id: int) -> int:
-        return int(self.db.execute("SELECT count(*) FROM sites WHERE run_id = ?", (run_id,)).fetchone()[0])
+    def _legacy_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def reports(self, run_id: int) -> Iterator[Report]:
-        """Stored reports in input order, one at a time (a run may not fit in memory)."""
-        cur = self.db.execute("SELECT report FROM sites WHERE run_id = ? ORDER BY position, url", (run_id,))
-        for (text,) in cur:
-            yield Report.model_validate_json(text)
+    def _check_schema(self, state: SchemaState) -> None:
+        has_tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        if has_tables and state.version == 0:
+            raise UsageError(f"{self.path} is not a pharmcheck audit database")
+        super()._check_schema(state)
 
-    def verdict_counts(self, run_id: int) -> Counter[str]:
-        rows = self.db.execute("SELECT verdict, count(*) FROM sites WHERE run_id = ? GROUP BY verdict", (run_id,))
-        return Counter({verdict: n for verdict, n in rows})
-
-    def error_counts(self, run_id: int) -> Counter[str]:
-        rows = self.db.execute(
-            "SELECT error_kind, count(*) FROM sites WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY error_kind",
-            (run_id,),
-        )
-        return Counter({kind: n for kind, n in rows})
+    def _after_migration(self, version: int) -> None:
+        # Mirrored for pharmcheck 0.1, which refuses a database whose user_version it does not know.
+        self.db.execute(f"PRAGMA user_version={int(version)}")
 
 
-_RUN_COLUMNS = "id, input, arguments, tool_name, tool_version, rules_version, started_at, finished_at, total"
+# The SQLite store's name from before there were two backends (kept for callers that use it).
+AuditStore = SqliteStore
 
 
 def _run_from_row(row: tuple[Any, ...]) -> AuditRun:

@@ -36,7 +36,7 @@ def make_transport(
     limiter: HostLimiter | None = None,
 ) -> Transport:
     """The transport for one site: replayed from `archive`, or live (recorded to `save_warc`)."""
-    transport: Transport = ArchiveTransport(archive) if archive is not None else LiveTransport(options, limiter)
+    transport: Transport = ArchiveTransport(archive, options.max_bytes) if archive is not None else LiveTransport(options, limiter)
     if save_warc:
         transport = WarcRecorder(transport, save_warc, options.user_agent or DEFAULT_USER_AGENT)
     return transport

@@ -20,6 +20,7 @@ from warcio.warcwriter import WARCWriter
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.errors import ArchiveError
 from pharmcheck.fetch.base import Deadline, Transport
+from pharmcheck.fetch.content import dechunked, read_capped, stream_chunks
 from pharmcheck.models import ErrorCode, FetchError, Response
 from pharmcheck.urls import InvalidURL, normalize_url
 
@@ -129,18 +130,32 @@ class ArchiveIndex:
         except (ArchiveLoadFailed, OSError, ValueError) as exc:
             raise ArchiveError(f"cannot read WARC {file}: {exc}") from exc
 
-    def load(self, url: str) -> Response | None:
+    def load(self, url: str, max_bytes: int) -> Response | None:
+        """The recorded response for `url`, its body streamed from the file, decoded and cut
+        at `max_bytes` exactly as a live fetch would be: a 1 MB capture holding a 400 MB
+        record costs `max_bytes`, not 400 MB."""
         entry = self.entries.get(url)
         if entry is None:
             return None
         file, offset = entry
-        with open(file, "rb") as fh:
-            fh.seek(offset)
-            record = next(iter(ArchiveIterator(fh)))
-            http = record.http_headers
-            status = int(http.get_statuscode() or 0) if http else 200
-            headers = {k.lower(): v for k, v in (http.headers if http else [])}
-            body = record.content_stream().read()
+        status, headers = 0, dict[str, str]()
+        try:
+            with open(file, "rb") as fh:
+                fh.seek(offset)
+                record = next(iter(ArchiveIterator(fh)))
+                http = record.http_headers
+                status = int(http.get_statuscode() or 0) if http else 200
+                headers.update((k.lower(), v) for k, v in (http.headers if http else []))
+                stream = record.raw_stream
+                chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+                chunks = dechunked(stream) if chunked else stream_chunks(stream)
+                body, truncated, error = read_capped(chunks, headers.get("content-encoding", ""), max_bytes,
+                                                     _unreadable, stop_on_binary=False)
+        except (ArchiveLoadFailed, OSError, ValueError, StopIteration) as exc:
+            body, truncated, error = b"", True, _unreadable(exc)
+        # The body we hand on is decoded: its wire encoding no longer applies.
+        headers = {k: v for k, v in headers.items() if k not in _WIRE_HEADERS}
+        recorded = _recorded_error(url, headers.get("x-pharmcheck-error", ""))
         return Response(
             url=url,
             final_url=url,
@@ -148,9 +163,13 @@ class ArchiveIndex:
             headers=headers,
             content_type=headers.get("content-type", ""),
             body=body,
-            truncated=headers.get("x-pharmcheck-truncated") == "1",
-            error=_recorded_error(url, headers.get("x-pharmcheck-error", "")),
+            truncated=truncated or headers.get("x-pharmcheck-truncated") == "1",
+            error=FetchError(code=error[0], url=url, message=error[1]) if error else recorded,
         )
+
+
+def _unreadable(exc: BaseException) -> tuple[ErrorCode, str]:
+    return ErrorCode.connection, f"unreadable archive record: {str(exc)[:200]}"
 
 
 def _recorded_error(url: str, value: str) -> FetchError | None:
@@ -169,11 +188,12 @@ class ArchiveTransport:
     """Answers every exchange from the archive; a URL not in it is a 404, as the spec of
     `--replay` says, so a replayed check never touches the network."""
 
-    def __init__(self, index: ArchiveIndex) -> None:
+    def __init__(self, index: ArchiveIndex, max_bytes: int) -> None:
         self.index = index
+        self.max_bytes = max_bytes
 
     def exchange(self, url: str, deadline: Deadline) -> Response:
-        found = self.index.load(url)
+        found = self.index.load(url, self.max_bytes)
         if found is not None:
             return found
         return Response(

@@ -4,6 +4,10 @@ so a binary file served as text/html is recorded rather than parsed."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+from pharmcheck.models import ErrorCode
 
 # Magic numbers of formats that are never a web page (WHATWG MIME sniffing, plus archives).
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -111,3 +115,74 @@ class _Inflater:
                 break
             data = b""
         return bytes(out)
+
+
+BodyError = tuple[ErrorCode, str]
+CHUNK = 16 * 1024  # compressed bytes per read: small, so one read cannot expand into much
+
+
+def read_capped(
+    chunks: Iterable[bytes], content_encoding: str, cap: int, classify: Callable[[Exception], BodyError],
+    stop_on_binary: bool = True,
+) -> tuple[bytes, bool, BodyError | None]:
+    """(body, truncated, error) of a body arriving as `chunks` of wire bytes: decoded as its
+    Content-Encoding says and cut at `cap` decoded bytes, whatever it would expand to. The
+    same bound for live fetches and for replayed archive records. `stop_on_binary`: stop
+    reading once the first KB shows a binary file (a replay keeps what the live fetch kept)."""
+    body = bytearray()
+    try:
+        decoder = BodyDecoder(content_encoding)
+    except TooDeep as exc:
+        return b"", False, (ErrorCode.connection, f"undecodable body: {exc}")
+    if decoder.unsupported:  # we only ask for gzip and deflate
+        return b"", False, (ErrorCode.connection, f"undecodable body: Content-Encoding {decoder.unsupported!r}")
+    sniffed = not stop_on_binary
+    try:
+        for raw in chunks:
+            body += decoder.feed(raw, cap + 1 - len(body))
+            if len(body) > cap:
+                del body[cap:]
+                return bytes(body), True, (
+                    ErrorCode.too_large,
+                    f"body larger than {cap:,} bytes (after decompression): analysed the first {cap:,}",
+                )
+            if not sniffed and len(body) >= SNIFF_BYTES:
+                sniffed = True
+                if sniff_binary(bytes(body[:SNIFF_BYTES])):
+                    return bytes(body), True, None  # binary: this much is enough to say so
+        return bytes(body), False, None
+    except zlib.error as exc:
+        return bytes(body), True, (ErrorCode.connection, f"corrupt compressed body: {exc}")
+    except Exception as exc:
+        return bytes(body), True, classify(exc)
+
+
+def stream_chunks(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    """A file's bytes, `size` at a time."""
+    while True:
+        data = stream.read(size)
+        if not data:
+            return
+        yield data
+
+
+def dechunked(stream: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    """HTTP/1.1 chunked transfer coding undone, `size` bytes at a time however long a chunk
+    claims to be. A body that is not really chunked is passed through as it is."""
+    while True:
+        line = stream.readline(64)
+        try:
+            length = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            yield line  # not chunked after all: the rest as it is
+            yield from stream_chunks(stream, size)
+            return
+        if length <= 0:
+            return
+        while length > 0:
+            data = stream.read(min(size, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+        stream.read(2)  # the CRLF after each chunk

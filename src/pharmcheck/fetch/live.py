@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
@@ -29,11 +30,10 @@ from urllib3.exceptions import NameResolutionError
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.fetch import guard
 from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline, error_response
-from pharmcheck.fetch.content import SNIFF_BYTES, BodyDecoder, TooDeep, sniff_binary
+from pharmcheck.fetch.content import CHUNK, read_capped
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
 
 DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
-CHUNK = 16 * 1024  # compressed bytes per read: small, so one read cannot expand into much
 # One request may use at most this many times --timeout in total (a drip-fed page must not
 # eat the whole site deadline when other pages are waiting).
 REQUEST_TOTAL_FACTOR = 3
@@ -287,36 +287,10 @@ class LiveTransport:
     def _read_body(
         self, resp: requests.Response, content_encoding: str
     ) -> tuple[bytes, bool, tuple[ErrorCode, str] | None]:
-        body = bytearray()
-        cap = self.options.max_bytes
-        try:
-            decoder = BodyDecoder(content_encoding)
-        except TooDeep as exc:
-            return b"", False, (ErrorCode.connection, f"undecodable body: {exc}")
-        if decoder.unsupported:  # we only ask for gzip and deflate
-            return b"", False, (ErrorCode.connection, f"undecodable body: Content-Encoding {decoder.unsupported!r}")
-        sniffed = False
-        try:
-            while True:
-                # read1 returns what one recv gave: with the read timeout on each recv and
-                # the watchdog on the whole, a drip-feeding server cannot hold us.
-                raw = resp.raw.read1(CHUNK, decode_content=False)
-                if not raw:
-                    return bytes(body), False, None
-                body += decoder.feed(raw, cap + 1 - len(body))
-                if len(body) > cap:
-                    del body[cap:]
-                    return bytes(body), True, (
-                        ErrorCode.too_large,
-                        f"body larger than {cap:,} bytes (after decompression): analysed the first {cap:,}",
-                    )
-                if not sniffed and len(body) >= SNIFF_BYTES:
-                    sniffed = True
-                    if sniff_binary(bytes(body[:SNIFF_BYTES])):
-                        return bytes(body), True, None  # binary: this much is enough to say so
-        except Exception as exc:
-            code, message = classify_exception(exc)
-            return bytes(body), True, (code, message)
+        # read1 returns what one recv gave: with the read timeout on each recv and the
+        # watchdog on the whole, a drip-feeding server cannot hold us.
+        chunks = iter(lambda: resp.raw.read1(CHUNK, decode_content=False), b"")
+        return read_capped(chunks, content_encoding, self.options.max_bytes, classify_exception)
 
 
 def _out_of_time(deadline: Deadline, budget: float, doing: str) -> tuple[ErrorCode, str]:
@@ -383,7 +357,7 @@ def classify_exception(exc: BaseException) -> tuple[ErrorCode, str]:
     ):
         phase = "connecting" if any(isinstance(e, requests.exceptions.ConnectTimeout) for e in chain) else "waiting for data"
         return ErrorCode.timeout, f"timed out {phase}"
-    if any(isinstance(e, urllib3.exceptions.DecodeError) for e in chain) or "zlib" in text.lower():
+    if any(isinstance(e, (urllib3.exceptions.DecodeError, zlib.error)) for e in chain) or "zlib" in text.lower():
         return ErrorCode.connection, f"corrupt compressed body: {_short(str(exc))}"
     return ErrorCode.connection, f"connection failed: {_short(str(exc))}"
 

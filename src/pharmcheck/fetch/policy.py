@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib import robotparser
+
+from protego import Protego
 
 from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
 
@@ -104,32 +105,36 @@ class CrawlFrontier:
 
 
 class Robots:
-    """robots.txt rules for one site. RFC 9309: a missing file (4xx) allows everything; a
-    server error (5xx) means "disallow everything" until it answers properly."""
+    """robots.txt rules for one site, read as RFC 9309 says (by protego, Scrapy's parser):
+    the most specific user-agent group applies, else `*`; within it the longest matching
+    path wins and `Allow` wins a tie; `*` and `$` are wildcards; paths are compared
+    percent-encoded. A missing file (4xx) allows everything; a server error (5xx) means
+    "disallow everything" until it answers properly."""
 
     def __init__(self, body: str | None, user_agent: str, disallow_all: bool = False, reason: str = "") -> None:
         self.user_agent = user_agent
         self.reason = reason  # why everything is disallowed, when it is for a reason other than the file
         self._disallow_all = disallow_all
-        self._parser: robotparser.RobotFileParser | None = None
+        self._parser: Protego | None = None
         if body and not disallow_all:
-            parser = robotparser.RobotFileParser()
-            parser.parse(body.splitlines()[:5000])
-            self._parser = parser
+            # A cap on lines keeps a hostile multi-megabyte file cheap; RFC 9309 2.5 asks
+            # for at least 500 KiB to be parsed, which the caller already cut the body to.
+            self._parser = Protego.parse("\n".join(body.splitlines()[:20000]))
 
     @property
     def _agent(self) -> str:
-        return self.user_agent.split("/", 1)[0]
+        # The product token ("pharmcheck" of "pharmcheck/0.1 (+https://...)"), RFC 9309 2.2.1.
+        return self.user_agent.split("/", 1)[0].strip() or self.user_agent
 
     def allowed(self, url: str) -> bool:
         if self._disallow_all:
             return False
         if self._parser is None:
             return True
-        return self._parser.can_fetch(self._agent, url)
+        return bool(self._parser.can_fetch(url, self._agent))
 
     @property
     def disallows_all(self) -> bool:
         if self._disallow_all:
             return True
-        return self._parser is not None and not self._parser.can_fetch(self._agent, "/")
+        return self._parser is not None and not self._parser.can_fetch("/", self._agent)

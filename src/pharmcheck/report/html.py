@@ -201,7 +201,7 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         "read": read,
         "pages": [
             {"url": links.text(p.url), "raw_url": p.url, "href": links.href(p.url), "status": p.status,
-             "title": p.title or "", "error": p.error.value if p.error else None}
+             "title": p.title or "", "error": p.error.value if p.error else None, "language": p.language or ""}
             for p in report.pages
         ],
         "errors": [{"code": e.code.value, "url": links.text(e.url), "message": links.in_text(e.message)} for e in report.errors],
@@ -241,7 +241,7 @@ class _Packer:
                 [col, self._rule(f), [[page_index.get(e["raw_url"], e["url"]), e["text"]] for e in f["evidence"]]]
                 for col, c in enumerate(v["criteria"]) for f in c["findings"]
             ],
-            "p": [[p["url"], p["status"], p["title"], p["error"]] for p in v["pages"]],
+            "p": [[p["url"], p["status"], p["title"], p["error"], p["language"]] for p in v["pages"]],
             "e": [[e["code"], e["url"], e["message"]] for e in v["errors"]],
         }
         # Optional fields only when present: absent keys cost nothing across thousands of sites.

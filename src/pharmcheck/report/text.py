@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pharmcheck.models import Report, Status
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
@@ -42,7 +44,9 @@ def render_text(report: Report) -> str:
                 lines.append(f"      (+{len(f.evidence) - shown} more in --format json)")
     ok = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
     lines.append("")
-    lines.append(f"pages: {ok} read of {len(report.pages)} tried")
+    languages = Counter(p.language for p in report.pages if p.language)
+    spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())
+    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f"  ·  languages: {spoken}" if spoken else ""))
     for err in report.errors:
         lines.append(f"  error [{err.code.value}] {err.url}: {err.message}")
     lines.append(

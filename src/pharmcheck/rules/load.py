@@ -17,6 +17,11 @@ from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, 
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
 
+# Bounds on "@name" lists naming other lists: without them nine lines that each name the
+# previous list ten times expand to a billion items (a billion-laughs through the data).
+MAX_LIST_ITEMS = 100_000  # items of one list once every "@name" in it is expanded
+MAX_LIST_DEPTH = 8  # lists naming lists naming lists...
+
 
 @dataclass
 class RuleSet:
@@ -68,6 +73,7 @@ def load_data(directory: Path) -> RuleSetData:
     data_dir = directory / "data"
     if not data_dir.is_dir():
         return data
+    origins: dict[str, Path] = {}  # list name -> the file that defines it
     for path in sorted(data_dir.glob("*.yaml")):
         content = _read_yaml(path)
         name = path.stem
@@ -86,6 +92,7 @@ def load_data(directory: Path) -> RuleSetData:
                 for key, value in content.items():
                     if isinstance(value, list) and all(isinstance(v, str) for v in value):
                         data.lists[key] = value
+                        origins[key] = path
             elif content is not None:
                 raise RuleError(f"{path}: a data file is a mapping of names to lists")
         except ValidationError as exc:
@@ -100,7 +107,50 @@ def load_data(directory: Path) -> RuleSetData:
             issuer.verify = shapes + [v for r in registers for v in r.verify]
     if data.drugs.drugs:
         data.lists.setdefault("drug_names", sorted({n for d in data.drugs.drugs for n in [d.name, *d.synonyms]}))
+    check_list_sizes(data.lists, origins, data_dir)
     return data
+
+
+def check_list_sizes(lists: dict[str, list[str]], origins: dict[str, Path], data_dir: Path) -> None:
+    """Refuse a list whose "@name" expansion is too big or too deep, or that names itself or
+    an unknown list. Sizes are counted (memoised per list), never expanded, so a bomb costs
+    one pass over the file."""
+    sizes: dict[str, int] = {}
+    depths: dict[str, int] = {}
+
+    def where(name: str) -> str:
+        return str(origins.get(name, data_dir))
+
+    def measure(name: str, path: tuple[str, ...]) -> tuple[int, int]:
+        """(expanded size, nesting depth) of list `name`, reached from the lists in `path`."""
+        chain = " -> ".join(f"@{n}" for n in (*path, name))
+        if name in path:
+            raise RuleError(f"{where(path[0])}: data list @{path[0]} includes itself ({chain})")
+        if len(path) + depths.get(name, 0) > MAX_LIST_DEPTH:
+            raise RuleError(f"{where(path[0])}: data list @{path[0]} nests other lists more than "
+                            f"{MAX_LIST_DEPTH} deep ({chain} ...)")
+        if name in sizes:
+            return sizes[name], depths[name]
+        size, depth = 0, 0
+        for item in lists[name]:
+            if item.startswith("@"):
+                inner = item[1:]
+                if inner not in lists:
+                    raise RuleError(f"{where(name)}: data list @{name} names unknown list {item!r}")
+                inner_size, inner_depth = measure(inner, (*path, name))
+                size += inner_size
+                depth = max(depth, inner_depth + 1)
+            else:
+                size += 1
+            if size > MAX_LIST_ITEMS:
+                via = f" (through {chain})" if path else ""
+                raise RuleError(f"{where(name)}: data list @{name} expands to more than {MAX_LIST_ITEMS:,} items"
+                                f"{via}; name fewer or smaller lists")
+        sizes[name], depths[name] = size, depth
+        return size, depth
+
+    for name in lists:
+        measure(name, ())
 
 
 def load_rules(directory: str | Path | None = None) -> RuleSet:

@@ -51,7 +51,7 @@
   // --- compact data -> the view the drill-down draws (fields as site_view() in html.py) ----
   function expand(c) {
     var pages = c.p.map(function (p) {
-      return { url: p[0], href: hrefOf(p[0]), status: p[1], title: p[2], error: p[3] };
+      return { url: p[0], href: hrefOf(p[0]), status: p[1], title: p[2], error: p[3], language: p[4] || "" };
     });
     var criteria = data.criteria.map(function (crit, col) {
       return { name: crit.name, label: crit.label, status: c.c[col][0], score: c.c[col][1], findings: [] };
@@ -162,10 +162,10 @@
     var pages = add(el("section", "pages"), el("h3", null, "Pages tried"));
     if (s.pages.length) {
       var t = el("table");
-      add(t, add(el("thead"), add(el("tr"), el("th", null, "Page"), el("th", null, "Status"), el("th", null, "Title"))));
+      add(t, add(el("thead"), add(el("tr"), el("th", null, "Page"), el("th", null, "Status"), el("th", null, "Language"), el("th", null, "Title"))));
       var tb = el("tbody");
       s.pages.forEach(function (p) {
-        add(tb, add(el("tr"), add(el("td"), url(p.url, p.href)), el("td", null, p.error || p.status), el("td", null, p.title)));
+        add(tb, add(el("tr"), add(el("td"), url(p.url, p.href)), el("td", null, p.error || p.status), el("td", null, p.language), el("td", null, p.title)));
       });
       add(pages, add(el("div", "table-wrap"), add(t, tb)));
     } else {
