@@ -34,7 +34,7 @@ class FitSettings:
     # Costs used to choose the abstention thresholds on the inner folds' predictions.
     cost_critical: float = 12.0  # rogue judged legitimate or the reverse
     cost_wrong: float = 2.0  # any other wrong committed verdict
-    cost_suspicious: float = 1.0  # abstaining on a site that had a clear label
+    cost_suspicious: float = 1.5  # abstaining on a site that had a clear label (an inexact verdict too)
 
 
 @dataclass
