@@ -120,7 +120,7 @@ def main() -> int:
                 critical.append(f"{site.host}: {site.label} judged {got}")
                 row[2] += 1
                 mark = "CRIT"
-            print(f"{mark:<4} {site.host:<38} {site.language:<3} label={site.label:<13} got={got:<13} score={report.score:>3}  {report.summary[:80]}")
+            print(f"{mark:<4} {site.host:<38} {site.language:<3} label={site.label:<13} got={got:<13} score={report.score if report.score is not None else '-':>3}  {report.summary[:80]}")
             if verbose:
                 for f in report.findings:
                     print(f"        {f.rule_id:<28} {f.weight:+g}  {f.evidence[0].text[:100] if f.evidence else ''}")

@@ -8,7 +8,8 @@ import pytest
 
 from pharmcheck.extract import DrugIndex, extract_html
 from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
-from pharmcheck.rules.engine import CompiledRule, CompileError, compile_rule, evaluate
+from pharmcheck.rules.compile import CompiledRule, CompileError, compile_rule
+from pharmcheck.rules.engine import evaluate
 from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
 from pharmcheck.urls import host_of, registrable_domain
 
@@ -163,7 +164,7 @@ def test_text_unless_on_a_rule_without_text_matchers_vetoes_the_page() -> None:
 
 
 def test_data_lists_may_name_other_lists() -> None:
-    from pharmcheck.rules.engine import compile_matcher
+    from pharmcheck.rules.compile import compile_matcher
     from pharmcheck.rules.schema import Matcher, RuleSetData
 
     data = RuleSetData(lists={"inner": ["never"], "outer": ["@inner", "avoid"]})

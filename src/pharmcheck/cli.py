@@ -222,7 +222,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
     write_output(args.output, render(report, args.format, args.live_links))
     if args.output != "-" or args.format != "text":
-        print(f"{report.url}: {report.verdict.value} (score {report.score})", file=sys.stderr)
+        scored = f"score {report.score}" if report.score is not None else "not assessed"
+        print(f"{report.url}: {report.verdict.value} ({scored})", file=sys.stderr)
     return exit_code_for(report.verdict, args.fail_on)
 
 
@@ -240,7 +241,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     for cr in sorted(ruleset.rules, key=lambda c: (c.rule.criterion, c.rule.id)):
         r = cr.rule
         lines.append(f"{r.id:<34} {r.criterion:<13} {r.severity.value:<9} {r.weight:>+6g}  {r.name}")
-    lines.append(f"{len(ruleset.rules)} rules, version {ruleset.version}, from {ruleset.source}")
+    lines.append(f"{_count(len(ruleset.rules), 'rule')}, version {ruleset.version}, from {ruleset.source}")
     write_output("-", "\n".join(lines) + "\n")
     return ExitCode.OK
 
@@ -258,7 +259,8 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         want = "should match but did not" if r.expected else "should not match but did"
         print(f"FAIL {r.rule_id}: {want}: {r.example[:150]!r}")
     rules_tested = len({r.rule_id for r in results})
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({rules_tested} rules, {len(results)} examples)")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed "
+          f"({_count(rules_tested, 'rule')}, {_count(len(results), 'example')})")
     return ExitCode.FAIL_ON if failed else ExitCode.OK
 
 
@@ -276,6 +278,10 @@ def cmd_rules_fit(args: argparse.Namespace) -> int:
     sites = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
     print(f"fitted on {sum(counts.values())} sites ({sites}), rules {ruleset.version}: {out}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

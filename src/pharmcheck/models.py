@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
-SCHEMA_VERSION = "1"
+# 2: each finding once (in `findings`, not also under each criterion); `score` is null for an
+# unreachable site.
+SCHEMA_VERSION = "2"
 
 
 class ExitCode(IntEnum):
@@ -256,7 +258,9 @@ class CriterionResult(BaseModel):
     label: str = ""  # its human name, from rules/scoring.yaml
     status: Status
     score: int = Field(ge=0, le=100)
-    findings: list[Finding] = Field(default_factory=list)
+    # Not written out: a report carries each finding once, in Report.findings (each names its
+    # criterion); Report fills these lists back from there when a report is read.
+    findings: list[Finding] = Field(default_factory=list, exclude=True)
 
 
 class Contribution(BaseModel):
@@ -280,19 +284,29 @@ class Report(BaseModel):
     url: str
     final_url: str
     verdict: Verdict
-    score: int = Field(ge=0, le=100)
+    score: int | None = Field(ge=0, le=100, description="0 = certainly rogue, 100 = certainly legitimate; "
+                              "null when the site could not be assessed (unreachable)")
     summary: str = ""
     # The fitted judgement's probability of its most likely class (None: hand-set scoring),
     # and the features that decided it, largest first.
     confidence: float | None = Field(None, ge=0, le=1)
     contributions: list[Contribution] = Field(default_factory=list)
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, description="every finding, once; each names its criterion")
     pages: list[PageInfo] = Field(default_factory=list)
     errors: list[FetchError] = Field(default_factory=list)
     tool: ToolInfo
     checked_at: str = ""
     duration: float = 0.0
+
+    @model_validator(mode="after")
+    def _findings_under_their_criteria(self) -> Report:
+        """A report read from JSON gets each criterion's findings back from `findings`."""
+        if self.findings and not any(c.findings for c in self.criteria.values()):
+            for finding in sorted(self.findings, key=lambda f: (-abs(f.weight), f.rule_id)):
+                if finding.criterion in self.criteria:
+                    self.criteria[finding.criterion].findings.append(finding)
+        return self
 
 
 class AuditRun(BaseModel):

@@ -19,7 +19,7 @@ SELLER = "seller"  # criterion saying whether the site sells medicines at all
 @dataclass
 class Score:
     verdict: Verdict
-    score: int
+    score: int | None  # None: not assessed (unreachable), which is not a middling 50
     criteria: dict[str, CriterionResult]
     summary: str
 
@@ -59,7 +59,7 @@ def score_site(findings: list[Finding], config: ScoringConfig, assessed: bool) -
     """The verdict for a site. `assessed` is False when no page could be fetched and read."""
     criteria = score_criteria(findings, config)
     if not assessed:
-        return Score(Verdict.unreachable, 50, criteria, "could not assess: no page could be fetched and read")
+        return Score(Verdict.unreachable, None, criteria, "could not assess: no page could be fetched and read")
     v = config.verdict
     seller_total = sum(_weighted(f, config) for f in findings if f.criterion == SELLER)
     legit = [f for f in findings if f.criterion != SELLER]

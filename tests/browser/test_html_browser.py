@@ -14,6 +14,7 @@ from replayed_sites import HOSTILE_HOST
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
 from pharmcheck.report.html import render_audit_html, render_site_html
+from pharmcheck.report.order import ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,7 @@ def visible_rows(page: Any) -> list[dict[str, Any]]:
     return page.eval_on_selector_all(
         "#site-rows tr:not([hidden])",
         """rows => rows.map(r => ({site: r.cells[0].textContent, verdict: r.cells[1].textContent.trim(),
-                                   score: +r.cells[2].textContent}))""",
+                                   score: r.cells[2].textContent === "—" ? null : +r.cells[2].textContent}))""",
     )
 
 
@@ -83,10 +84,13 @@ def test_sorting_by_score_and_verdict(watched: Watched, audit_file: Path, replay
     watched.open(audit_file)
     page = watched.page
     page.get_by_role("button", name="Score").click()
-    assert [r["score"] for r in visible_rows(page)] == sorted(r.score for r in reports)
+    # Lowest first; a site with no score (unreachable) is no 50: it goes after the highest.
+    ascending = sorted((r.score for r in reports), key=lambda s: (s is None, s or 0))
+    assert None in ascending
+    assert [r["score"] for r in visible_rows(page)] == ascending
     assert page.locator("th[data-key=score]").get_attribute("aria-sort") == "ascending"
     page.get_by_role("button", name="Score").click()
-    assert [r["score"] for r in visible_rows(page)] == sorted((r.score for r in reports), reverse=True)
+    assert [r["score"] for r in visible_rows(page)] == ascending[::-1]
     page.get_by_role("button", name="Verdict").click()
     first = visible_rows(page)[0]["verdict"]
     assert "Rogue" in first  # worst first
@@ -142,7 +146,11 @@ def test_drill_down_shows_findings_by_criterion_with_evidence(watched: Watched, 
         for finding in result.findings:
             assert finding.rule_id in section.inner_text()
     quotes = page.locator("#detail .evidence q").all_inner_texts()
-    assert quotes == [e.text for r in report.criteria.values() for f in r.findings for e in f.evidence]
+    # Red flags first, as in the text report; within a criterion, findings against the site first.
+    shown = [report.criteria[name] for name in ordered_criteria(report)]
+    assert page.locator("#detail section.criterion").evaluate_all("s => s.map(e => e.id)") == [
+        f"crit-{name}" for name in ordered_criteria(report)]
+    assert quotes == [e.text for r in shown for f in ordered_findings(r.findings) for e in f.evidence]
     assert page.locator("#detail .evidence .url").first.inner_text().startswith("hxxps://")
     assert page.locator("#detail a[href^='http']").count() == 0  # defanged: nothing to click into
     page.screenshot(path=str(artifacts / "audit-drilldown.png"), full_page=True)
@@ -189,7 +197,7 @@ def test_hostile_site_text_never_runs(watched: Watched, replayed: tuple[AuditRun
 def test_site_report_is_the_drill_down(watched: Watched, replayed: tuple[AuditRun, list[Report]], tmp_path: Path,
                                        artifacts: Path) -> None:
     _, reports = replayed
-    report = max(reports, key=lambda r: r.score)  # the made-up legitimate pharmacy
+    report = max(reports, key=lambda r: r.score or 0)  # the made-up legitimate pharmacy
     path = tmp_path / "site.html"
     path.write_text(render_site_html(report), encoding="utf-8")
     watched.open(path)
@@ -223,7 +231,7 @@ def test_five_thousand_sites_open_quickly(watched: Watched, replayed: tuple[Audi
     for n in range(5000):
         copy = reports[n % len(reports)].model_copy(deep=True)
         copy.url = copy.final_url = re.sub(r"://", f"://s{n}.", copy.url)
-        copy.score = (copy.score + 7 * n) % 101
+        copy.score = None if copy.score is None else (copy.score + 7 * n) % 101
         many.append(copy)
     started = time.perf_counter()
     html = render_audit_html(run.model_copy(update={"total": 5000}), many)
@@ -255,3 +263,18 @@ def test_five_thousand_sites_open_quickly(watched: Watched, replayed: tuple[Audi
     (artifacts / "html-5000-sites.txt").write_text(figures, encoding="utf-8")
     print(figures)
     assert open_s < 10  # generous: a shared 2-core machine; typically well under a second
+
+
+def test_table_fits_a_1400_px_window_with_its_last_column(browser: Any, audit_file: Path) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(audit_file.as_uri())
+    page.wait_for_load_state("load")
+    fit = page.evaluate("""() => {
+        const wrap = document.querySelector('.table-wrap');
+        const cells = document.getElementById('site-table').tHead.rows[0].cells;
+        return {overflow: wrap.scrollWidth - wrap.clientWidth, lastRight: cells[cells.length - 1].getBoundingClientRect().right,
+                wrapRight: wrap.getBoundingClientRect().right};
+    }""")
+    context.close()
+    assert fit["overflow"] <= 0 and fit["lastRight"] <= fit["wrapRight"] + 0.5, fit

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -247,13 +248,52 @@ def _run_arguments(args: argparse.Namespace, options: FetchOptions) -> dict[str,
 
 
 def _resume_command(args: argparse.Namespace, run_id: int) -> str:
+    """The command that continues this run, with every option it was given that changes what
+    is fetched, how, or where the output goes (a resumed run must see the same sites the same way)."""
     parts = [TOOL_NAME, "audit", args.input, "--db", args.db]
     if args.format != "jsonl":
         parts += ["--format", args.format]
     if args.output != "-":
         parts += ["-o", args.output]
+    given = cli.fetch_options_from_args(args).model_dump()
+    for name, default in FetchOptions().model_dump().items():
+        value = given[name]
+        if value != default:
+            flag = "--" + name.replace("_", "-")
+            parts += [flag] if isinstance(value, bool) else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for dest, flag in (("rules", "--rules"), ("replay", "--replay"), ("save_warc", "--save-warc"),
+                       ("workers", "--workers"), ("processes", "--processes"), ("fail_on", "--fail-on")):
+        value = getattr(args, dest, None)
+        if value is not None and not (dest == "workers" and value == DEFAULT_WORKERS):
+            parts += [flag, str(value)]
+    for dest, flag in (("live_links", "--live-links"), ("no_progress", "--no-progress")):
+        if getattr(args, dest, False):
+            parts.append(flag)
     parts += ["--resume", str(run_id)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _check_writable(path: str) -> None:
+    """UsageError now, for an output file that cannot be written, rather than after a run was
+    created (an empty run that `--resume` would then pick up)."""
+    if path == "-":
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: no folder {folder}")
+    try:
+        if target.exists():
+            with open(target, "a", encoding="utf-8"):
+                pass  # opened for appending, not truncated: a resumed run rewrites it later
+        else:
+            # A real file in that folder, removed at once: permissions, read-only mounts, quotas.
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{target.name}.", suffix=".probe"):
+                pass
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -261,6 +301,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     source = InputSource(args.input)
     options = cli.fetch_options_from_args(args)
     source.check_usable()  # before the database: a wrong file creates no run
+    _check_writable(args.output)
     store = open_store(args.db)
     try:
         run, spec = _start_or_resume(store, source, args, options, err)

@@ -26,11 +26,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
+from pharmcheck.report.order import criterion_rank, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
-
-# Where the usual criteria stand in tables and drill-downs; others follow, by name. Their
-# labels come with the reports (rules/scoring.yaml).
-_CRITERIA_ORDER = ["seller", "licensing", "prescription", "reviews", "identity", "commerce"]
 
 # Worst first: the order of the verdict chart, and of "sort by verdict".
 VERDICT_ORDER = [Verdict.rogue, Verdict.suspicious, Verdict.unreachable, Verdict.not_pharmacy, Verdict.legitimate]
@@ -52,7 +49,9 @@ _STATUS_META: dict[str, dict[str, str]] = {
 # Above this many sites the per-site heat map would be a smear of sub-pixel columns, so the
 # chart shows each criterion's status mix instead (the table still has every site's cells).
 HEATMAP_MAX_SITES = 300
+HEATMAP_MIN_PLOT = 170  # px: room for the axis words under a few columns
 _TOP_RULES = 10
+_TOP_RULES_FOR_SITE = 3  # places kept for rules that raise a score, when red flags fill the chart
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s\"'<>“”‘’]+", re.IGNORECASE)
 
 _ENV = Environment(
@@ -126,8 +125,8 @@ def _criteria(reports: Iterable[Report]) -> dict[str, str]:
                 labels[name] = result.label
         for f in r.findings:
             labels.setdefault(f.criterion, "")
-    order = sorted(labels, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else len(_CRITERIA_ORDER), n))
-    return {name: labels[name] or name.replace("_", " ").capitalize() for name in order}
+    # Labels come with the reports (rules/scoring.yaml); columns in the order of the text report.
+    return {name: labels[name] or name.replace("_", " ").capitalize() for name in sorted(labels, key=criterion_rank)}
 
 
 def _when(stamp: str | None) -> str:
@@ -175,7 +174,7 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
                     "evidence": [{"url": links.text(e.url), "raw_url": e.url, "href": links.href(e.url), "text": links.in_text(e.text)}
                                  for e in f.evidence],
                 }
-                for f in findings
+                for f in ordered_findings(findings)
             ],
         })
     read = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
@@ -265,10 +264,12 @@ def _verdict_chart(counts: Counter[str], total: int) -> list[dict[str, Any]]:
     ]
 
 
-def _score_histogram(scores: list[int]) -> list[dict[str, Any]]:
+def _score_histogram(scores: list[int | None]) -> list[dict[str, Any]]:
+    """Sites per score band. Unassessed sites (no score) are not drawn: they are no band's."""
     bins = [0] * 10
     for s in scores:
-        bins[min(s // 10, 9)] += 1
+        if s is not None:
+            bins[min(s // 10, 9)] += 1
     top = max(bins) or 1
     return [{"lo": i * 10, "hi": i * 10 + 9 if i < 9 else 100, "count": n, "frac": n / top} for i, n in enumerate(bins)]
 
@@ -281,8 +282,14 @@ def _top_rules(reports: list[Report]) -> list[dict[str, Any]]:
             fired[rule_id] += 1
         for f in r.findings:
             about.setdefault(f.rule_id, (f.name or f.message, f.weight))
-    top = fired.most_common(_TOP_RULES)
-    most = top[0][1] if top else 1
+    # Red flags first: rules against a site lead, the commonest first, and rules for a site fill
+    # what is left (at least a few of them when there are), not the other way round.
+    ranked = sorted(fired.items(), key=lambda item: (-item[1], item[0]))
+    against = [(r, n) for r, n in ranked if about[r][1] < 0]
+    for_site = [(r, n) for r, n in ranked if about[r][1] > 0]
+    n_for = min(len(for_site), max(_TOP_RULES - len(against), _TOP_RULES_FOR_SITE))
+    top = against[: _TOP_RULES - n_for] + for_site[:n_for]
+    most = max((n for _, n in top), default=1)
     return [
         {"rule": rule_id, "name": about[rule_id][0], "sign": "+" if about[rule_id][1] > 0 else "−",
          "good": about[rule_id][1] > 0, "count": n, "frac": n / most, "pct": round(100 * n / len(reports))}
@@ -306,9 +313,14 @@ def _heatmap(views: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, 
                 offset += share
             mix.append({"name": name, "label": columns[name], "parts": parts})
         return {"per_site": False, "mix": mix, "label_w": label_w, "bar_w": 415 - label_w}
-    ordered = sorted(views, key=lambda v: (v["score"], v["i"]))
+    # Lowest score first; unassessed sites (no score) after the highest.
+    ordered = sorted(views, key=lambda v: (v["score"] is None, v["score"] or 0, v["i"]))
     cell = max(6, min(22, 720 // max(len(ordered), 1)))
-    return {"per_site": True, "cell": cell, "label_w": label_w, "sites": ordered, "names": [{"name": n, "label": label} for n, label in columns.items()]}
+    # With a few sites the columns are narrower than the axis words under them: the plot keeps
+    # room for both ("lowest score" … "highest") and the chart is not scaled up past its size.
+    plot_w = max(len(ordered) * cell, HEATMAP_MIN_PLOT)
+    return {"per_site": True, "cell": cell, "label_w": label_w, "plot_w": plot_w, "sites": ordered,
+            "names": [{"name": n, "label": label} for n, label in columns.items()]}
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -328,7 +340,10 @@ def _page(template: str, **context: Any) -> str:
 def render_site_html(report: Report, live_links: bool = False) -> str:
     """One site: its drill-down is the page. Needs no script at all."""
     links = _Links(live_links)
-    view = site_view(report, 0, links)
+    # One site: red flags first, as in the text report (an audit's columns stay fixed instead).
+    labels = _criteria([report])
+    view = site_view(report, 0, links, {name: labels[name] for name in ordered_criteria(report) if name in labels}
+                     | labels)
     return _page("site.html.j2", site=view, live_links=live_links, with_script=False)
 
 
@@ -372,6 +387,7 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
         names=data["criteria"],
         verdict_chart=_verdict_chart(counts, len(reports)),
         histogram=_score_histogram([r.score for r in reports]),
+        unscored=sum(1 for r in reports if r.score is None),
         top_rules=_top_rules(reports),
         heatmap=_heatmap(views, columns),
         data=embed_json(data),

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 
-from pharmcheck.models import Report
+from pharmcheck import TOOL_URL
+from pharmcheck.models import SCHEMA_VERSION, Report
 
 
 def render_json(report: Report, indent: int | None = 2) -> str:
     return report.model_dump_json(indent=indent) + "\n"
 
 
+SCHEMA_ID = f"{TOOL_URL}/schema/report-{SCHEMA_VERSION}.json"
+
+
 def report_schema() -> str:
-    return json.dumps(Report.model_json_schema(), indent=2) + "\n"
+    """JSON Schema (2020-12) of `--format json`: what is written, so in serialization mode."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **Report.model_json_schema(mode="serialization"),
+    }
+    return json.dumps(schema, indent=2) + "\n"

@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from pharmcheck.models import AuditRun, Report
+from pharmcheck.report.order import ordered_findings
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TOP_FINDINGS = 3
@@ -55,9 +56,10 @@ class CsvFormatter:
     def row(self, report: Report) -> str:
         if self.criteria is None:
             raise RuntimeError("header() must be written before rows")
-        top = sorted(report.findings, key=lambda f: (-abs(f.weight), f.rule_id))[:TOP_FINDINGS]
+        top = ordered_findings(report.findings)[:TOP_FINDINGS]  # red flags first
         error = report.errors[0].code.value if report.errors and report.verdict.value == "unreachable" else ""
-        cells: list[str] = [report.url, report.final_url, report.verdict.value, str(report.score), error]
+        cells: list[str] = [report.url, report.final_url, report.verdict.value,
+                             "" if report.score is None else str(report.score), error]
         cells += [report.criteria[name].status.value if name in report.criteria else "" for name in self.criteria]
         cells += [
             " | ".join(f"{f.rule_id}: {f.message}" for f in top),

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections import Counter
 
 from pharmcheck.models import Report, Status
+from pharmcheck.report.order import ordered_criteria, ordered_findings
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
 CONTRIBUTIONS_SHOWN = 5  # of the fitted verdict's deciding features; JSON has all of them
-# The safety criteria first; "seller" (is it a shop at all) last, with one quote per finding.
-_CRITERIA_ORDER = ["licensing", "prescription", "reviews", "identity", "commerce", "seller"]
 
 
 def render_text(report: Report) -> str:
     lines = [
         f"{report.url}",
-        f"  verdict: {report.verdict.value.upper()}   score: {report.score}/100",
+        f"  verdict: {report.verdict.value.upper()}   "
+        + (f"score: {report.score}/100" if report.score is not None else "score: none (not assessed)"),
         f"  {report.summary}" if report.summary else "",
     ]
     if report.final_url != report.url:
@@ -28,13 +28,11 @@ def render_text(report: Report) -> str:
             sign = "+" if c.weight > 0 else "−"
             lines.append(f"    {sign}{abs(c.weight):.2f} {c.feature}" + (f"  {' '.join(c.detail.split())}" if c.detail else ""))
     lines.append("")
-    names = sorted(report.criteria, key=lambda n: (_CRITERIA_ORDER.index(n) if n in _CRITERIA_ORDER else 99, n))
-    for name in names:
+    for name in ordered_criteria(report):
         crit = report.criteria[name]
         lines.append(f"{name:<13} {_STATUS_MARK[crit.status]:<12} {crit.score:>3}/100")
-        shown = 1 if name == "seller" else EVIDENCE_SHOWN
-        # Findings against the site first: they are what a reader must see.
-        for f in sorted(crit.findings, key=lambda f: (f.weight > 0, -abs(f.weight))):
+        shown = 1 if name == "seller" else EVIDENCE_SHOWN  # "is it a shop" needs one quote a finding
+        for f in ordered_findings(crit.findings):
             sign = "+" if f.weight > 0 else "−"
             lines.append(f"  {sign} [{f.rule_id}] {f.message} ({f.severity.value}, {f.confidence.value} confidence)")
             for ev in f.evidence[:shown]:

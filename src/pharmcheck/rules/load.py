@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pharmcheck.errors import RuleError
 from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
 from pharmcheck.models import DrugLexicon
-from pharmcheck.rules.engine import CompiledRule, CompileError, attach_phrase_book, compile_rule
+from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster

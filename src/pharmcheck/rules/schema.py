@@ -1,113 +1,30 @@
-"""The rule file format, as pydantic models: a rule file that loads is a rule that can run."""
+"""The rule file format, as pydantic models: a rule file that loads is a rule that can run.
+
+The matcher keys and their options come from the matcher registry (rules/matchers/)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
 
-from pharmcheck.models import Confidence, DrugLexicon, Severity
+from pharmcheck.models import Confidence, Severity
+
+# Reference data models live in rules/data.py; imported here too, where rule code has found them.
+from pharmcheck.rules.data import Register, RuleSetData, SealData, SealIssuer, Strict, StrList
+from pharmcheck.rules.matchers import MATCHER_KINDS
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 CRITERIA = ("licensing", "prescription", "reviews", "identity", "commerce", "seller")
 
-StrList = list[str] | str  # a list, or "@name" naming a list in rules/data/
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TextMatcher(Strict):
-    """Phrases (word-bounded, case-folded, any whitespace) and/or regular expressions."""
-
-    phrases: StrList = Field(default_factory=list)
-    regex: StrList = Field(default_factory=list)
-    field: Literal["text", "title", "url", "all"] = "all"
-    # Words one of which must be on the page before the regexes run (a cheap prefilter).
-    anchors: list[str] = Field(default_factory=list)
-    # For `unless`: how much text around the primary match is looked at.
-    window: Literal["sentence", "line", "page"] | int = "sentence"
-
-
-class LinkMatcher(Strict):
-    href: StrList = Field(default_factory=list)  # regexes over the absolute URL
-    text: StrList = Field(default_factory=list)  # phrases in the link text
-    domain: StrList = Field(default_factory=list)  # registrable domains (or "@list")
-    offsite: bool | None = None  # True: only links to other sites
-
-
-class ImageMatcher(Strict):
-    words: StrList = Field(default_factory=list)  # phrases in src/alt/title
-    linked: bool | None = None  # True: inside a link; False: not inside a link
-    link_domain: StrList = Field(default_factory=list)
-
-
-class FormMatcher(Strict):
-    file_upload: bool | None = None
-    field: StrList = Field(default_factory=list)  # regexes over "name:type"
-
-
-class JsonLdMatcher(Strict):
-    type: StrList = Field(default_factory=list)
-    has: list[str] = Field(default_factory=list)  # properties that must be present
-    # Phrases one of which must occur in the item's JSON (case-folded), e.g. a review platform.
-    contains: StrList = Field(default_factory=list)
-
-
-class DrugMatcher(Strict):
-    schedule: list[str] = Field(default_factory=list)  # rx | controlled | otc; empty: any
-    category: list[str] = Field(default_factory=list)
-    min: int = Field(1, ge=1)  # distinct drugs on the page (or site, for site rules)
-
-
-class PriceMatcher(Strict):
-    min: int = Field(1, ge=1)
-
-
-class ContactMatcher(Strict):
-    """Contact details found by extraction (e-mail addresses, phone numbers)."""
-
-    email: bool | None = None  # True: at least one e-mail address on the page
-    phone: bool | None = None  # True: at least one phone number on the page
-    email_domain: StrList = Field(default_factory=list)  # an e-mail address at one of these domains
-
-
-class DomainMatcher(Strict):
-    tld: list[str] = Field(default_factory=list)  # e.g. ["pharmacy"]
-    regex: StrList = Field(default_factory=list)  # over the host name
-
-
-class SealMatcher(Strict):
-    """A seal or accreditation claim, judged against its issuer (rules/data/seals.yaml)."""
-
-    issuer: list[str] = Field(default_factory=list)  # issuer ids; empty: any issuer
-    outcome: Literal["verified", "unverified", "mismatch"]
-
-
-class Matcher(Strict):
+class _MatcherBase(Strict):
     """Exactly one of the keys below."""
-
-    text: TextMatcher | None = None
-    link: LinkMatcher | None = None
-    image: ImageMatcher | None = None
-    form: FormMatcher | None = None
-    jsonld: JsonLdMatcher | None = None
-    drug: DrugMatcher | None = None
-    price: PriceMatcher | None = None
-    domain: DomainMatcher | None = None
-    contact: ContactMatcher | None = None
-    seal: SealMatcher | None = None
-    fired: list[str] | None = None  # ids of rules that fired on the site (site rules only)
-    all: list[Matcher] | None = None
-    any: list[Matcher] | None = None
-    not_: Matcher | None = Field(None, alias="not")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Matcher:
+    def _one_kind(self) -> _MatcherBase:
         kinds = [name for name in type(self).model_fields if getattr(self, name) is not None]
         if len(kinds) != 1:
             raise ValueError(f"a matcher has exactly one kind, got {kinds or 'none'}")
@@ -119,6 +36,34 @@ class Matcher(Strict):
             if getattr(self, name) is not None:
                 return "not" if name == "not_" else name
         raise AssertionError("validated matcher has a kind")
+
+
+if TYPE_CHECKING:
+
+    class Matcher(_MatcherBase):
+        all: list[Matcher] | None
+        any: list[Matcher] | None
+        not_: Matcher | None
+        fired: list[str] | None
+
+        def __getattr__(self, name: str) -> Any: ...  # one optional field per registered kind
+
+else:
+    # One optional field per registered matcher kind (rules/matchers/), in registry order.
+    Matcher = create_model(
+        "Matcher",
+        __base__=_MatcherBase,
+        __module__=__name__,
+        __doc__=_MatcherBase.__doc__,
+        **{
+            kind.field: (
+                f"{kind.options} | None" if isinstance(kind.options, str) else kind.options | None,
+                Field(None, alias=kind.name) if kind.field != kind.name else None,
+            )
+            for kind in MATCHER_KINDS.values()
+        },
+    )
+    Matcher.model_rebuild()
 
 
 class Example(Strict):
@@ -204,38 +149,7 @@ class ScoringConfig(Strict):
         return v
 
 
-class SealIssuer(Strict):
-    id: str
-    name: str
-    domains: list[str]  # registrable domains of the issuer's verification pages
-    words: list[str]  # words in seal image src/alt/title or link text that name the issuer
-    # Shapes of a verification link (literal text): "{domain}" stands for the checked site's
-    # domain, "{id}" for a register number. Several shapes may be given.
-    verify: str | list[str] = ""
-    # A register list in rules/data/registers.yaml whose domains and link shapes this issuer
-    # also accepts (the EU common logo links to the register of the seller's member state).
-    registers: str = ""
-    references: list[str] = Field(default_factory=list)
-
-
-class SealData(Strict):
-    issuers: list[SealIssuer]
-
-
-class Register(Strict):
-    """A national register of pharmacies or online sellers, and the shape of its entry links."""
-
-    country: str
-    authority: str
-    domains: list[str]
-    verify: list[str] = Field(default_factory=list)
-    references: list[str] = Field(default_factory=list)
-
-
-class RuleSetData(BaseModel):
-    """Reference data shipped in rules/data/: named lists, drugs, seal issuers, registers."""
-
-    lists: dict[str, list[str]] = Field(default_factory=dict)
-    registers: dict[str, list[Register]] = Field(default_factory=dict)
-    drugs: DrugLexicon = Field(default_factory=DrugLexicon)
-    seals: SealData = Field(default_factory=lambda: SealData(issuers=[]))
+__all__ = [
+    "CRITERIA", "Confidence", "CriterionConfig", "Example", "Examples", "Matcher", "Register", "Rule", "RuleFile",
+    "RuleSetData", "ScoringConfig", "SealData", "SealIssuer", "Severity", "StrList", "Strict", "VerdictConfig",
+]

@@ -56,15 +56,20 @@
     var criteria = data.criteria.map(function (crit, col) {
       return { name: crit.name, label: crit.label, status: c.c[col][0], score: c.c[col][1], findings: [] };
     });
+    var columns = criteria.slice();
     c.F.forEach(function (f) {
       var rule = data.rules[f[1]];
-      criteria[f[0]].findings.push({
+      columns[f[0]].findings.push({
         rule: rule[0], name: rule[1], severity: rule[2], confidence: rule[3], weight: rule[4], message: rule[5],
         evidence: f[2].map(function (e) {
           var shown = typeof e[0] === "number" ? pages[e[0]].url : e[0];
           return { url: shown, href: hrefOf(shown), text: e[1] };
         })
       });
+    });
+    // Red flags first, as in the text report; otherwise the table's column order.
+    criteria.sort(function (a, b) {
+      return (a.status !== "red_flag") - (b.status !== "red_flag") || columns.indexOf(a) - columns.indexOf(b);
     });
     return {
       i: c.i, url: c.u, href: hrefOf(c.u), final: c.f || null, final_href: c.f ? hrefOf(c.f) : null,
@@ -86,7 +91,8 @@
     h.tabIndex = -1;
     add(head, h);
     if (s.final) add(head, add(el("p", "final"), "Ended up at ", url(s.final, s.final_href), " after redirects"));
-    var score = add(el("span", "score"), el("strong", null, s.score), "/100");
+    var score = s.score === null ? el("span", "score", "no score (not assessed)")
+      : add(el("span", "score"), el("strong", null, s.score), "/100");
     add(head, add(el("p", "verdict-line"), badge("v", s.verdict), " ", score));
     if (s.summary) add(head, el("p", "summary", s.summary));
     if (s.confidence !== null) {
@@ -181,7 +187,7 @@
   function keyOf(s, key) {
     if (key === "site") return s.n.toLowerCase();
     if (key === "verdict") return verdictRank[s.v];
-    if (key === "score") return s.s;
+    if (key === "score") return s.s === null ? 101 : s.s;  // no score (unassessed): after the highest
     if (key === "pages") return s.r;
     if (key === "error") return s.e.length ? s.e[0][0] : "\uffff";
     return statusRank[s.c[+key.slice(1)][0]];
@@ -200,7 +206,7 @@
     link.title = s.u;
     var th = add(el("th"), link);
     th.scope = "row";
-    add(tr, th, add(el("td"), badge("v", s.v)), el("td", "num", s.s));
+    add(tr, th, add(el("td"), badge("v", s.v)), el("td", "num", s.s === null ? "—" : s.s));
     s.c.forEach(function (c) {
       var b = badge("s", c[0]);
       if (c[0] === "unknown") {

@@ -1,0 +1,132 @@
+"""`text`: phrases and regexes over the page text, title or address, with `unless` vetoes
+looked for in a window around each match."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field
+
+from pharmcheck.models import Evidence
+from pharmcheck.rules.data import Strict, StrList
+from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
+from pharmcheck.rules.page import MAX_EVIDENCE, Page, context, window
+from pharmcheck.rules.phrasebook import PhraseBook
+from pharmcheck.rules.textsearch import TOKEN, TextPatterns, span_order
+
+
+class TextMatcher(Strict):
+    """Phrases (word-bounded, case-folded, any whitespace) and/or regular expressions."""
+
+    phrases: StrList = Field(default_factory=list)
+    regex: StrList = Field(default_factory=list)
+    field: Literal["text", "title", "url", "all"] = "all"
+    # Words one of which must be on the page before the regexes run (a cheap prefilter).
+    anchors: list[str] = Field(default_factory=list)
+    # For `unless`: how much text around the primary match is looked at.
+    window: Literal["sentence", "line", "page"] | int = "sentence"
+
+
+@dataclass
+class TextC(Compiled):
+    patterns: TextPatterns
+    phrase_tokens: list[frozenset[str]]  # per phrase: all its words must be on the page
+    anchors: frozenset[str]
+    has_regex: bool
+    source_field: str
+    window_kind: str | int
+    unless: list[TextC] = field(default_factory=list)  # set by the rule for primary text matchers
+    book: PhraseBook | None = None  # set by attach_phrase_book for primary text matchers
+    phrase_ids: list[list[int]] = field(default_factory=list)  # per phrase, its ids in the book
+
+    @cached_property
+    def _all_phrase_ids(self) -> frozenset[int]:
+        return frozenset(i for ids in self.phrase_ids for i in ids)
+
+    @cached_property
+    def _book_regexes(self) -> bool:
+        return bool(self.patterns.folded or self.patterns.cased)
+
+    def _candidate(self, page: Page) -> bool:
+        if (
+            self.book is not None
+            and self.source_field == "all"
+            and not self._book_regexes
+            and page.lowered("all") is not None  # else the automaton pass was not made
+        ):
+            # Phrases only: the page's automaton pass already says whether any is there.
+            hits = page.phrase_hits(self.book)
+            return not self._all_phrase_ids.isdisjoint(hits)
+        tokens = page.tokens
+        if self.has_regex and (not self.anchors or not self.anchors.isdisjoint(tokens)):
+            return True
+        return any(t <= tokens for t in self.phrase_tokens)
+
+    def on_page(self, page: Page) -> list[Evidence] | None:
+        if not self._candidate(page):
+            return None
+        text = page.field_text(self.source_field)
+        found: list[Evidence] = []
+        lowered = page.lowered(self.source_field)
+        spans: Iterable[tuple[int, int]]
+        if self.book is not None and self.source_field == "all" and lowered is not None:
+            spans = self._book_spans(page, text, lowered)
+        else:
+            spans = self.patterns.spans(text, lowered, page.tokens)
+        for start, end in spans:
+            if self.unless and any(u.matches_in(window(text, start, end, u.window_kind)) for u in self.unless):
+                continue
+            words = f"page address {page.facts.url[:180]}" if self.source_field == "url" else context(text, start, end)
+            found.append(Evidence(url=page.facts.url, text=words))
+            if len(found) >= MAX_EVIDENCE:
+                break
+        return found or None
+
+    def _book_spans(self, page: Page, text: str, lowered: str) -> Iterator[tuple[int, int]]:
+        """Phrase hits from the page's shared automaton pass, merged in order with regex matches,
+        lazily (the caller stops after a few pieces of evidence); overlapping hits keep the
+        earliest, longest one, as an alternation would."""
+        assert self.book is not None
+        hits = page.phrase_hits(self.book)
+        phrase_spans = sorted((span for ids in self.phrase_ids for i in ids for span in hits.get(i, ())), key=span_order)
+        merged: Iterable[tuple[int, int]] = phrase_spans
+        if self.has_regex:
+            # RE2 patterns the page-wide set pass did not match are skipped; the others (and
+            # the rare `re` ones) make one pass each.
+            regex_spans = self.patterns.spans(
+                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book)
+            )
+            merged = heapq.merge(phrase_spans, regex_spans, key=span_order)
+        last_end = -1
+        for span in merged:
+            if span[0] >= last_end:
+                last_end = span[1]
+                yield span
+
+    def matches_in(self, text: str) -> bool:
+        return self.patterns.search(text)
+
+
+def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
+    phrases, regexes = ctx.expand(t.phrases), ctx.expand(t.regex)
+    return TextC(
+        patterns=TextPatterns.build(phrases, regexes),
+        phrase_tokens=[frozenset(TOKEN.findall(p.lower())) for p in phrases],
+        anchors=frozenset(a.lower() for a in t.anchors),
+        has_regex=bool(regexes),
+        source_field=t.field,
+        window_kind=t.window,
+    )
+
+
+register(MatcherKind(
+    name="text",
+    options=TextMatcher,
+    compile=compile_text,
+    matches="`phrases` (word-bounded, case-folded, any whitespace between words) and/or `regex` over `field` (`all`, `text`, `title`, `url`)",
+    evidence="the sentence around the match (or the page address for `field: url`)",
+))

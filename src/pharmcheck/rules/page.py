@@ -1,0 +1,174 @@
+"""A page as the matchers see it (lazily computed views shared by all rules) and the evidence
+windows cut around a match (the sentence, a line, a number of characters)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from pharmcheck.models import PageFacts
+from pharmcheck.rules.textsearch import TOKEN
+from pharmcheck.urls import registrable_domain
+
+if TYPE_CHECKING:
+    from pharmcheck.rules.phrasebook import PhraseBook
+
+MAX_EVIDENCE = 5
+CONTEXT_CHARS = 200
+_SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
+
+
+@dataclass
+class Page:
+    """A page as the matchers see it, with lazily computed views shared by all rules."""
+
+    facts: PageFacts
+    site_domain: str
+
+    @cached_property
+    def url_text(self) -> str:
+        return unquote(self.facts.url).replace("-", " ").replace("_", " ").replace("/", " ")
+
+    @cached_property
+    def tokens(self) -> frozenset[str]:
+        """Words on the page (a superset is fine: they only decide what is worth searching)."""
+        url_words = frozenset(TOKEN.findall(self.url_text.lower()))
+        if self.facts.words:
+            return self.facts.words | url_words
+        return frozenset(TOKEN.findall(self.all_text.lower())) | url_words
+
+    def field_text(self, name: str) -> str:
+        if name == "title":
+            return self.facts.title
+        if name == "url":
+            return self.url_text
+        if name == "text":
+            return self.facts.text
+        return self.all_text
+
+    @cached_property
+    def all_text(self) -> str:
+        return f"{self.facts.title}\n{self.facts.text}"
+
+    def lowered(self, name: str) -> str | None:
+        """The field's text in lower case, or None if lower-casing changed its length (offsets
+        would no longer match; the caller then runs case-insensitive patterns on the original)."""
+        cached = self._lowered.get(name)
+        if cached is None:
+            text = self.field_text(name)
+            low = text.lower()
+            cached = self._lowered[name] = (low if len(low) == len(text) else "", len(low) == len(text))
+        return cached[0] if cached[1] else None
+
+    @cached_property
+    def _lowered(self) -> dict[str, tuple[str, bool]]:
+        return {}
+
+    @cached_property
+    def label_tokens(self) -> frozenset[str]:
+        """Words of image labels and of link texts and addresses (where seals live)."""
+        parts = [f"{i.alt} {i.title} {i.src}" for i in self.facts.images]
+        parts += [link.text for link in self.facts.links]
+        # Addresses only of links to other sites: a seal's link leaves the site.
+        parts += [
+            link.url
+            for link, domain in zip(self.facts.links, self.link_domain_list, strict=True)
+            if domain and domain != self.site_domain
+        ]
+        return frozenset(TOKEN.findall(" ".join(parts).lower()))
+
+    @cached_property
+    def link_domain_list(self) -> list[str]:
+        """Registrable domain of each link ("" for mailto:, tel:), aligned with facts.links."""
+        url = self.facts.url
+        origin = url[: url.find("/", url.find("://") + 3) + 1] if "://" in url else ""
+        own = registrable_domain(url) if origin else ""
+        # Most links stay on the page's own host: they need no parsing.
+        return [
+            own if origin and link.url.startswith(origin) else registrable_domain(link.url) if link.url.startswith("http") else ""
+            for link in self.facts.links
+        ]
+
+    def phrase_hits(self, book: PhraseBook) -> dict[int, list[tuple[int, int]]]:
+        """Word-bounded occurrences in `all_text` of every phrase of the rule set, found in one
+        pass (computed once per page and shared by all rules)."""
+        hits = self._phrase_hits.get(id(book))
+        if hits is None:
+            low = self.lowered("all")
+            hits = self._phrase_hits[id(book)] = book.find(low) if low is not None else {}
+        return hits
+
+    @cached_property
+    def _phrase_hits(self) -> dict[int, dict[int, list[tuple[int, int]]]]:
+        return {}
+
+    def regex_hits(self, book: PhraseBook) -> tuple[frozenset[int], frozenset[int]] | None:
+        """Ids of the rule set's RE2 patterns that match this page (lower-case text, original
+        text), from one RE2::Set pass each; None if a pass could not be made."""
+        key = -id(book)
+        if key not in self._phrase_hits_regex:
+            low = self.lowered("all")
+            folded = book.folded.matching(low) if low is not None else None
+            cased = book.cased.matching(self.all_text)
+            self._phrase_hits_regex[key] = None if folded is None or cased is None else (folded, cased)
+        return self._phrase_hits_regex[key]
+
+    @cached_property
+    def _phrase_hits_regex(self) -> dict[int, tuple[frozenset[int], frozenset[int]] | None]:
+        return {}
+
+    @cached_property
+    def link_texts(self) -> str:
+        return "\n".join(link.text for link in self.facts.links)
+
+    @cached_property
+    def link_domains(self) -> frozenset[str]:
+        return frozenset(self.link_domain_list) - {""}
+
+    @cached_property
+    def seal_claims(self) -> dict[str, list[tuple[str, str | None]]]:
+        """Seal claims per issuer id, shared by the verified/unverified/mismatch rules."""
+        return {}
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    left = line_start
+    for m in _SENTENCE_END.finditer(text, line_start, start):
+        left = m.end()
+    m2 = _SENTENCE_END.search(text, end, line_end) if end < line_end else None
+    return left, (m2.start() + 1 if m2 else line_end)
+
+
+def context(text: str, start: int, end: int, limit: int = CONTEXT_CHARS) -> str:
+    """The sentence around text[start:end], cut to at most `limit` characters around the match."""
+    left, right = _sentence_bounds(text, start, end)
+    lo, hi = left, right
+    if hi - lo > limit:
+        room = max(0, limit - (end - start))
+        lo = max(left, start - room // 2)
+        hi = min(right, max(end, lo + limit))
+    snippet = text[lo:hi].strip()
+    return ("…" if lo > left else "") + snippet + ("…" if hi < right else "")
+
+
+def window(text: str, start: int, end: int, kind: str | int) -> str:
+    """The text an `unless` matcher looks at around a match."""
+    if kind == "page":
+        return text
+    if isinstance(kind, int):
+        return text[max(0, start - kind) : end + kind]
+    if kind == "line":
+        left = text.rfind("\n", 0, start) + 1
+        right = text.find("\n", end)
+        return text[left : len(text) if right < 0 else right]
+    left, right = _sentence_bounds(text, start, end)
+    return text[left:right]
+
+
+# --- compiled matchers ---------------------------------------------------------------------
