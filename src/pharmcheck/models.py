@@ -267,7 +267,7 @@ class Contribution(BaseModel):
     """One feature's part in the fitted verdict: `weight` > 0 pushed toward `toward`, < 0 away."""
 
     feature: str  # "rule:<ID>", "criterion:<name>", "host:<kind>", "page:<kind>", "text:<class>"
-    rule_id: str | None = None
+    rule: str | None = None  # the rule's id, for a rule:<ID> feature
     toward: str  # the class the model rated most likely
     weight: float
     detail: str = ""  # the rule's message, or the words that moved the text model

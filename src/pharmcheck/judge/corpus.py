@@ -72,22 +72,27 @@ def load_labelled(roots: Iterable[Path]) -> list[CorpusSite]:
 
 
 def url_paths(rel: str) -> list[str]:
-    """The URL paths a page file stands for ("/faq" or "/faq/" -> faq.html)."""
+    """The URL paths a page file stands for: "/faq" or "/faq/" -> faq.html; a path that ends
+    in .html or .htm keeps its name ("/terms.html" -> terms.html, "/faq.htm" -> faq.htm);
+    another extension gets .html appended ("/law.shtml" -> law.shtml.html)."""
     if rel == "index.html":
         return ["/"]
+    if rel.endswith(".htm"):
+        return ["/" + rel]
     stem = rel[: -len(".html")]
     last = stem.rsplit("/", 1)[-1]
-    if "." in last:  # /x.html, /a.shtml -> kept names
+    if "." in last:  # /a.shtml -> a.shtml.html
         return ["/" + stem]
-    return ["/" + stem, "/" + stem + "/"]
+    return ["/" + stem, "/" + stem + "/", "/" + rel]
 
 
 def site_to_warc(site: CorpusSite, out: Path) -> Path:
     base = site.url.rstrip("/")
     pages_dir = site.directory / "pages"
+    files = sorted(p for p in pages_dir.rglob("*") if p.is_file() and p.suffix in (".html", ".htm"))
     pages = [
         (base + path, page.read_bytes(), "text/html; charset=utf-8")
-        for page in sorted(pages_dir.rglob("*.html"))
+        for page in files
         for path in url_paths(page.relative_to(pages_dir).as_posix())
     ]
     return write_warc(out, pages)

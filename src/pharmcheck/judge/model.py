@@ -265,7 +265,7 @@ class JudgeModel:
         elif kind == "text" and self.text is not None:
             words = self.text.top_words(tokens, toward if value > 0 else key)
             detail = f"words toward {toward if value > 0 else key}: " + ", ".join(words)
-        return Contribution(feature=name, rule_id=rule_id, toward=toward, weight=round(value, 3), detail=detail)
+        return Contribution(feature=name, rule=rule_id, toward=toward, weight=round(value, 3), detail=detail)
 
 
 def load_model(rules_dir: Path) -> JudgeModel | None:

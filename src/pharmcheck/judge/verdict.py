@@ -39,7 +39,7 @@ class SiteJudgement:
 
 def describe(c: Contribution) -> str:
     """A contribution in words: the rule's message, or what the feature is."""
-    if c.rule_id or c.detail:
+    if c.rule or c.detail:
         return c.detail or c.feature
     kind, _, key = c.feature.partition(":")
     if kind == "text":
