@@ -20,9 +20,9 @@ from lxml import html as lxml_html
 
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_page
+from pharmcheck.judge.verdict import judge_site
 from pharmcheck.language import detect_language
 from pharmcheck.models import Response, SiteFacts
-from pharmcheck.judge.verdict import judge_site
 from pharmcheck.rules import evaluate, load_rules
 from pharmcheck.score import score_site
 

@@ -176,7 +176,8 @@ def test_audit_export_and_db_commands_on_postgres(postgres_url: str, listing: Pa
     assert code == 0, err
     assert "verdicts: legitimate 1 · rogue 1" in err
     assert main(["export", "--db", postgres_url, "--format", "jsonl"]) == 0
-    assert capsys.readouterr().out == out  # what the audit streamed is what the database gives back
+    # what the audit streamed (in the order sites finished) is what the database gives back (in input order)
+    assert sorted(capsys.readouterr().out.splitlines()) == sorted(out.splitlines())
     assert main(["report", "--db", postgres_url, "-o", str(tmp_path / "r.html")]) == 0
     assert "cheap-meds-24[.]example" in (tmp_path / "r.html").read_text()
     capsys.readouterr()
