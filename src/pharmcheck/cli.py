@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
     check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
-    check.add_argument("--format", choices=["text", "json", "html"], default="text", help="report format (default text)")
+    check.add_argument("--format", choices=["text", "json", "html", "markdown", "sarif"], default="text",
+                       help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
     check.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report to FILE ('-' = stdout)")
     check.add_argument("--fail-on", choices=list(_FAIL_ON), default="rogue",
                        help="exit 1 when the verdict is at or above this (default rogue)")
@@ -215,6 +216,14 @@ def render(report: Report, fmt: str, live_links: bool = False) -> str:
         from pharmcheck.report import render_json
 
         return render_json(report)
+    if fmt == "markdown":
+        from pharmcheck.report.markdown import render_markdown
+
+        return render_markdown(report, live_links=live_links)
+    if fmt == "sarif":
+        from pharmcheck.report.sarif import render_sarif
+
+        return render_sarif(report)
     if fmt == "html":
         from pharmcheck.report.html import render_site_html
 
