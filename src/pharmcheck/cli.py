@@ -36,6 +36,26 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return super().parse_known_args(_bare_render_flag(args), namespace)
+
+
+RENDER_MODES = ("on", "auto", "off")
+
+
+def _bare_render_flag(args: Sequence[str] | None) -> list[str] | None:
+    """`--render` followed by something that is not a mode is the bare flag: `check --render
+    example.com` must not read the URL as the mode (argparse would, with nargs="?")."""
+    if args is None:
+        return None
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--render" and out[i + 1] not in RENDER_MODES:
+            out[i] = "--render=on"
+    return out
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -104,7 +124,7 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                    help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
     g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
     g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
-    g.add_argument("--render", nargs="?", const="on", default="off", choices=["on", "auto", "off"],
+    g.add_argument("--render", nargs="?", const="on", default="off", choices=RENDER_MODES,
                    help="read pages as headless Chromium renders them (scripts run; same guard and limits); "
                         "'--render auto' only pages that look empty or script-built")
     g.add_argument("--screenshots", action="store_true",
@@ -188,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that live in their own modules register here (audit, export, report).
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+# Rewrites of argv before parsing (`audit networks RUN` -> `audit-networks RUN`).
+ARGV_ROUTES: list[Callable[[list[str]], list[str]]] = []
 
 
 def load_ruleset(args: argparse.Namespace) -> RuleSet:
@@ -321,6 +343,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _register_extra_commands() -> None:
     """Import the modules that add subcommands to EXTRA_COMMANDS. Imported here, not at the
     top: they import this module for its shared option helpers."""
+    import pharmcheck.audit.analysis_cli
     import pharmcheck.audit.cli
     import pharmcheck.audit.dbcli  # noqa: F401
 
@@ -331,6 +354,8 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     show_traceback = "--traceback" in argv
     try:
         _register_extra_commands()
+        for route in ARGV_ROUTES:
+            argv = route(argv)
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

@@ -44,7 +44,9 @@ def render_text(report: Report) -> str:
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)
     spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())
-    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f"  ·  languages: {spoken}" if spoken else ""))
+    rendered = sum(1 for p in report.pages if p.rendered)
+    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f" ({rendered} rendered by the browser)" if rendered else "")
+                 + (f"  ·  languages: {spoken}" if spoken else ""))
     for err in report.errors:
         lines.append(f"  error [{err.code.value}] {err.url}: {err.message}")
     lines.append(
