@@ -227,3 +227,31 @@ def test_shipped_rules_carry_a_model() -> None:
     model = load_rules().model
     assert model is not None and model.text is not None
     assert sum(model.fitted_on["sites"].values()) >= 100
+
+
+def test_seed_pattern_fabricated_reviews_on_a_drug_article_are_a_red_flag(ruleset: RuleSet, tmp_path: Path) -> None:
+    # A seller's drug-information article carrying first-name-and-initial testimonials and a
+    # survey "conducted by" a body that runs no surveys (all made up for this test).
+    from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.fetch import ArchiveIndex
+    from pharmcheck.fetch.pagedir import write_warc
+    from pharmcheck.models import Status
+
+    host = "https://slumber-tabs.test"
+    article = _page("How sleeping tablets work", (
+        "Sleeping tablets help adults who cannot sleep. Take one tablet 30 minutes before bed. "
+        "A recent survey conducted by the Sleep Wellness Board showed 94% of buyers slept better."
+        "</p><p>Customer reviews: great results, I recommend this shop!</p><p>- John S.</p>"
+        "<p>Fast delivery, thanks!</p><p>- Amy L."), ["guide/how-sleeping-tablets-work", "faq"])
+    faq = _page("FAQ", "We ship your order within 24 hours. Add to cart and pay by card.", ["faq"])
+    warc = write_warc(tmp_path / "site.warc.gz", [
+        (host + "/", _page("home", "", ["guide/how-sleeping-tablets-work", "faq"]).encode(), "text/html"),
+        (host + "/guide/how-sleeping-tablets-work/", article.encode(), "text/html"),
+        (host + "/faq/", faq.encode(), "text/html"),
+    ])
+    report = check_site(host + "/", CheckContext(ruleset=ruleset, archive=ArchiveIndex(warc)))
+    reviews = report.criteria["reviews"]
+    assert reviews.status == Status.red_flag
+    flagged = next(f for f in reviews.findings if f.rule_id == "REV-FABRICATED-TESTIMONIALS")
+    quotes = " ".join(e.text for e in flagged.evidence)
+    assert "John S." in quotes and "survey conducted by" in quotes
