@@ -121,4 +121,4 @@ def test_the_crawler_follows_european_page_names() -> None:
         picked.append(url.rsplit("/", 1)[-1])
         frontier.mark_visited(url)
     assert picked[0] == "rezept-einloesen"  # the prescription policy first
-    assert set(picked) == {"rezept-einloesen", "mentions-legales", "offerte", "versand"}  # not the gallery
+    assert set(picked[:4]) == {"rezept-einloesen", "mentions-legales", "offerte", "versand"}  # before the gallery
