@@ -33,6 +33,8 @@ CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
          r"versand|lieferung|livraison|envio|spedizion|consegna|verzend|levering|wysylk|dostaw|entrega|frakt|leverans"),
         ("payment", 70, r"payment|pay[-_ ]?method|billing|bitcoin|crypto",
          r"zahlung|bezahl|paiement|\bpago|pagament|betal|platnos|pagamento|betalning"),
+        ("offers", 65, r"special[-_ ]?offers|\bdeals\b|promotions?\b",
+         r"angebote|\boffres\b|ofertas|offerte|aanbieding|promocj|promo[cç][oõ]es|erbjudanden"),
         ("reviews", 65, r"review|testimonial|feedback|trustpilot|rating",
          r"bewertung|avis[-_ ]?clients|opiniones|recension|ervaringen|beoordeling|opinie|avaliac|omdome"),
         ("privacy", 50, r"privacy|hipaa|gdpr|cookie[-_ ]?policy",
@@ -41,6 +43,11 @@ CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
 ]
 PRODUCT_WEIGHT = 60
 MAX_PRODUCTS = 3
+# A link whose address and text promise nothing in particular (an article, a blog post, a
+# product with a name we do not know) is still read, last and at most this many times: on
+# many shops the evidence sits exactly there, and a checker that skips it sees only a menu.
+OTHER_WEIGHT = 20
+MAX_OTHER = 3
 _SKIP = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|ico|pdf|zip|gz|mp4|mp3|css|js|woff2?|ttf|xml|json)(\?|$)"
     r"|/(cart|checkout|login|logout|signin|sign-in|register|account|wp-admin|wp-login)\b"
@@ -91,9 +98,14 @@ class CrawlFrontier:
                 return weight, name
         if self.drug_words and not self.drug_words.isdisjoint(_WORD.findall(haystack.lower())):
             return PRODUCT_WEIGHT, "product"
+        if path.strip("/"):
+            return OTHER_WEIGHT, "other"
         return None
 
     def next_url(self) -> str | None:
+        if self._taken.get("other", 0) >= MAX_OTHER:
+            for url in [u for u, (_, category, _) in self._candidates.items() if category == "other"]:
+                del self._candidates[url]
         if len(self.visited) >= self.max_pages or not self._candidates:
             return None
 

@@ -9,6 +9,7 @@ from pharmcheck.report.order import ordered_criteria, ordered_findings
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
+CONTRIBUTIONS_SHOWN = 5  # of the fitted verdict's deciding features; JSON has all of them
 
 
 def render_text(report: Report) -> str:
@@ -20,6 +21,12 @@ def render_text(report: Report) -> str:
     ]
     if report.final_url != report.url:
         lines.append(f"  final URL: {report.final_url}")
+    if report.confidence is not None:
+        toward = report.contributions[0].toward.replace("_", " ") if report.contributions else report.verdict.value
+        lines.append(f"  confidence: {report.confidence:.0%} {toward}; decided by:")
+        for c in report.contributions[:CONTRIBUTIONS_SHOWN]:
+            sign = "+" if c.weight > 0 else "−"
+            lines.append(f"    {sign}{abs(c.weight):.2f} {c.feature}" + (f"  {' '.join(c.detail.split())}" if c.detail else ""))
     lines.append("")
     for name in ordered_criteria(report):
         crit = report.criteria[name]
