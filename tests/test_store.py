@@ -212,3 +212,30 @@ def test_an_unreachable_or_malformed_postgres_url_is_one_line_and_exit_2(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("pharmcheck: error: ")
         assert "secret" not in err
+
+
+def test_output_to_a_pipe_or_device_is_written_to_not_renamed_over(tmp_path: Path, listing: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`-o /dev/null` or `-o fifo` with a whole-document format must not replace the device
+    with a plain file (as root, a rename over /dev/null would)."""
+    import os
+    import stat
+
+    db = str(tmp_path / "a.db")
+    assert main(["audit", str(listing), "--db", db, "--replay", str(EXAMPLES), "--no-progress"]) == 0
+    capsys.readouterr()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert main(["export", "--db", db, "--format", "json", "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert len(received) == 1 and len(json.loads(received[0])["reports"]) == 2
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert main(["check", ROGUE_URL, "--replay", str(EXAMPLES), "--format", "json", "-o", str(fifo)]) == 1
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert len(received) == 2 and json.loads(received[1])["verdict"] == "rogue"

@@ -217,6 +217,14 @@ def load_ruleset(args: argparse.Namespace) -> RuleSet:
     return load_rules(getattr(args, "rules", None))
 
 
+def is_special_file(path: Path) -> bool:
+    """An existing path that is not a regular file (a device such as /dev/null, a FIFO)."""
+    try:
+        return path.exists() and not path.is_file()
+    except OSError:
+        return False
+
+
 def write_output(path: str, content: str) -> None:
     """Write a report to a file (atomically) or stdout."""
     if path == "-":
@@ -224,6 +232,13 @@ def write_output(path: str, content: str) -> None:
         sys.stdout.flush()
         return
     target = Path(path)
+    if is_special_file(target):  # /dev/null, a pipe: written to, never renamed over
+        try:
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(content)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        return
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(content, encoding="utf-8")

@@ -112,6 +112,9 @@ def open_output(path: str, atomic: bool) -> Iterator[TextIO]:
         sys.stdout.flush()
         return
     target = Path(path)
+    # Only a regular file is replaced by rename: renaming over /dev/null or a pipe (as root)
+    # would put a plain file where the device was.
+    atomic = atomic and not cli.is_special_file(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if atomic else target
     try:
         fh = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
