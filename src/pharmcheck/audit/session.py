@@ -1,28 +1,24 @@
-"""`pharmcheck audit`, `export` and `report`: batch audits stored in SQLite.
-
-Registered into `pharmcheck.cli.EXTRA_COMMANDS` on import. The work is in `runner`
-(scheduling), `store` (the database) and `inputs` (the list); this module wires them to
-argv, the output file, stderr (progress, summary) and Ctrl-C.
+"""An audit session: the plain, typed logic behind `pharmcheck audit` and `export` (the CLI in
+cli/audit.py only turns argv into AuditOptions). A run is started or resumed in the store,
+its sites are handed to a runner (audit/runner.py, `make_runner`), each report is stored
+first, then written to the output (streaming formats) and counted in the progress line.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import os
 import shlex
 import signal
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from pharmcheck import TOOL_NAME, cli
+from pharmcheck import TOOL_NAME
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import ContextSpec, RunOutcome, SiteTask, make_runner
@@ -30,115 +26,38 @@ from pharmcheck.audit.store import Store, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode, FetchOptions, Report, Verdict
+from pharmcheck.report import RenderOptions, get_format
+from pharmcheck.report.format import SiteWriter
+from pharmcheck.report.output import open_output
+from pharmcheck.rules import load_rules
 from pharmcheck.urls import host_of
 
-FORMATS = ["jsonl", "csv", "json", "html"]
 DEFAULT_DB = "pharmcheck.db"
 DEFAULT_WORKERS = 32
-DB_HELP = f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST[:PORT]/DB"
+DEFAULT_FORMAT = "jsonl"
 _RANK = {"suspicious": 1, "rogue": 2}
 _VERDICT_RANK = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0, Verdict.unreachable.value: 0,
                  Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    audit = sub.add_parser(
-        "audit", help="audit a list of sites into a database",
-        description="Check every site of a list (text file, CSV with a url column, or - for stdin) as `check` "
-                    "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.")
-    audit.add_argument("input", help="text file (one URL or domain per line), CSV with a 'url' column, or - (stdin)")
-    audit.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
-    audit.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
-    audit.add_argument("-o", "--output", default="-", metavar="FILE", help="write results to FILE ('-' = stdout)")
-    audit.add_argument("--workers", type=cli._positive_int, default=DEFAULT_WORKERS, metavar="N",
-                       help=f"sites audited at once (default {DEFAULT_WORKERS})")
-    audit.add_argument("--processes", type=cli._positive_int, default=None, metavar="N",
-                       help="worker processes sharing the workers (default: one per CPU core when --workers "
-                            "is at least 8; 1 = threads in this process only)")
-    audit.add_argument("--resume", nargs="?", const=0, type=cli._positive_int, metavar="RUN_ID",
-                       help="continue the latest unfinished run over this input (or run RUN_ID), "
-                            "auditing only the sites it is missing")
-    audit.add_argument("--fail-on", choices=list(_RANK), default=None,
-                       help="exit 1 when any site's verdict is at or above this (default: never)")
-    audit.add_argument("--save-warc", metavar="DIR", help="record each site's exchanges to DIR/<host>.warc.gz")
-    audit.add_argument("--live-links", action="store_true", help="HTML output: clickable links instead of defanged")
-    audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
-    cli.add_rules_option(audit)
-    cli.add_fetch_options(audit)
-    audit.set_defaults(func=cmd_audit)
+@dataclass(frozen=True)
+class AuditOptions:
+    """Everything an audit is given (the CLI's options, typed)."""
 
-    export = sub.add_parser("export", help="write a stored audit run as JSONL/CSV/JSON/HTML",
-                            description="Re-export a run stored by `pharmcheck audit`.")
-    export.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
-    export.add_argument("--run", type=cli._positive_int, metavar="ID", help="run id (default: the latest run)")
-    export.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
-    export.add_argument("-o", "--output", default="-", metavar="FILE", help="write to FILE ('-' = stdout)")
-    export.add_argument("--live-links", action="store_true", help="HTML: clickable links instead of defanged ones")
-    export.set_defaults(func=cmd_export)
-
-    report = sub.add_parser("report", help="HTML report of a stored audit run",
-                            description="Render a run stored by `pharmcheck audit` as one HTML page.")
-    report.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
-    report.add_argument("--run", type=cli._positive_int, metavar="ID", help="run id (default: the latest run)")
-    report.add_argument("-o", "--output", default="-", metavar="FILE", help="write to FILE ('-' = stdout)")
-    report.add_argument("--live-links", action="store_true", help="clickable links instead of defanged ones")
-    report.set_defaults(func=cmd_report, format="html")
-
-
-cli.EXTRA_COMMANDS.append(register)
-
-
-# --- output ---------------------------------------------------------------------------
-
-
-@contextmanager
-def open_output(path: str, atomic: bool) -> Iterator[TextIO]:
-    """stdout for '-'; otherwise the file, written in place (streamed results survive a
-    crash) or, when `atomic`, renamed into place only once complete."""
-    if path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if atomic else target
-    try:
-        fh = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        yield fh
-    except BaseException:
-        fh.close()
-        if atomic:
-            tmp.unlink(missing_ok=True)
-        raise
-    fh.close()
-    if atomic:
-        os.replace(tmp, target)
-
-
-def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Report], live_links: bool) -> None:
-    """A whole run in one of the formats, reports consumed one at a time where the format allows."""
-    if fmt == "jsonl":
-        from pharmcheck.report.tabular import jsonl_line
-
-        for report in reports:
-            out.write(jsonl_line(report))
-    elif fmt == "csv":
-        from pharmcheck.report.tabular import render_csv
-
-        for line in render_csv(reports):
-            out.write(line)
-    elif fmt == "json":
-        from pharmcheck.report.tabular import json_document
-
-        out.writelines(json_document(run, reports))
-    elif fmt == "html":
-        from pharmcheck.report.html import render_audit_html
-
-        out.write(render_audit_html(run, reports, live_links))
-    else:  # pragma: no cover - argparse restricts the choices
-        raise UsageError(f"unknown format {fmt!r}")
+    input: str  # text file, CSV with a url column, or "-" (stdin)
+    db: str = DEFAULT_DB  # SQLite file or postgresql:// URL
+    format: str = DEFAULT_FORMAT  # a run format of the registry (report/format.py)
+    output: str = "-"
+    workers: int = DEFAULT_WORKERS
+    processes: int | None = None
+    resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
+    fail_on: str | None = None  # "suspicious" | "rogue"
+    save_warc: str | None = None  # folder
+    live_links: bool = False
+    no_progress: bool = False
+    rules: str | None = None
+    replay: str | None = None
+    fetch: FetchOptions = field(default_factory=FetchOptions)
 
 
 class StreamSink:
@@ -146,25 +65,18 @@ class StreamSink:
     rendered from the database at the end, so they never hold the run in memory twice."""
 
     def __init__(self, out: TextIO, fmt: str, criteria: list[str]) -> None:
-        from pharmcheck.report.tabular import CsvFormatter
-
         self.out = out
-        self.fmt = fmt
-        self.csv = CsvFormatter(criteria) if fmt == "csv" else None
-        if self.csv is not None:
-            out.write(self.csv.header())
+        self.format = get_format(fmt)
+        self.writer: SiteWriter | None = self.format.stream(out, criteria) if self.format.streaming else None
 
     @property
     def streaming(self) -> bool:
-        return self.fmt in ("jsonl", "csv")
+        return self.writer is not None
 
     def write(self, report: Report) -> None:
-        if self.fmt == "jsonl":
-            self.out.write(report.model_dump_json() + "\n")
-        elif self.csv is not None:
-            self.out.write(self.csv.row(report))
-        else:
+        if self.writer is None:
             return
+        self.writer.write(report)
         self.out.flush()  # a consumer (`| jq`, tail -f) sees each site as it finishes
 
 
@@ -236,26 +148,26 @@ def _warc_path(directory: Path, url: str) -> str:
     return str(directory / f"{name.replace('[', '').replace(']', '').replace(':', '_')}.warc.gz")
 
 
-def _run_arguments(args: argparse.Namespace, options: FetchOptions) -> dict[str, Any]:
+def _run_arguments(opts: AuditOptions, options: FetchOptions) -> dict[str, Any]:
     return {
         "fetch": options.model_dump(mode="json"),
-        "rules": args.rules,
-        "workers": args.workers,
-        "processes": args.processes,
-        "replay": str(Path(args.replay).resolve()) if args.replay else None,
-        "save_warc": str(Path(args.save_warc).resolve()) if args.save_warc else None,
+        "rules": opts.rules,
+        "workers": opts.workers,
+        "processes": opts.processes,
+        "replay": str(Path(opts.replay).resolve()) if opts.replay else None,
+        "save_warc": str(Path(opts.save_warc).resolve()) if opts.save_warc else None,
     }
 
 
-def _resume_command(args: argparse.Namespace, run_id: int) -> str:
+def _resume_command(opts: AuditOptions, run_id: int) -> str:
     """The command that continues this run, with every option it was given that changes what
     is fetched, how, or where the output goes (a resumed run must see the same sites the same way)."""
-    parts = [TOOL_NAME, "audit", args.input, "--db", args.db]
-    if args.format != "jsonl":
-        parts += ["--format", args.format]
-    if args.output != "-":
-        parts += ["-o", args.output]
-    given = cli.fetch_options_from_args(args).model_dump()
+    parts = [TOOL_NAME, "audit", opts.input, "--db", opts.db]
+    if opts.format != "jsonl":
+        parts += ["--format", opts.format]
+    if opts.output != "-":
+        parts += ["-o", opts.output]
+    given = opts.fetch.model_dump()
     for name, default in FetchOptions().model_dump().items():
         value = given[name]
         if value != default:
@@ -263,11 +175,11 @@ def _resume_command(args: argparse.Namespace, run_id: int) -> str:
             parts += [flag] if isinstance(value, bool) else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for dest, flag in (("rules", "--rules"), ("replay", "--replay"), ("save_warc", "--save-warc"),
                        ("workers", "--workers"), ("processes", "--processes"), ("fail_on", "--fail-on")):
-        value = getattr(args, dest, None)
+        value = getattr(opts, dest, None)
         if value is not None and not (dest == "workers" and value == DEFAULT_WORKERS):
             parts += [flag, str(value)]
     for dest, flag in (("live_links", "--live-links"), ("no_progress", "--no-progress")):
-        if getattr(args, dest, False):
+        if getattr(opts, dest, False):
             parts.append(flag)
     parts += ["--resume", str(run_id)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -296,54 +208,54 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    err = sys.stderr
-    source = InputSource(args.input)
-    options = cli.fetch_options_from_args(args)
+def run_audit(opts: AuditOptions, err: TextIO) -> int:
+    """Audit every site of `opts.input`; the exit code (README)."""
+    source = InputSource(opts.input)
+    options = opts.fetch
     source.check_usable()  # before the database: a wrong file creates no run
-    _check_writable(args.output)
-    store = open_store(args.db)
+    _check_writable(opts.output)
+    store = open_store(opts.db)
     try:
-        run, spec = _start_or_resume(store, source, args, options, err)
+        run, spec = _start_or_resume(store, source, opts, options, err)
         ctx = spec.build()
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)
-        warc_dir = Path(args.save_warc) if args.save_warc else None
+        warc_dir = Path(opts.save_warc) if opts.save_warc else None
         if warc_dir is not None:
             try:
                 warc_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise UsageError(f"cannot create {warc_dir}: {exc.strerror or exc}") from exc
-        return _audit(store, run, source, spec, ctx, args, warc_dir, err)
+        return _audit(store, run, source, spec, ctx, opts, warc_dir, err)
     finally:
         store.close()
 
 
-def _start_or_resume(store: Store, source: InputSource, args: argparse.Namespace, options: FetchOptions,
+def _start_or_resume(store: Store, source: InputSource, opts: AuditOptions, options: FetchOptions,
                      err: TextIO) -> tuple[AuditRun, ContextSpec]:
     """The run to work on, with the options it was started with (a resumed run keeps them, so
     all its reports were made the same way)."""
     from pharmcheck.check import tool_info
 
-    if args.resume is None:
-        ruleset = cli.load_ruleset(args)  # fail on bad rules before creating a run
+    if opts.resume is None:
+        ruleset = load_rules(opts.rules)  # fail on bad rules before creating a run
         unfinished = store.resumable_run(source.key)
         if unfinished is not None:
-            print(f"{TOOL_NAME}: note: starting a new run; run {unfinished.id} over {args.input} is unfinished "
+            print(f"{TOOL_NAME}: note: starting a new run; run {unfinished.id} over {opts.input} is unfinished "
                   f"(add --resume to continue it instead)", file=err)
-        run = store.start_run(args.input, source.key, _run_arguments(args, options), tool_info(ruleset),
+        run = store.start_run(opts.input, source.key, _run_arguments(opts, options), tool_info(ruleset),
                               source.count())
-        return run, ContextSpec(options=options, rules=args.rules, replay=args.replay)
-    if args.resume:
-        run = store.get_run(args.resume)
+        return run, ContextSpec(options=options, rules=opts.rules, replay=opts.replay)
+    if opts.resume:
+        run = store.get_run(opts.resume)
         if store.input_key(run.id) != source.key:
-            print(f"{TOOL_NAME}: note: run {run.id} was started on {run.input}; resuming it with {args.input}",
+            print(f"{TOOL_NAME}: note: run {run.id} was started on {run.input}; resuming it with {opts.input}",
                   file=err)
     else:
         found = store.resumable_run(source.key)
         if found is None:
-            raise UsageError(f"no unfinished run over {args.input} in {args.db} (start one without --resume)")
+            raise UsageError(f"no unfinished run over {opts.input} in {opts.db} (start one without --resume)")
         run = found
     stored = run.arguments
     stored_options = FetchOptions.model_validate(stored.get("fetch", {}))
@@ -354,11 +266,11 @@ def _start_or_resume(store: Store, source: InputSource, args: argparse.Namespace
 
 
 def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, ctx: CheckContext,
-           args: argparse.Namespace,
+           opts: AuditOptions,
            warc_dir: Path | None, err: TextIO) -> int:
     done_before = store.done_urls(run.id)
     counts_before = store.verdict_counts(run.id)
-    mode = "off" if args.no_progress else ("tty" if err.isatty() else "log")
+    mode = "off" if opts.no_progress else ("tty" if err.isatty() else "log")
     progress = Progress(err, mode, run.total, already_done=len(done_before), already_counts=counts_before)
     bad_lines = 0
 
@@ -369,7 +281,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             if isinstance(item, BadLine):
                 bad_lines += 1
                 progress.clear()
-                print(f"{TOOL_NAME}: {args.input}: {item} (skipped)", file=err)
+                print(f"{TOOL_NAME}: {opts.input}: {item} (skipped)", file=err)
                 continue
             unique += 1
             if item.url in done_before:
@@ -382,9 +294,8 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             store.set_total(run.id, unique)
 
     started = time.monotonic()
-    atomic = args.format in ("json", "html")
-    with open_output(args.output, atomic=atomic) as out:
-        sink = StreamSink(out, args.format, list(ctx.ruleset.scoring.criteria))
+    with open_output(opts.output, atomic=not get_format(opts.format).streaming) as out:
+        sink = StreamSink(out, opts.format, list(ctx.ruleset.scoring.criteria))
         if sink.streaming and done_before:
             # A resumed run's output holds every site of the run, each once.
             for report in store.reports(run.id):
@@ -392,19 +303,19 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
         recorder = AuditRecorder(store, run.id, sink, progress, err)
         with StopOnInterrupt(err, progress.clear) as stop:
             try:
-                outcome = make_runner(args.workers, args.processes, ctx).run(tasks(), spec, recorder, stop.event)
+                outcome = make_runner(opts.workers, opts.processes, ctx).run(tasks(), spec, recorder, stop.event)
             except KeyboardInterrupt:  # the second Ctrl-C: every commit so far is kept
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
             store.finish_run(run.id)
         if not sink.streaming:
             finished = store.get_run(run.id)
-            write_document(out, args.format, finished, store.reports(run.id), args.live_links)
+            get_format(opts.format).write_run(out, finished, store.reports(run.id), RenderOptions(opts.live_links))
     progress.clear()
-    return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
+    return _finish(store, run, opts, outcome, time.monotonic() - started, bad_lines, err)
 
 
-def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunOutcome,
+def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,
             elapsed: float, bad_lines: int, err: TextIO) -> int:
     counts = store.verdict_counts(run.id)
     stored = sum(counts.values())
@@ -422,17 +333,17 @@ def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunO
         lines.append(f"  {bad_lines} bad input line(s) skipped (listed above)")
     if outcome.failed:
         lines.append(f"  {outcome.failed} site(s) failed with an internal error (listed above)")
-    lines.append(f"  database: {args.db} (run {run.id}); re-export: {TOOL_NAME} export --db "
-                 f"{shlex.quote(args.db)} --run {run.id} --format csv -o results.csv")
+    lines.append(f"  database: {opts.db} (run {run.id}); re-export: {TOOL_NAME} export --db "
+                 f"{shlex.quote(opts.db)} --run {run.id} --format csv -o results.csv")
     if outcome.stopped or outcome.failed:
-        lines.append(f"  resume with: {_resume_command(args, run.id)}")
+        lines.append(f"  resume with: {_resume_command(opts, run.id)}")
     print("\n".join(lines), file=err)
     err.flush()
     if outcome.stopped:
         return ExitCode.INTERRUPTED
     if outcome.failed:
         return ExitCode.INTERNAL
-    if args.fail_on and any(_VERDICT_RANK[v] >= _RANK[args.fail_on] for v, n in counts.items() if n):
+    if opts.fail_on and any(_VERDICT_RANK[v] >= _RANK[opts.fail_on] for v, n in counts.items() if n):
         return ExitCode.FAIL_ON
     return ExitCode.OK
 
@@ -440,29 +351,25 @@ def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunO
 # --- export / report ------------------------------------------------------------------
 
 
-def _stored_run(args: argparse.Namespace) -> tuple[Store, AuditRun]:
-    if not is_postgres_url(args.db) and not Path(args.db).is_file():
-        raise UsageError(f"database not found: {args.db}")
-    store = open_store(args.db)
+def _stored_run(db: str, run_id: int | None) -> tuple[Store, AuditRun]:
+    if not is_postgres_url(db) and not Path(db).is_file():
+        raise UsageError(f"database not found: {db}")
+    store = open_store(db)
     try:
-        return store, store.get_run(args.run) if args.run else store.latest_run()
+        return store, store.get_run(run_id) if run_id else store.latest_run()
     except BaseException:
         store.close()
         raise
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    store, run = _stored_run(args)
+def export_run(db: str, run_id: int | None, fmt: str, output: str, live_links: bool, err: TextIO) -> int:
+    """Write a stored run (`run_id`, default the latest) in a run format."""
+    store, run = _stored_run(db, run_id)
     try:
-        with open_output(args.output, atomic=True) as out:
-            write_document(out, args.format, run, store.reports(run.id), args.live_links)
-        if args.output != "-":
-            print(f"{TOOL_NAME}: run {run.id}: {store.count_sites(run.id)} sites written to {args.output}",
-                  file=sys.stderr)
+        with open_output(output, atomic=True) as out:
+            get_format(fmt).write_run(out, run, store.reports(run.id), RenderOptions(live_links))
+        if output != "-":
+            print(f"{TOOL_NAME}: run {run.id}: {store.count_sites(run.id)} sites written to {output}", file=err)
     finally:
         store.close()
     return ExitCode.OK
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    return cmd_export(args)
