@@ -13,7 +13,15 @@ from datetime import datetime, timezone
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
 from pharmcheck.extract import DrugIndex, extract_page
-from pharmcheck.fetch import ArchiveIndex, CrawlFrontier, HostLimiter, SiteFetcher, make_transport
+from pharmcheck.fetch import (
+    ArchiveIndex,
+    CrawlFrontier,
+    HostLimiter,
+    SiteFetcher,
+    WarcRecorder,
+    make_transport,
+)
+from pharmcheck.fetch.render import PageReader, PageView
 from pharmcheck.models import (
     DrugLexicon,
     ErrorCode,
@@ -105,6 +113,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
     index = drug_index(ctx.ruleset)
     transport = make_transport(options, ctx.archive, save_warc, ctx.limiter)
     fetcher = SiteFetcher(transport, options, url)
+    reader = PageReader(options, fetcher.deadline, ctx.archive,
+                        transport if isinstance(transport, WarcRecorder) else None, ctx.limiter)
     pages: list[PageFacts] = []
     infos: list[PageInfo] = []
     errors: list[FetchError] = []
@@ -123,6 +133,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             frontier = CrawlFrontier(final_url, options.max_pages, index.words)
         redirects = first.redirects
         resp: Response | None = first
+        view: PageView | None = None
         while resp is not None:
             frontier.mark_visited(resp.url, resp.final_url)
             title = language = None
@@ -135,11 +146,16 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             elif not resp.is_html:
                 pass  # recorded, not parsed
             elif frontier.same_site(resp.final_url):
-                facts = extract_page(resp, index)
+                view = reader.read(resp, lambda r: extract_page(r, index))
+                facts = view.facts
+                errors.extend(view.errors)
                 pages.append(facts)
                 title, language = facts.title, facts.language
                 frontier.add_links((link.url, link.text) for link in facts.links)
             infos.append(_page_info(resp, title, language))
+            if view is not None:
+                infos[-1].rendered, infos[-1].screenshot = view.rendered, view.screenshot
+                view = None
             if fetcher.deadline.expired():
                 if not any(e.code == ErrorCode.deadline for e in errors):  # a page may have said so already
                     errors.append(FetchError(code=ErrorCode.deadline, url=url,
@@ -150,6 +166,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
         domain = registrable_domain(host_of(final_url))
         return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects), infos, errors
     finally:
+        reader.close()
         fetcher.close()
 
 

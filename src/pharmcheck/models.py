@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 # 2: each finding once (in `findings`, not also under each criterion); `score` is null for an
 # unreachable site.
@@ -78,6 +79,11 @@ class ErrorCode(str, Enum):
     not_html = "not_html"
     not_in_archive = "not_in_archive"
     offsite_redirect = "offsite_redirect"
+    # --render: the browser's own limits and refusals (its requests to private addresses or
+    # other schemes are blocked_private / unsupported_scheme, like the plain fetcher's).
+    render = "render"  # the browser failed or ran out of time on a page
+    render_limit = "render_limit"  # a page's request or byte cap was reached
+    download_refused = "download_refused"
 
 
 class FetchError(BaseModel):
@@ -109,6 +115,9 @@ class FetchOptions(BaseModel):
     allow_private: bool = False
     ignore_robots: bool = False
     user_agent: str | None = None  # None: the honest default naming the tool
+    # Headless Chromium: "on" renders every page, "auto" only pages that look script-built.
+    render: Literal["off", "on", "auto"] = "off"
+    screenshots: bool = False  # a PNG of every page (rendered or, without --render, as fetched)
 
 
 class Response(BaseModel):
@@ -131,6 +140,17 @@ class Response(BaseModel):
         return ct == "" or "html" in ct
 
 
+class Screenshot(BaseModel):
+    """A full-page PNG of a page (height-capped). The image itself is kept out of JSON reports
+    and the audit database (it is in the WARC and the HTML report); its digest is not."""
+
+    sha256: str
+    width: int
+    height: int
+    capped: bool = False  # the page was taller than the cap: the top of it was taken
+    png: SkipJsonSchema[bytes] = Field(b"", exclude=True, repr=False)
+
+
 class PageInfo(BaseModel):
     """What the report says about each fetched page."""
 
@@ -144,6 +164,8 @@ class PageInfo(BaseModel):
     title: str | None = None
     error: ErrorCode | None = None
     language: str | None = None  # ISO 639-1 code of the page's text, when it could be told
+    rendered: bool = False  # read from the DOM headless Chromium built (--render)
+    screenshot: Screenshot | None = None
 
 
 # --- extract ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -26,6 +27,8 @@ from pharmcheck.urls import InvalidURL, normalize_url
 
 # Headers that describe the wire encoding, which no longer applies to the decoded body we keep.
 _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+# Target URI of a page's screenshot record; WARC-Refers-To-Target-URI names the page.
+SCREENSHOT_URN = "urn:pharmcheck:screenshot:"
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
             307: "Temporary Redirect", 308: "Permanent Redirect", 403: "Forbidden", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
@@ -81,6 +84,22 @@ class WarcRecorder:
         )
         self._writer.write_request_response_pair(request, record)
 
+    def write_rendering(self, url: str, dom: bytes | None, screenshot: bytes | None) -> None:
+        """Keep what the browser showed for the page at `url` (see fetch/render.py): the DOM it
+        built, as a `conversion` record of the page, and its screenshot, as a `resource`."""
+        with self._lock:
+            if dom is not None:
+                self._write_derived(url, "conversion", url, dom, "text/html; charset=utf-8")
+            if screenshot is not None:
+                self._write_derived(url, "resource", SCREENSHOT_URN + url, screenshot, "image/png")
+
+    def _write_derived(self, page_url: str, rec_type: str, target: str, payload: bytes, content_type: str) -> None:
+        record = self._writer.create_warc_record(
+            target, rec_type, payload=io.BytesIO(payload), warc_content_type=content_type,
+            warc_headers_dict={"WARC-Refers-To-Target-URI": page_url},
+        )
+        self._writer.write_record(record)
+
     def close(self) -> None:
         self.inner.close()
         with self._lock:
@@ -110,6 +129,9 @@ class ArchiveIndex:
         if not files:
             raise ArchiveError(f"no .warc or .warc.gz files under {root}")
         self.entries: dict[str, tuple[Path, int]] = {}
+        # (record type, page URL) -> where it is: the rendered DOM ("conversion") and the
+        # screenshot ("resource") of pages captured with --render / --screenshots.
+        self.derived: dict[tuple[str, str], tuple[Path, int]] = {}
         for file in files:
             self._index(file)
 
@@ -118,6 +140,9 @@ class ArchiveIndex:
             with open(file, "rb") as fh:
                 it = ArchiveIterator(fh)
                 for record in it:
+                    if record.rec_type in ("conversion", "resource"):
+                        self._index_derived(record, file, it.get_record_offset())
+                        continue
                     if record.rec_type != "response":
                         continue
                     uri = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -129,6 +154,35 @@ class ArchiveIndex:
                     self.entries.setdefault(key, (file, it.get_record_offset()))
         except (ArchiveLoadFailed, OSError, ValueError) as exc:
             raise ArchiveError(f"cannot read WARC {file}: {exc}") from exc
+
+    def _index_derived(self, record: ArcWarcRecord, file: Path, offset: int) -> None:
+        page = record.rec_headers.get_header("WARC-Refers-To-Target-URI") or ""
+        target = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if record.rec_type == "resource" and not target.startswith(SCREENSHOT_URN):
+            return
+        try:
+            key = normalize_url(page)
+        except InvalidURL:
+            return
+        self.derived.setdefault((record.rec_type, key), (file, offset))
+
+    def load_derived(self, url: str, rec_type: str, max_bytes: int) -> bytes | None:
+        """The rendered DOM (`conversion`, cut at `max_bytes`) or screenshot (`resource`; None
+        when larger than `max_bytes`: a cut PNG is no image) kept for a page, if any."""
+        entry = self.derived.get((rec_type, url))
+        if entry is None:
+            return None
+        file, offset = entry
+        try:
+            with open(file, "rb") as fh:
+                fh.seek(offset)
+                record = next(iter(ArchiveIterator(fh)))
+                data = bytes(record.content_stream().read(max_bytes + 1))
+        except (ArchiveLoadFailed, OSError, ValueError, StopIteration) as exc:
+            raise ArchiveError(f"cannot read WARC {file}: {exc}") from exc
+        if len(data) > max_bytes:
+            return None if rec_type == "resource" else data[:max_bytes]
+        return data
 
     def load(self, url: str, max_bytes: int) -> Response | None:
         """The recorded response for `url`, its body streamed from the file, decoded and cut

@@ -163,8 +163,11 @@ class _WatchedAdapter(HTTPAdapter):
 
 
 class LiveTransport:
-    def __init__(self, options: FetchOptions, limiter: HostLimiter | None = None) -> None:
+    def __init__(self, options: FetchOptions, limiter: HostLimiter | None = None, any_body: bool = False) -> None:
         self.options = options
+        # A browser's subresources (scripts, images, fonts) are read whatever their type,
+        # binary or not; pages are read only when they may be HTML or text.
+        self.any_body = any_body
         self.limiter = limiter or HostLimiter(options.per_host)
         self.session = requests.Session()  # honours HTTP(S)_PROXY / NO_PROXY (trust_env)
         adapter = _WatchedAdapter(max_retries=0)  # retries are ours: they must respect the deadline
@@ -262,7 +265,7 @@ class LiveTransport:
         headers = {k.lower(): v for k, v in resp.headers.items()}
         content_type = headers.get("content-type", "")
         body, truncated, error = b"", False, None
-        if resp.status_code not in REDIRECT_STATUSES and _wants_body(content_type):
+        if resp.status_code not in REDIRECT_STATUSES and (self.any_body or _wants_body(content_type)):
             body, truncated, error = self._read_body(resp, headers.get("content-encoding", ""))
         if watch.fired:
             # The socket was shut under us: whatever arrived (even a "complete" response cut
@@ -290,7 +293,8 @@ class LiveTransport:
         # read1 returns what one recv gave: with the read timeout on each recv and the
         # watchdog on the whole, a drip-feeding server cannot hold us.
         chunks = iter(lambda: resp.raw.read1(CHUNK, decode_content=False), b"")
-        return read_capped(chunks, content_encoding, self.options.max_bytes, classify_exception)
+        return read_capped(chunks, content_encoding, self.options.max_bytes, classify_exception,
+                           stop_on_binary=not self.any_body)
 
 
 def _out_of_time(deadline: Deadline, budget: float, doing: str) -> tuple[ErrorCode, str]:

@@ -166,6 +166,7 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
     same columns)."""
     criteria = []
     columns = columns if columns is not None else _criteria([report])
+    shots = _screenshots(report, links)
     for name, label in columns.items():
         result = report.criteria.get(name)
         findings = result.findings if result else [f for f in report.findings if f.criterion == name]
@@ -182,7 +183,8 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
                     "severity": f.severity.value,
                     "confidence": f.confidence.value,
                     "weight": f.weight,
-                    "evidence": [{"url": links.text(e.url), "raw_url": e.url, "href": links.href(e.url), "text": links.in_text(e.text)}
+                    "evidence": [{"url": links.text(e.url), "raw_url": e.url, "href": links.href(e.url), "text": links.in_text(e.text),
+                                  "shot": shots[e.url]["id"] if e.url in shots else None}
                                  for e in f.evidence],
                 }
                 for f in ordered_findings(findings)
@@ -190,6 +192,7 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         })
     read = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
     final = report.final_url != report.url
+
     return {
         "i": index,
         "url": links.text(report.url),
@@ -206,12 +209,37 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         "read": read,
         "pages": [
             {"url": links.text(p.url), "raw_url": p.url, "href": links.href(p.url), "status": p.status,
-             "title": p.title or "", "error": p.error.value if p.error else None, "language": p.language or ""}
+             "title": p.title or "", "error": p.error.value if p.error else None, "language": p.language or "",
+             "rendered": p.rendered}
             for p in report.pages
         ],
+        # Only what has its image (a report read back from the audit database has digests only).
+        "shots": list({id(s): s for s in shots.values()}.values()),
         "errors": [{"code": e.code.value, "url": links.text(e.url), "message": links.in_text(e.message)} for e in report.errors],
         "tool": f"{report.tool.name} {report.tool.version}, rules {report.tool.rules_version}",
     }
+
+
+def _screenshots(report: Report, links: _Links) -> dict[str, dict[str, Any]]:
+    """Page URL (as requested and as reached) -> its screenshot, inline as a data: URL (the
+    report's CSP allows images from data: only, so it stays one self-contained file)."""
+    shots: dict[str, dict[str, Any]] = {}
+    for n, p in enumerate(report.pages):
+        if p.screenshot is None or not p.screenshot.png:
+            continue
+        shot = {
+            "id": f"shot-{n}",
+            "src": "data:image/png;base64," + base64.b64encode(p.screenshot.png).decode("ascii"),
+            "page": links.text(p.url),
+            "width": p.screenshot.width,
+            "height": p.screenshot.height,
+            "capped": p.screenshot.capped,
+            "rendered": p.rendered,
+        }
+        for url in (p.url, p.final_url):
+            if url:
+                shots.setdefault(url, shot)
+    return shots
 
 
 class _Packer:
