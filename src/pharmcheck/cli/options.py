@@ -85,9 +85,25 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                    help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
     g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
     g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
+    g.add_argument("--render", nargs="?", const="on", default="off", choices=["on", "auto", "off"],
+                   help="read pages as headless Chromium renders them (scripts run; same guard and limits); "
+                        "'--render auto' only pages that look empty or script-built")
+    g.add_argument("--screenshots", action="store_true",
+                   help="keep a full-page screenshot of every page read (in the WARC and the HTML report)")
 
 
 def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
+    options = _fetch_options(args)
+    if (options.render != "off" or options.screenshots) and not getattr(args, "replay", None):
+        # Fail before any work (exit 2, one line) rather than on the first page. A replay
+        # needs no browser: it reads the renderings the capture kept.
+        from pharmcheck.fetch.render import require_browser
+
+        require_browser("--render" if options.render != "off" else "--screenshots")
+    return options
+
+
+def _fetch_options(args: argparse.Namespace) -> FetchOptions:
     try:
         return FetchOptions(
             max_pages=args.max_pages,
@@ -100,6 +116,8 @@ def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
             allow_private=args.allow_private,
             ignore_robots=args.ignore_robots,
             user_agent=args.user_agent,
+            render=getattr(args, "render", "off"),
+            screenshots=getattr(args, "screenshots", False),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
