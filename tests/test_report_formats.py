@@ -17,8 +17,8 @@ def _choices(argv: list[str]) -> list[str]:
 
 
 def test_cli_format_choices_come_from_the_registry() -> None:
-    assert _choices(["check"]) == site_formats() == ["text", "json", "html"]
-    assert _choices(["audit"]) == run_formats() == ["jsonl", "csv", "json", "html"]
+    assert _choices(["check"]) == site_formats() == ["text", "json", "html", "markdown", "sarif"]
+    assert _choices(["audit"]) == run_formats() == ["jsonl", "csv", "json", "html", "markdown", "sarif"]
     assert _choices(["export"]) == run_formats()
 
 

@@ -6,9 +6,12 @@ calls exactly this for every site, so a batch report equals the single-site repo
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
@@ -197,3 +200,16 @@ def check_site(url: str, ctx: CheckContext, save_warc: str | None = None) -> Rep
     report.checked_at = checked_at
     report.duration = round(time.monotonic() - started, 3)
     return report
+
+
+class _CallableModule(types.ModuleType):
+    """`pharmcheck.check` is this module once it is imported, and also the Python API's
+    `pharmcheck.check(url, **options)`: calling the module runs `pharmcheck.api.check`."""
+
+    def __call__(self, url: str, **options: Any) -> Report:
+        from pharmcheck.api import check
+
+        return check(url, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

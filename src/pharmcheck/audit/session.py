@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from pharmcheck import TOOL_NAME
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
-from pharmcheck.audit.runner import ContextSpec, RunOutcome, SiteTask, make_runner
+from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, make_runner
 from pharmcheck.audit.store import Store, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
@@ -50,6 +50,8 @@ class AuditOptions:
     output: str = "-"
     workers: int = DEFAULT_WORKERS
     processes: int | None = None
+    runner: str | None = None  # "local" | "dask" (None: local, unless a scheduler is given)
+    scheduler: str | None = None  # Dask scheduler address (implies the dask runner)
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"
     save_warc: str | None = None  # folder
@@ -154,6 +156,7 @@ def _run_arguments(opts: AuditOptions, options: FetchOptions) -> dict[str, Any]:
         "rules": opts.rules,
         "workers": opts.workers,
         "processes": opts.processes,
+        "runner": "dask" if opts.runner == "dask" or opts.scheduler else "local",
         "replay": str(Path(opts.replay).resolve()) if opts.replay else None,
         "save_warc": str(Path(opts.save_warc).resolve()) if opts.save_warc else None,
     }
@@ -221,7 +224,7 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)
-        warc_dir = Path(opts.save_warc) if opts.save_warc else None
+        warc_dir = Path(opts.save_warc).resolve() if opts.save_warc else None  # absolute: workers may run elsewhere
         if warc_dir is not None:
             try:
                 warc_dir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +306,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
         recorder = AuditRecorder(store, run.id, sink, progress, err)
         with StopOnInterrupt(err, progress.clear) as stop:
             try:
-                outcome = make_runner(opts.workers, opts.processes, ctx).run(tasks(), spec, recorder, stop.event)
+                outcome = _make_runner(opts, ctx).run(tasks(), spec, recorder, stop.event)
             except KeyboardInterrupt:  # the second Ctrl-C: every commit so far is kept
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
@@ -313,6 +316,14 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             get_format(opts.format).write_run(out, finished, store.reports(run.id), RenderOptions(opts.live_links))
     progress.clear()
     return _finish(store, run, opts, outcome, time.monotonic() - started, bad_lines, err)
+
+
+def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
+    if opts.runner == "dask" or opts.scheduler:
+        from pharmcheck.audit.dask_runner import DaskRunner
+
+        return DaskRunner(opts.workers, scheduler=opts.scheduler, local_workers=opts.processes, ctx=ctx)
+    return make_runner(opts.workers, opts.processes, ctx)
 
 
 def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,

@@ -37,7 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help=f"sites audited at once (default {DEFAULT_WORKERS})")
     audit.add_argument("--processes", type=positive_int, default=None, metavar="N",
                        help="worker processes sharing the workers (default: one per CPU core when --workers "
-                            "is at least 8; 1 = threads in this process only)")
+                            "is at least 8; 1 = threads in this process only; with --runner dask and no --scheduler: "
+                            "the local cluster's worker processes)")
+    audit.add_argument("--runner", choices=["local", "dask"], default=None,
+                       help="where sites are audited: local threads/processes (default), or a Dask cluster "
+                            "(pip install 'pharmcheck[dask]')")
+    audit.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler to use, e.g. tcp://HOST:8786 (implies --runner dask; without it "
+                            "--runner dask starts a local cluster of --processes workers)")
     audit.add_argument("--resume", nargs="?", const=0, type=positive_int, metavar="RUN_ID",
                        help="continue the latest unfinished run over this input (or run RUN_ID), "
                             "auditing only the sites it is missing")
@@ -76,6 +83,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         output=args.output,
         workers=args.workers,
         processes=args.processes,
+        runner=args.runner,
+        scheduler=args.scheduler,
         resume=args.resume,
         fail_on=args.fail_on,
         save_warc=args.save_warc,

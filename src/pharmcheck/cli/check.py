@@ -22,7 +22,8 @@ _FAIL_ON = {"suspicious": 1, "rogue": 2}
 def register(sub: argparse._SubParsersAction) -> None:
     check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
     check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
-    check.add_argument("--format", choices=site_formats(), default="text", help="report format (default text)")
+    check.add_argument("--format", choices=site_formats(), default="text",
+                       help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
     check.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report to FILE ('-' = stdout)")
     check.add_argument("--fail-on", choices=list(_FAIL_ON), default="rogue",
                        help="exit 1 when the verdict is at or above this (default rogue)")

@@ -7,6 +7,8 @@ from pharmcheck.report import tabular  # noqa: F401  (jsonl, csv)
 from pharmcheck.report import text  # noqa: F401
 from pharmcheck.report import json  # noqa: F401
 from pharmcheck.report import html  # noqa: F401
+from pharmcheck.report import markdown  # noqa: F401
+from pharmcheck.report import sarif  # noqa: F401
 # isort: on
 from pharmcheck.report.format import FORMATS, Format, RenderOptions, get_format, run_formats, site_formats
 from pharmcheck.report.json import render_json, report_schema
