@@ -54,6 +54,7 @@ class AuditOptions:
     scheduler: str | None = None  # Dask scheduler address (implies the dask runner)
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"
+    since: int | None = None  # after the audit, print the changes since this run (and judge --fail-on by them)
     save_warc: str | None = None  # folder
     live_links: bool = False
     no_progress: bool = False
@@ -219,6 +220,8 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
     _check_writable(opts.output)
     store = open_store(opts.db)
     try:
+        if opts.since is not None:
+            store.get_run(opts.since)  # a bad RUN is a usage error before any site is audited
         run, spec = _start_or_resume(store, source, opts, options, err)
         ctx = spec.build()
         if ctx.ruleset.version != run.tool.rules_version:
@@ -311,11 +314,33 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
             store.finish_run(run.id)
+            _compute_networks(store, run, spec, ctx, err)
         if not sink.streaming:
             finished = store.get_run(run.id)
-            get_format(opts.format).write_run(out, finished, store.reports(run.id), RenderOptions(opts.live_links))
+            write_run(out, opts.format, finished, store, opts.live_links)
     progress.clear()
     return _finish(store, run, opts, outcome, time.monotonic() - started, bad_lines, err)
+
+
+def _compute_networks(store: Store, run: AuditRun, spec: ContextSpec, ctx: CheckContext, err: TextIO) -> None:
+    from pharmcheck.networks.compute import compute
+
+    clustering = compute(store, run.id, spec.rules, ctx.ruleset.scoring)
+    if clustering.networks:
+        sizes = ", ".join(str(n.size) for n in clustering.networks[:10])
+        print(f"{TOOL_NAME}: {len(clustering.networks)} network(s) of sites (sizes {sizes}); "
+              f"see: {TOOL_NAME} audit networks {run.id} --db {shlex.quote(store.location)}", file=err)
+
+
+def _since(store: Store, run: AuditRun, opts: AuditOptions, err: TextIO) -> bool:
+    """Print the changes since run `opts.since`; True when --fail-on's level was reached since."""
+    from pharmcheck.audit.diff import diff_runs, render_text
+
+    assert opts.since is not None
+    store.get_run(opts.since)
+    diff = diff_runs(store, opts.since, run.id)
+    err.write(render_text(diff))
+    return bool(opts.fail_on and diff.appeared_at_or_above(opts.fail_on))
 
 
 def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
@@ -354,12 +379,35 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
         return ExitCode.INTERRUPTED
     if outcome.failed:
         return ExitCode.INTERNAL
+    if opts.since is not None:
+        return ExitCode.FAIL_ON if _since(store, run, opts, err) else ExitCode.OK
     if opts.fail_on and any(_VERDICT_RANK[v] >= _RANK[opts.fail_on] for v, n in counts.items() if n):
         return ExitCode.FAIL_ON
     return ExitCode.OK
 
 
 # --- export / report ------------------------------------------------------------------
+
+
+def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
+    """What the HTML audit report shows beyond the sites: the run's networks (computed now if
+    they never were) and the changes since the previous run of the same list."""
+    from pharmcheck.audit.diff import diff_runs
+    from pharmcheck.networks.compute import networks_of_run
+    from pharmcheck.networks.config import load_scoring
+
+    rules = run.arguments.get("rules")
+    extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}
+    previous = store.previous_run(run.id)
+    if previous is not None:
+        extras["changes"] = diff_runs(store, previous.id, run.id)
+    return extras
+
+
+def write_run(out: TextIO, fmt: str, run: AuditRun, store: Store, live_links: bool) -> None:
+    """A stored run in a run format; the HTML report also shows the run's networks and changes."""
+    extras = html_extras(store, run) if fmt == "html" else {}
+    get_format(fmt).write_run(out, run, store.reports(run.id), RenderOptions(live_links, extras))
 
 
 def _stored_run(db: str, run_id: int | None) -> tuple[Store, AuditRun]:
@@ -378,7 +426,7 @@ def export_run(db: str, run_id: int | None, fmt: str, output: str, live_links: b
     store, run = _stored_run(db, run_id)
     try:
         with open_output(output, atomic=True) as out:
-            get_format(fmt).write_run(out, run, store.reports(run.id), RenderOptions(live_links))
+            write_run(out, fmt, run, store, live_links)
         if output != "-":
             print(f"{TOOL_NAME}: run {run.id}: {store.count_sites(run.id)} sites written to {output}", file=err)
     finally:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from pharmcheck import TOOL_NAME, __version__
-from pharmcheck.cli import audit, check, db, rules
+from pharmcheck.cli import analysis, audit, check, db, rules
 from pharmcheck.cli.options import Parser
 from pharmcheck.errors import PharmcheckError
 from pharmcheck.models import ExitCode
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors (debugging)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     # The order of `pharmcheck --help`.
-    for register in (check.register, rules.register, check.register_schema, audit.register, db.register):
+    for register in (check.register, rules.register, check.register_schema, analysis.register, audit.register,
+                     db.register):
         register(sub)
     return parser
 
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in argv
     try:
+        argv = analysis.route_argv(argv)  # `audit networks RUN` -> `audit-networks RUN`
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

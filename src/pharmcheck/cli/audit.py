@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "auditing only the sites it is missing")
     audit.add_argument("--fail-on", choices=list(_RANK), default=None,
                        help="exit 1 when any site's verdict is at or above this (default: never)")
+    audit.add_argument("--since", type=positive_int, metavar="RUN",
+                       help="after the audit, print what changed since run RUN (as `audit diff RUN NEW`); "
+                            "with --fail-on, exit 1 only when a site reached that verdict since RUN")
     audit.add_argument("--save-warc", metavar="DIR", help="record each site's exchanges to DIR/<host>.warc.gz")
     audit.add_argument("--live-links", action="store_true", help="HTML output: clickable links instead of defanged")
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
@@ -87,6 +90,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         resume=args.resume,
         fail_on=args.fail_on,
+        since=args.since,
         save_warc=args.save_warc,
         live_links=args.live_links,
         no_progress=args.no_progress,

@@ -10,9 +10,9 @@ report/__init__.py, plus its tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import ClassVar, Protocol, TextIO
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TextIO
 
 from pharmcheck.models import AuditRun, Report
 
@@ -20,6 +20,9 @@ from pharmcheck.models import AuditRun, Report
 @dataclass(frozen=True)
 class RenderOptions:
     live_links: bool = False  # HTML: clickable links to the audited sites instead of defanged ones
+    # What a run report may show beyond the sites (HTML: the run's networks and its changes),
+    # computed by the audit layer from the store.
+    run_extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 class SiteWriter(Protocol):
