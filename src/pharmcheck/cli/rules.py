@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from pharmcheck.cli.options import Parser, add_rules_option
 from pharmcheck.errors import UsageError
@@ -23,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rtest.add_argument("ids", nargs="*", metavar="RULE_ID", help="only these rules")
     add_rules_option(rtest)
     rtest.set_defaults(func=cmd_rules_test)
+    rfit = rsub.add_parser("fit", help="refit the verdict model (model.yaml) from labelled corpus folders")
+    rfit.add_argument("corpora", nargs="+", metavar="CORPUS", help="folder of <host>/site.json + <host>/pages/")
+    rfit.add_argument("-o", "--output", metavar="FILE", help="where to write the model (default: model.yaml in the rules folder)")
+    add_rules_option(rfit)
+    rfit.set_defaults(func=cmd_rules_fit)
 
 
 def cmd_rules_list(args: argparse.Namespace) -> int:
@@ -60,6 +67,22 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed "
           f"({_count(rules_tested, 'rule')}, {_count(len(results), 'example')})")
     return ExitCode.FAIL_ON if failed else ExitCode.OK
+
+
+def cmd_rules_fit(args: argparse.Namespace) -> int:
+    from pharmcheck.judge.fit import fit_corpora
+    from pharmcheck.judge.model import MODEL_FILE
+
+    ruleset = load_rules(args.rules)
+    out = Path(args.output) if args.output else ruleset.source / MODEL_FILE
+    model, counts = fit_corpora(args.corpora, ruleset)
+    try:
+        model.save(out)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write: {exc.strerror or exc}") from exc
+    sites = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
+    print(f"fitted on {sum(counts.values())} sites ({sites}), rules {ruleset.version}: {out}", file=sys.stderr)
+    return ExitCode.OK
 
 
 def _count(n: int, noun: str) -> str:

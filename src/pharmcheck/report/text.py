@@ -10,6 +10,7 @@ from pharmcheck.report.order import ordered_criteria, ordered_findings
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
+CONTRIBUTIONS_SHOWN = 5  # of the fitted verdict's deciding features; JSON has all of them
 
 
 def render_text(report: Report) -> str:
@@ -21,6 +22,12 @@ def render_text(report: Report) -> str:
     ]
     if report.final_url != report.url:
         lines.append(f"  final URL: {report.final_url}")
+    if report.confidence is not None:
+        toward = report.contributions[0].toward.replace("_", " ") if report.contributions else report.verdict.value
+        lines.append(f"  confidence: {report.confidence:.0%} {toward}; decided by:")
+        for c in report.contributions[:CONTRIBUTIONS_SHOWN]:
+            sign = "+" if c.weight > 0 else "−"
+            lines.append(f"    {sign}{abs(c.weight):.2f} {c.feature}" + (f"  {' '.join(c.detail.split())}" if c.detail else ""))
     lines.append("")
     for name in ordered_criteria(report):
         crit = report.criteria[name]
@@ -38,7 +45,9 @@ def render_text(report: Report) -> str:
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)
     spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())
-    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f"  ·  languages: {spoken}" if spoken else ""))
+    rendered = sum(1 for p in report.pages if p.rendered)
+    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f" ({rendered} rendered by the browser)" if rendered else "")
+                 + (f"  ·  languages: {spoken}" if spoken else ""))
     for err in report.errors:
         lines.append(f"  error [{err.code.value}] {err.url}: {err.message}")
     lines.append(

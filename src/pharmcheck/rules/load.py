@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
+from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
 from pharmcheck.models import DrugLexicon
 from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
@@ -29,6 +30,7 @@ class RuleSet:
     data: RuleSetData
     source: Path
     files: dict[str, str] = field(default_factory=dict)  # rule id -> file it came from
+    model: JudgeModel | None = None  # the fitted judgement (model.yaml); None: hand-set scoring
 
     @property
     def version(self) -> str:
@@ -80,6 +82,8 @@ def load_data(directory: Path) -> RuleSetData:
                 data.drugs = DrugLexicon.model_validate(content)
             elif name == "seals":
                 data.seals = SealData.model_validate(content)
+            elif name == "inflections" and isinstance(content, dict):
+                data.inflections = _inflections(path, content.get("inflections"))
             elif name == "registers" and isinstance(content, dict):
                 for key, value in content.items():
                     data.registers[key] = [Register.model_validate(v) for v in value]
@@ -151,6 +155,22 @@ def check_list_sizes(lists: dict[str, list[str]], origins: dict[str, Path], data
         measure(name, ())
 
 
+def _inflections(path: Path, table: Any) -> dict[str, list[str]]:
+    """{lemma: forms} of every language in inflections.yaml, merged (a lemma shared by two
+    languages gets the forms of both)."""
+    if not isinstance(table, dict):
+        raise RuleError(f"{path}: `inflections` maps each language to {{lemma: [forms]}}")
+    merged: dict[str, set[str]] = {}
+    for language, lemmas in table.items():
+        if not isinstance(lemmas, dict):
+            raise RuleError(f"{path}: inflections.{language}: a mapping of lemmas to lists of forms")
+        for lemma, forms in lemmas.items():
+            if not isinstance(forms, list) or not all(isinstance(f, str) for f in forms):
+                raise RuleError(f"{path}: inflections.{language}.{lemma}: a list of forms")
+            merged.setdefault(str(lemma).lower(), set()).update(f.lower() for f in forms)
+    return {lemma: sorted(forms) for lemma, forms in merged.items()}
+
+
 def load_rules(directory: str | Path | None = None) -> RuleSet:
     """Load every rule under `directory` (default: the shipped rules). Raises RuleError."""
     root = Path(directory) if directory is not None else default_rules_dir()
@@ -167,7 +187,8 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
     compiled: list[CompiledRule] = []
     files: dict[str, str] = {}
     rule_files = sorted(
-        p for p in root.rglob("*.yaml") if p != scoring_path and "data" not in p.relative_to(root).parts[:-1]
+        p for p in root.rglob("*.yaml")
+        if p != scoring_path and p.name != MODEL_FILE and "data" not in p.relative_to(root).parts[:-1]
     )
     for path in rule_files:
         content = _read_yaml(path)
@@ -197,7 +218,8 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
     if not compiled:
         raise RuleError(f"{root}: no rules found")
     attach_phrase_book(compiled)
-    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files)
+    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files,
+                   model=load_model(root))
 
 
 def _site_rules_in_order(compiled: list[CompiledRule], root: Path, files: dict[str, str]) -> list[CompiledRule]:
