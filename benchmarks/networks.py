@@ -145,7 +145,7 @@ def main() -> int:
         run_id, planted = built["run"], [set(p) for p in built["planted"]]
         out = str(Path(tmp) / "networks.json")
         base_time, base_rss, _, _, _ = _run_measured([
-            sys.executable, "-c", "import pharmcheck.cli, pharmcheck.audit.analysis_cli, pharmcheck.networks.compute,"
+            sys.executable, "-c", "import pharmcheck.cli, pharmcheck.cli.analysis, pharmcheck.networks.compute,"
             " pharmcheck.networks.cluster, pharmcheck.audit.store"])
         elapsed, rss, _, err, code = _run_measured([
             sys.executable, "-m", "pharmcheck", "audit", "networks", str(run_id), "--db", db, "--recompute",

@@ -1,6 +1,6 @@
 """Prove that two revisions write the same reports: the example captures and every site of a
 labelled corpus, checked offline through the CLI in text, JSON and HTML, audited as a batch
-(jsonl, csv, json, html), and the rule list.
+(jsonl, csv, json, html), the rule list and rule tests, every --help and a few usage errors.
 
     python benchmarks/same_reports.py revs REV_A REV_B     # check out both, record, compare
     python benchmarks/same_reports.py record DIR           # reports of the code on PYTHONPATH
@@ -82,6 +82,15 @@ def record(out: Path, cases: list[tuple[str, str, Path]], src: Path | None, tmp_
         print(f"  {name}: exit {done.returncode}", file=sys.stderr)
 
     run("rules-list.json", ["rules", "list", "--format", "json"])
+    # The CLI itself: help texts, and one-line errors with their exit codes.
+    for command in ([], ["check"], ["rules", "list"], ["rules", "test"], ["schema"], ["audit"], ["export"], ["report"],
+                    ["db", "migrate"], ["db", "info"]):
+        run("help-" + ("-".join(command) or "main") + ".txt", [*command, "--help"])
+    run("error-check-bad-format.txt", ["check", "example.com", "--format", "nope"])
+    run("error-check-bad-url.txt", ["check", "ftp://example.com/"])
+    run("error-export-no-db.txt", ["export", "--db", "/nonexistent/pharmcheck.db"])
+    run("error-audit-no-input.txt", ["audit", "/nonexistent/sites.txt"])
+    run("error-no-command.txt", [])
     run("rules-test.txt", ["rules", "test"])
     for name, url, warc in cases:
         for fmt in ("text", "json", "html"):

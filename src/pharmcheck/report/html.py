@@ -20,14 +20,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TextIO
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
+from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import criterion_rank, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 # Worst first: the order of the verdict chart, and of "sort by verdict".
 VERDICT_ORDER = [Verdict.rogue, Verdict.suspicious, Verdict.unreachable, Verdict.not_pharmacy, Verdict.legitimate]
@@ -54,22 +58,29 @@ _TOP_RULES = 10
 _TOP_RULES_FOR_SITE = 3  # places kept for rules that raise a score, when red flags fill the chart
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s\"'<>“”‘’]+", re.IGNORECASE)
 
-_ENV = Environment(
-    loader=PackageLoader("pharmcheck.report", "templates"),
-    autoescape=True,  # on for every template whatever its extension
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-# Icons and labels every template (and imported macro) needs.
-_ENV.globals.update(verdicts=_VERDICT_META, statuses=_STATUS_META)
+
+@cache
+def _env() -> Environment:
+    """The template environment, built on first use (jinja2 is imported only by HTML output)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("pharmcheck.report", "templates"),
+        autoescape=True,  # on for every template whatever its extension
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    # Icons and labels every template (and imported macro) needs.
+    env.globals.update(verdicts=_VERDICT_META, statuses=_STATUS_META)
+    return env
 
 
 def _asset(name: str) -> str:
-    loader = _ENV.loader
+    loader = _env().loader
     assert loader is not None
-    return loader.get_source(_ENV, name)[0]
+    return loader.get_source(_env(), name)[0]
 
 
 def _csp_hash(text: str) -> str:
@@ -357,7 +368,7 @@ def _heatmap(views: list[dict[str, Any]], columns: dict[str, str]) -> dict[str, 
 def _page(template: str, **context: Any) -> str:
     css = _asset("report.css")
     script = _asset("report.js") if context.get("with_script") else None
-    return _ENV.get_template(template).render(
+    return _env().get_template(template).render(
         css=Markup(css),  # our own file, not site text
         script=Markup(script) if script else None,  # our own file, not site text
         csp=_csp(css, script),
@@ -479,3 +490,21 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
         live_links=live_links,
         with_script=True,
     )
+
+
+class HtmlFormat(Format):
+    """One self-contained page for a site or for a whole run (see the module docstring)."""
+
+    name = "html"
+    media_type = "text/html; charset=utf-8"
+    site = True
+    run = True
+
+    def render_site(self, report: Report, options: RenderOptions) -> str:
+        return render_site_html(report, live_links=options.live_links)
+
+    def write_run(self, out: TextIO, run: AuditRun, reports: Iterable[Report], options: RenderOptions) -> None:
+        out.write(render_audit_html(run, reports, options.live_links, **options.run_extras))
+
+
+register_format(HtmlFormat())

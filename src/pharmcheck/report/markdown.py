@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TextIO
 
 from pharmcheck.models import AuditRun, Report, Status
+from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import criterion_rank, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
 
@@ -116,3 +118,21 @@ def render_markdown_audit(run: AuditRun, reports: Iterable[Report], live_links: 
         if r.verdict.value in ("rogue", "suspicious"):
             lines.append(render_markdown(r, live_links, heading="##"))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+class MarkdownFormat(Format):
+    """Markdown for tickets and pull requests: one site, or a run's summary table and sites."""
+
+    name = "markdown"
+    media_type = "text/markdown; charset=utf-8"
+    site = True
+    run = True
+
+    def render_site(self, report: Report, options: RenderOptions) -> str:
+        return render_markdown(report, live_links=options.live_links)
+
+    def write_run(self, out: TextIO, run: AuditRun, reports: Iterable[Report], options: RenderOptions) -> None:
+        out.write(render_markdown_audit(run, reports, options.live_links))
+
+
+register_format(MarkdownFormat())

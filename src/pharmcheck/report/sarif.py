@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
-from pharmcheck.models import Finding, Report, Severity, Verdict
+from pharmcheck.models import AuditRun, Finding, Report, Severity, Verdict
+from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import ordered_findings
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -128,3 +129,21 @@ def render_sarif(reports: Iterable[Report] | Report, command_line: str | None = 
     if isinstance(reports, Report):
         reports = [reports]
     return json.dumps(sarif_document(reports, command_line), indent=2, ensure_ascii=False) + "\n"
+
+
+class SarifFormat(Format):
+    """SARIF 2.1.0 for code-scanning tools: one result per finding."""
+
+    name = "sarif"
+    media_type = "application/sarif+json"
+    site = True
+    run = True
+
+    def render_site(self, report: Report, options: RenderOptions) -> str:
+        return render_sarif(report)
+
+    def write_run(self, out: TextIO, run: AuditRun, reports: Iterable[Report], options: RenderOptions) -> None:
+        out.write(render_sarif(reports))
+
+
+register_format(SarifFormat())

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from typing import TextIO
 
 from pharmcheck.models import AuditRun, Report
+from pharmcheck.report.format import Format, RenderOptions, SiteWriter, register_format
 from pharmcheck.report.order import ordered_findings
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -86,3 +88,57 @@ def render_csv(reports: Iterable[Report], criteria: Iterable[str] | None = None)
         yield formatter.row(report)
     if first:
         yield formatter.header()
+
+
+class _JsonlWriter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, report: Report) -> None:
+        self.out.write(jsonl_line(report))
+
+
+class JsonlFormat(Format):
+    """A run as JSON lines, one `check --format json` report per line, compacted."""
+
+    name = "jsonl"
+    media_type = "application/jsonl"
+    run = True
+    streaming = True
+
+    def write_run(self, out: TextIO, run: AuditRun, reports: Iterable[Report], options: RenderOptions) -> None:
+        for report in reports:
+            out.write(jsonl_line(report))
+
+    def stream(self, out: TextIO, criteria: list[str]) -> SiteWriter:
+        return _JsonlWriter(out)
+
+
+class _CsvWriter:
+    def __init__(self, out: TextIO, criteria: list[str]) -> None:
+        self.out = out
+        self.formatter = CsvFormatter(criteria)
+        out.write(self.formatter.header())
+
+    def write(self, report: Report) -> None:
+        self.out.write(self.formatter.row(report))
+
+
+class CsvFormat(Format):
+    """A run as a spreadsheet: one row per site (columns: see CsvFormatter)."""
+
+    name = "csv"
+    media_type = "text/csv; charset=utf-8"
+    run = True
+    streaming = True
+
+    def write_run(self, out: TextIO, run: AuditRun, reports: Iterable[Report], options: RenderOptions) -> None:
+        for line in render_csv(reports):
+            out.write(line)
+
+    def stream(self, out: TextIO, criteria: list[str]) -> SiteWriter:
+        return _CsvWriter(out, criteria)
+
+
+register_format(JsonlFormat())
+register_format(CsvFormat())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pharmcheck.models import Report, Status
+from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import ordered_criteria, ordered_findings
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
@@ -54,3 +55,17 @@ def render_text(report: Report) -> str:
         "  ·  a verdict is a risk signal from public page content, not legal advice"
     )
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+class TextFormat(Format):
+    """Human text for one site (the default of `check`)."""
+
+    name = "text"
+    media_type = "text/plain; charset=utf-8"
+    site = True
+
+    def render_site(self, report: Report, options: RenderOptions) -> str:
+        return render_text(report)
+
+
+register_format(TextFormat())

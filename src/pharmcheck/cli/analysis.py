@@ -11,12 +11,13 @@ import argparse
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-from pharmcheck import TOOL_NAME, cli
+from pharmcheck import TOOL_NAME
 from pharmcheck.audit.store import Store, is_postgres_url, open_store
+from pharmcheck.cli.options import add_rules_option, positive_int
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode
+from pharmcheck.report.output import write_output
 
 DEFAULT_DB = "pharmcheck.db"
 ACTIONS = ("networks", "diff", "prune")
@@ -33,7 +34,7 @@ def route_argv(argv: list[str]) -> list[str]:
 
 
 def _run_id(text: str) -> int:
-    return cli._positive_int(text)
+    return positive_int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     networks.add_argument("-o", "--output", default="-", metavar="FILE", help="write to FILE ('-' = stdout)")
     networks.add_argument("--recompute", action="store_true",
                           help="cluster again (after changing rules/data/networks.yaml) instead of reading the stored networks")
-    cli.add_rules_option(networks)
+    add_rules_option(networks)
     networks.set_defaults(func=cmd_networks)
 
     diff = sub.add_parser(
@@ -66,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Retention: remove whole runs (their sites, findings and networks). Runs are never changed, "
                     "only removed.")
     prune.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"SQLite database (default {DEFAULT_DB})")
-    prune.add_argument("--keep", type=cli._positive_int, metavar="N",
+    prune.add_argument("--keep", type=positive_int, metavar="N",
                        help="keep the N latest runs of each input list")
-    prune.add_argument("--older-than", type=cli._positive_int, metavar="DAYS",
+    prune.add_argument("--older-than", type=positive_int, metavar="DAYS",
                        help="remove runs started more than DAYS days ago")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     prune.set_defaults(func=cmd_prune)
@@ -76,14 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_diff_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["text", "json", "csv"], default="text", help="diff format (default text)")
-    p.add_argument("--score-threshold", type=cli._positive_int, default=10, metavar="N",
+    p.add_argument("--score-threshold", type=positive_int, default=10, metavar="N",
                    help="report score moves of at least N points (default 10)")
     p.add_argument("--fail-on", choices=["suspicious", "rogue"], default=None,
                    help="exit 1 when a site reached this verdict or worse (new, or from a better verdict)")
-
-
-cli.EXTRA_COMMANDS.append(register)
-cli.ARGV_ROUTES.append(route_argv)
 
 
 def _open(db: str) -> Store:
@@ -95,21 +92,6 @@ def _open(db: str) -> Store:
 def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
     given = getattr(args, "rules", None)
     return given if given is not None else run.arguments.get("rules")
-
-
-def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
-    """What the HTML audit report shows beyond the sites: the run's networks (computed now if
-    they never were) and the changes since the previous run of the same list."""
-    from pharmcheck.audit.diff import diff_runs
-    from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
-
-    rules = run.arguments.get("rules")
-    extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}
-    previous = store.previous_run(run.id)
-    if previous is not None:
-        extras["changes"] = diff_runs(store, previous.id, run.id)
-    return extras
 
 
 def cmd_networks(args: argparse.Namespace) -> int:
@@ -124,7 +106,7 @@ def cmd_networks(args: argparse.Namespace) -> int:
         data = networks_of_run(store, run.id, rules, load_scoring(rules), recompute=args.recompute)
     finally:
         store.close()
-    cli.write_output(args.output, RENDERERS[args.format](data))
+    write_output(args.output, RENDERERS[args.format](data))
     return ExitCode.OK
 
 
@@ -138,7 +120,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         diff = diff_runs(store, args.run_a, args.run_b, args.score_threshold)
     finally:
         store.close()
-    cli.write_output(args.output, RENDERERS[args.format](diff))
+    write_output(args.output, RENDERERS[args.format](diff))
     if args.fail_on and diff.appeared_at_or_above(args.fail_on):
         return ExitCode.FAIL_ON
     return ExitCode.OK

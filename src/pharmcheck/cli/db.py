@@ -11,18 +11,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from pharmcheck import cli
+from pharmcheck.audit.session import DEFAULT_DB
 from pharmcheck.audit.store import is_postgres_url, open_store
+from pharmcheck.cli.audit import DB_HELP
+from pharmcheck.cli.options import Parser
 from pharmcheck.errors import UsageError
 from pharmcheck.models import ExitCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pharmcheck.audit.cli import DB_HELP, DEFAULT_DB
-
     db = sub.add_parser("db", help="create, upgrade or describe an audit database",
                         description="Schema migrations and a summary of an audit database (SQLite or PostgreSQL).")
-    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=cli._Parser, required=True)
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=Parser, required=True)
     migrate = dsub.add_parser("migrate", help="create the database or apply the schema migrations it is missing")
     migrate.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     migrate.set_defaults(func=cmd_db_migrate)
@@ -73,5 +73,3 @@ def cmd_db_info(args: argparse.Namespace) -> int:
     sys.stdout.write("\n".join(lines) + "\n")
     return ExitCode.OK
 
-
-cli.EXTRA_COMMANDS.append(register)

@@ -1,0 +1,69 @@
+"""Command line: parse arguments, call the pipeline, turn exceptions into exit codes.
+
+This package owns argv: `main` and the parser here, one module per subcommand group (check,
+rules, audit, db), the shared options in options.py. Each subcommand turns its arguments into
+typed values and calls plain functions (check.check_site, audit.session.run_audit, ...); no
+argparse.Namespace goes below this package. Reports go to stdout (or -o FILE), everything
+else to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from pharmcheck import TOOL_NAME, __version__
+from pharmcheck.cli import analysis, audit, check, db, rules
+from pharmcheck.cli.options import Parser
+from pharmcheck.errors import PharmcheckError
+from pharmcheck.models import ExitCode
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.")
+    parser.add_argument("--version", action="version", version=f"{TOOL_NAME} {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors (debugging)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    # The order of `pharmcheck --help`.
+    for register in (check.register, rules.register, check.register_schema, analysis.register, audit.register,
+                     db.register):
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    err = stderr or sys.stderr
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in argv
+    try:
+        argv = analysis.route_argv(argv)  # `audit networks RUN` -> `audit-networks RUN`
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(err)
+            return ExitCode.USAGE
+        return int(args.func(args))
+    except PharmcheckError as exc:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: error: {exc}", file=err)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: interrupted", file=err)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:
+        if show_traceback:
+            raise
+        print(f"{TOOL_NAME}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", file=err)
+        return ExitCode.INTERNAL

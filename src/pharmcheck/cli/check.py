@@ -1,0 +1,68 @@
+"""`pharmcheck check URL` (one site, a report on stdout or -o FILE) and `pharmcheck schema`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pharmcheck.cli.options import add_fetch_options, add_rules_option, fetch_options_from_args
+from pharmcheck.models import ExitCode, Verdict
+from pharmcheck.report import RenderOptions, get_format, site_formats
+from pharmcheck.report.output import write_output
+
+_VERDICT_RANK = {
+    Verdict.legitimate: 0,
+    Verdict.not_pharmacy: 0,
+    Verdict.suspicious: 1,
+    Verdict.rogue: 2,
+}
+_FAIL_ON = {"suspicious": 1, "rogue": 2}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
+    check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
+    check.add_argument("--format", choices=site_formats(), default="text",
+                       help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
+    check.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report to FILE ('-' = stdout)")
+    check.add_argument("--fail-on", choices=list(_FAIL_ON), default="rogue",
+                       help="exit 1 when the verdict is at or above this (default rogue)")
+    check.add_argument("--save-warc", metavar="FILE", help="record every request/response to a gzipped WARC")
+    check.add_argument("--live-links", action="store_true", help="HTML report: clickable links instead of defanged ones")
+    add_rules_option(check)
+    add_fetch_options(check)
+    check.set_defaults(func=cmd_check)
+
+
+def register_schema(sub: argparse._SubParsersAction) -> None:
+    schema = sub.add_parser("schema", help="print the JSON Schema of the report")
+    schema.set_defaults(func=cmd_schema)
+
+
+def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
+    if verdict == Verdict.unreachable:
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAIL_ON if _VERDICT_RANK[verdict] >= _FAIL_ON[fail_on] else ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.fetch import ArchiveIndex
+    from pharmcheck.rules import load_rules
+
+    options = fetch_options_from_args(args)
+    ruleset = load_rules(args.rules)
+    archive = ArchiveIndex(args.replay) if args.replay else None
+    report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
+    write_output(args.output, get_format(args.format).render_site(report, RenderOptions(live_links=args.live_links)))
+    if args.output != "-" or args.format != "text":
+        scored = f"score {report.score}" if report.score is not None else "not assessed"
+        print(f"{report.url}: {report.verdict.value} ({scored})", file=sys.stderr)
+    return exit_code_for(report.verdict, args.fail_on)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from pharmcheck.report import report_schema
+
+    write_output("-", report_schema())
+    return ExitCode.OK

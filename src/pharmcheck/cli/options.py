@@ -1,0 +1,145 @@
+"""What the subcommands share: the argparse parser that fails with one line (exit 2), option
+types, the rules and fetch options, and turning those into typed values (FetchOptions)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from pharmcheck.errors import UsageError
+from pharmcheck.models import MAX_BYTES_LIMIT, FetchOptions
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 2, one line) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return super().parse_known_args(_bare_render_flag(args), namespace)
+
+
+RENDER_MODES = ("on", "auto", "off")
+
+
+def _bare_render_flag(args: Sequence[str] | None) -> list[str] | None:
+    """`--render` followed by something that is not a mode is the bare flag: `check --render
+    example.com` must not read the URL as the mode (argparse would, with nargs="?")."""
+    if args is None:
+        return None
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--render" and out[i + 1] not in RENDER_MODES:
+            out[i] = "--render=on"
+    return out
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def byte_size(text: str) -> int:
+    units = {"k": 1_000, "kb": 1_000, "m": 1_000_000, "mb": 1_000_000, "g": 1_000_000_000, "gb": 1_000_000_000}
+    low = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if low.endswith(suffix):
+            number, factor = low[: -len(suffix)], units[suffix]
+            break
+    else:
+        number, factor = low, 1
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 3000000, 500k, 3M)") from None
+    if value < 1024:
+        raise argparse.ArgumentTypeError(f"must be at least 1024 bytes: {text!r}")
+    if value > MAX_BYTES_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_BYTES_LIMIT // 1_000_000}M: {text!r}")
+    return value
+
+
+def add_rules_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rules", metavar="DIR", help="rules directory replacing the default rules")
+
+
+def add_fetch_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `check` and `audit`: how pages are fetched."""
+    d = FetchOptions()
+    g = p.add_argument_group("fetching")
+    g.add_argument("--max-pages", type=positive_int, default=d.max_pages, metavar="N",
+                   help=f"pages to fetch per site (default {d.max_pages})")
+    g.add_argument("--timeout", type=positive_float, default=d.timeout, metavar="S",
+                   help=f"per-request connect/read timeout in seconds (default {d.timeout:g})")
+    g.add_argument("--site-timeout", type=positive_float, default=d.site_timeout, metavar="S",
+                   help=f"total deadline per site in seconds (default {d.site_timeout:g})")
+    g.add_argument("--max-bytes", type=byte_size, default=d.max_bytes, metavar="SIZE",
+                   help="body cap per page after decompression (default 3M)")
+    g.add_argument("--max-redirects", type=int, default=d.max_redirects, metavar="N",
+                   help=f"redirects followed per request (default {d.max_redirects})")
+    g.add_argument("--per-host", type=positive_int, default=d.per_host, metavar="N",
+                   help=f"concurrent connections to one host (default {d.per_host})")
+    g.add_argument("--retries", type=int, default=d.retries, metavar="N",
+                   help=f"retries on connection errors, 408, 429 and 5xx (default {d.retries})")
+    g.add_argument("--user-agent", metavar="UA", help="User-Agent header (default names the tool and its URL)")
+    g.add_argument("--allow-private", action="store_true",
+                   help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
+    g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
+    g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
+    g.add_argument("--render", nargs="?", const="on", default="off", choices=RENDER_MODES,
+                   help="read pages as headless Chromium renders them (scripts run; same guard and limits); "
+                        "'--render auto' only pages that look empty or script-built")
+    g.add_argument("--screenshots", action="store_true",
+                   help="keep a full-page screenshot of every page read (in the WARC and the HTML report)")
+
+
+def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
+    options = _fetch_options(args)
+    if (options.render != "off" or options.screenshots) and not getattr(args, "replay", None):
+        # Fail before any work (exit 2, one line) rather than on the first page. A replay
+        # needs no browser: it reads the renderings the capture kept.
+        from pharmcheck.fetch.render import require_browser
+
+        require_browser("--render" if options.render != "off" else "--screenshots")
+    return options
+
+
+def _fetch_options(args: argparse.Namespace) -> FetchOptions:
+    try:
+        return FetchOptions(
+            max_pages=args.max_pages,
+            timeout=args.timeout,
+            site_timeout=args.site_timeout,
+            max_bytes=args.max_bytes,
+            max_redirects=args.max_redirects,
+            per_host=args.per_host,
+            retries=args.retries,
+            allow_private=args.allow_private,
+            ignore_robots=args.ignore_robots,
+            user_agent=args.user_agent,
+            render=getattr(args, "render", "off"),
+            screenshots=getattr(args, "screenshots", False),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from exc
