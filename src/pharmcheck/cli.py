@@ -17,6 +17,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from pharmcheck import TOOL_NAME, __version__
+from pharmcheck.console import COLOR_CHOICES, LOG_LEVELS
 from pharmcheck.errors import PharmcheckError, UsageError
 from pharmcheck.models import MAX_BYTES_LIMIT, ExitCode, FetchOptions, Report, Verdict
 from pharmcheck.rules import RuleSet, load_rules
@@ -75,6 +76,61 @@ def _byte_size(text: str) -> int:
     if value > MAX_BYTES_LIMIT:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_BYTES_LIMIT // 1_000_000}M: {text!r}")
     return value
+
+
+EXIT_CODES_EPILOG = """\
+exit codes:
+  0    checked; verdict below --fail-on
+  1    checked; verdict at or above --fail-on (rules test: an example failed)
+  2    usage, configuration, input-file or rule error (one line on stderr)
+  3    could not assess (unreachable)
+  4    internal error (a bug: rerun with --traceback and report it)
+  130  interrupted (Ctrl-C); finished work is kept
+
+configuration: options also come from pharmcheck.toml or [tool.pharmcheck] in
+pyproject.toml (or --config FILE) and from PHARMCHECK_* environment variables
+(PHARMCHECK_MAX_PAGES=5); the command line wins over the environment, which wins
+over the file. NO_COLOR turns colour off.
+"""
+MAIN_EPILOG = """\
+examples:
+  pharmcheck check pharmacy.example                      text report on stdout
+  pharmcheck check pharmacy.example --format json -o r.json
+  pharmcheck audit domains.txt --format csv -o out.csv   results also in pharmcheck.db
+  pharmcheck rules test                                  every rule's examples
+  eval "$(pharmcheck completion bash)"                   tab completion in bash
+
+""" + EXIT_CODES_EPILOG
+CHECK_EPILOG = """\
+examples:
+  pharmcheck check https://pharmacy.example/
+  pharmcheck check pharmacy.example --format json -o r.json
+  pharmcheck check pharmacy.example --format markdown   for a ticket
+  pharmcheck check pharmacy.example --format sarif -o r.sarif
+  pharmcheck check pharmacy.example --save-warc site.warc.gz
+  pharmcheck check https://pharmacy.example/ --replay site.warc.gz   offline, from a capture
+
+""" + EXIT_CODES_EPILOG
+
+
+def add_console_options(p: argparse.ArgumentParser, color: bool = False) -> None:
+    """-q, -v, --log-level (and --color where a report goes to a terminal)."""
+    g = p.add_argument_group("output")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr, only errors")
+    g.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log what happens on stderr (-v: each site, -vv: each request)")
+    g.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="log level (default warning; -v = info)")
+    if color:
+        g.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                       help="colour the text report: auto (on a terminal, unless NO_COLOR is set), always, never")
+
+
+def console_setup(args: argparse.Namespace) -> None:
+    """Log level from -q/-v/--log-level; called by the commands that have those options."""
+    from pharmcheck.console import setup_logging
+
+    level = args.log_level or ("error" if args.quiet else {0: "warning", 1: "info"}.get(args.verbose, "debug"))
+    setup_logging(level, sys.stderr)
 
 
 def add_rules_option(p: argparse.ArgumentParser) -> None:
@@ -144,12 +200,16 @@ def _fetch_options(args: argparse.Namespace) -> FetchOptions:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.")
+    parser = _Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.",
+                     epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{TOOL_NAME} {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: ./pharmcheck.toml, else [tool.pharmcheck] in ./pyproject.toml)")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors (debugging)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
+    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.",
+                           epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
     check.add_argument("--format", choices=["text", "json", "html", "markdown", "sarif"], default="text",
                        help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
@@ -160,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--live-links", action="store_true", help="HTML report: clickable links instead of defanged ones")
     add_rules_option(check)
     add_fetch_options(check)
+    add_console_options(check, color=True)
     check.set_defaults(func=cmd_check)
 
     rules = sub.add_parser("rules", help="list or test the rules")
@@ -175,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the report")
     schema.set_defaults(func=cmd_schema)
+
+    completion = sub.add_parser("completion", help="print the shell code for tab completion",
+                                description='Tab completion of commands and options: eval "$(pharmcheck completion bash)" '
+                                            "in ~/.bashrc (zsh, fish and tcsh work the same way).")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"])
+    completion.set_defaults(func=cmd_completion)
 
     for register in EXTRA_COMMANDS:
         register(sub)
@@ -206,7 +273,17 @@ def write_output(path: str, content: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def render(report: Report, fmt: str, live_links: bool = False) -> str:
+def _color(args: argparse.Namespace) -> bool:
+    from pharmcheck.console import use_color
+
+    if args.format != "text":
+        return False
+    if args.output != "-":
+        return args.color == "always"  # a file is read later, elsewhere: plain unless asked
+    return use_color(args.color, sys.stdout)
+
+
+def render(report: Report, fmt: str, live_links: bool = False, color: bool = False) -> str:
     if fmt == "json":
         from pharmcheck.report import render_json
 
@@ -223,9 +300,10 @@ def render(report: Report, fmt: str, live_links: bool = False) -> str:
         from pharmcheck.report.html import render_site_html
 
         return render_site_html(report, live_links=live_links)
+    from pharmcheck.console import painter
     from pharmcheck.report import render_text
 
-    return render_text(report)
+    return render_text(report, painter(color))
 
 
 def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
@@ -236,14 +314,20 @@ def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.console import CheckProgress, is_terminal
     from pharmcheck.fetch import ArchiveIndex
 
+    console_setup(args)
     options = fetch_options_from_args(args)
     ruleset = load_ruleset(args)
     archive = ArchiveIndex(args.replay) if args.replay else None
-    report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
-    write_output(args.output, render(report, args.format, args.live_links))
-    if args.output != "-" or args.format != "text":
+    # A live line on a terminal only: piped or logged stderr gets none (and -q none at all).
+    live = not args.quiet and not args.verbose and args.log_level is None and is_terminal(sys.stderr)
+    with CheckProgress(sys.stderr, options.max_pages, enabled=live) as progress:
+        ctx = CheckContext(ruleset=ruleset, options=options, archive=archive, on_fetch=progress.fetching)
+        report = check_site(args.url, ctx, save_warc=args.save_warc)
+    write_output(args.output, render(report, args.format, args.live_links, color=_color(args)))
+    if not args.quiet and (args.output != "-" or args.format != "text"):
         scored = f"score {report.score}" if report.score is not None else "not assessed"
         print(f"{report.url}: {report.verdict.value} ({scored})", file=sys.stderr)
     return exit_code_for(report.verdict, args.fail_on)
@@ -286,6 +370,13 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return ExitCode.FAIL_ON if failed else ExitCode.OK
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    import argcomplete
+
+    write_output("-", argcomplete.shellcode([TOOL_NAME], shell=args.shell))
+    return ExitCode.OK
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -304,6 +395,40 @@ def _register_extra_commands() -> None:
     import pharmcheck.audit.dbcli  # noqa: F401
 
 
+def _config_argument(argv: list[str]) -> str | None:
+    """--config FILE, read before parsing: it sets the defaults the parse starts from."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--config":
+            if i + 1 >= len(argv):
+                raise UsageError("--config needs a file name")
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
+
+
+def apply_config(parser: argparse.ArgumentParser, config_file: str | None) -> None:
+    """Defaults of every command's options from the config file and PHARMCHECK_* variables
+    (precedence: command line > environment > file > built-in; see config.py)."""
+    from pharmcheck.config import defaults_for, find_config
+
+    config = find_config(config_file)
+    for command, sub in _command_parsers(parser).items():
+        defaults = defaults_for(sub, command, config)
+        if defaults:
+            sub.set_defaults(**defaults)
+
+
 def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
     err = stderr or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -311,6 +436,11 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     try:
         _register_extra_commands()
         parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `pharmcheck completion`)
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
+        apply_config(parser, _config_argument(argv))
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help(err)
@@ -335,3 +465,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
             raise
         print(f"{TOOL_NAME}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", file=err)
         return ExitCode.INTERNAL
+    finally:
+        from pharmcheck.console import reset_logging
+
+        reset_logging()

@@ -43,11 +43,25 @@ _VERDICT_RANK = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0, Ver
                  Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
 
 
+AUDIT_EPILOG = """\
+examples:
+  pharmcheck audit domains.txt                       JSONL on stdout, results in pharmcheck.db
+  pharmcheck audit sites.csv --format csv -o out.csv a CSV with a url column works too
+  cat domains.txt | pharmcheck audit - --db q3.db    or stdin
+  pharmcheck audit domains.txt --resume              after a crash or Ctrl-C: only what is missing
+  pharmcheck audit shops.txt --format sarif -o audit.sarif   for a code-scanning dashboard
+
+""" + cli.EXIT_CODES_EPILOG.replace("verdict below --fail-on", "the audit ran (any verdicts) unless --fail-on").replace(
+    "verdict at or above --fail-on", "some site at or above --fail-on").replace("could not assess (unreachable)",
+                                                                              "(not used by audit)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser(
         "audit", help="audit a list of sites into a database",
         description="Check every site of a list (text file, CSV with a url column, or - for stdin) as `check` "
-                    "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.")
+                    "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.",
+        epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", help="text file (one URL or domain per line), CSV with a 'url' column, or - (stdin)")
     audit.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     audit.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default jsonl)")
@@ -67,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
     cli.add_rules_option(audit)
     cli.add_fetch_options(audit)
+    cli.add_console_options(audit)
     audit.set_defaults(func=cmd_audit)
 
     export = sub.add_parser("export", help="write a stored audit run as JSONL/CSV/JSON/HTML",
@@ -308,6 +323,7 @@ def _check_writable(path: str) -> None:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     err = sys.stderr
+    cli.console_setup(args)
     source = InputSource(args.input)
     options = cli.fetch_options_from_args(args)
     source.check_usable()  # before the database: a wrong file creates no run
@@ -368,7 +384,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
            warc_dir: Path | None, err: TextIO) -> int:
     done_before = store.done_urls(run.id)
     counts_before = store.verdict_counts(run.id)
-    mode = "off" if args.no_progress else ("tty" if err.isatty() else "log")
+    mode = "off" if args.no_progress or args.quiet else ("tty" if err.isatty() else "log")
     progress = Progress(err, mode, run.total, already_done=len(done_before), already_counts=counts_before)
     bad_lines = 0
 
@@ -436,7 +452,8 @@ def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunO
                  f"{shlex.quote(args.db)} --run {run.id} --format csv -o results.csv")
     if outcome.stopped or outcome.failed:
         lines.append(f"  resume with: {_resume_command(args, run.id)}")
-    print("\n".join(lines), file=err)
+    if not args.quiet or outcome.stopped or outcome.failed:  # -q: a resume hint still shows
+        print("\n".join(lines), file=err)
     err.flush()
     if outcome.stopped:
         return ExitCode.INTERRUPTED
