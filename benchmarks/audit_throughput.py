@@ -10,6 +10,13 @@ request), and the audit process's peak RSS from wait4().
 
     python benchmarks/audit_throughput.py                    # 200 and 2000 sites, 32 workers
     python benchmarks/audit_throughput.py --sizes 200 --delay 0.1 --workers 64
+    python benchmarks/audit_throughput.py --runner dask     # threads vs a Dask LocalCluster of 1, 2, 4 workers
+
+With `--runner dask`, each size is audited by the thread runner (`--processes 1`) and by
+`--runner dask` with 1, 2 and 4 local worker processes, side by side: sites/s and CPU per site
+(the audit process and its children: the LocalCluster's nanny and worker processes). A 1-site
+run of each configuration measures the fixed start-up cost (cluster start, rules loaded on each
+worker), so the per-site figures can be read without it.
 """
 
 from __future__ import annotations
@@ -188,11 +195,38 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
     }
 
 
+DASK_WORKERS = (1, 2, 4)
+
+
+def compare_runners(sizes: list[int], workers: int, delay: float, extra: list[str]) -> None:
+    """Thread runner vs Dask LocalClusters, one table per size. Each configuration also audits
+    one site alone: its wall and CPU time are the fixed cost (process and cluster start, rules
+    loaded per worker), and what the big run costs beyond it, per extra site, is the marginal
+    cost a site adds, which is where the Dask overhead per site shows."""
+    configs = [("threads", ["--processes", "1"])] + [
+        (f"dask, {n} worker{'s' if n > 1 else ''}", ["--runner", "dask", "--processes", str(n)]) for n in DASK_WORKERS]
+    fixed = {label: run_size(1, workers, delay, [*args, *extra]) for label, args in configs}
+    for n in sizes:
+        print(f"{n} sites, {workers} in flight, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+        print(f"  {'runner':<16} {'wall s':>7} {'sites/s':>8} {'fixed s':>8} {'sites/s beyond fixed':>21} "
+              f"{'CPU ms/site':>12} {'marginal CPU ms/site':>21} {'peak RSS MB':>12}")
+        for label, args in configs:
+            r = run_size(n, workers, delay, [*args, *extra])
+            f = fixed[label]
+            beyond = (r["sites"] - 1) / max(r["seconds"] - f["seconds"], 1e-9)
+            marginal = (r["cpu_s"] - f["cpu_s"]) / max(r["sites"] - 1, 1) * 1000
+            print(f"  {label:<16} {r['seconds']:7.1f} {r['sites_per_s']:8.1f} {f['seconds']:8.1f} {beyond:21.1f} "
+                  f"{r['cpu_s'] / r['sites'] * 1000:12.0f} {marginal:21.0f} {r['total_rss_mb']:12.0f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=None,
+                    help="numbers of sites (default 200 and 2000; 200 with --runner dask)")
     ap.add_argument("--workers", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.2, help="seconds before each response (default 0.2)")
+    ap.add_argument("--runner", choices=["local", "dask"], default="local",
+                    help="dask: compare the thread runner with Dask LocalClusters of 1, 2 and 4 workers")
     ap.add_argument("audit_args", nargs="*", help="extra arguments for `pharmcheck audit` (after --)")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -201,6 +235,10 @@ def main() -> None:
     print(f"pages per site: {len(PAGES)} ({', '.join(f'{k} {v // 1000} KB' for k, v in sizes.items())}) + robots.txt")
     print(f"{args.workers} workers, {args.delay * 1000:g} ms per response, ideal {args.workers / args.delay:g} req/s, "
           f"{os.cpu_count()} CPUs")
+    if args.runner == "dask":
+        compare_runners(args.sizes or [200], args.workers, args.delay, args.audit_args)
+        return
+    args.sizes = args.sizes or [200, 2000]
     results = {}
     for n in args.sizes:
         r = run_size(n, args.workers, args.delay, args.audit_args)

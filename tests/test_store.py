@@ -4,6 +4,7 @@ concurrent writers and openers, as several audit machines sharing one database w
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -176,7 +177,9 @@ def test_audit_export_and_db_commands_on_postgres(postgres_url: str, listing: Pa
     assert code == 0, err
     assert "verdicts: legitimate 1 · rogue 1" in err
     assert main(["export", "--db", postgres_url, "--format", "jsonl"]) == 0
-    assert capsys.readouterr().out == out  # what the audit streamed is what the database gives back
+    exported = capsys.readouterr().out.splitlines()
+    assert sorted(exported) == sorted(out.splitlines())  # what the audit streamed is what the database gives back
+    assert [json.loads(line)["url"] for line in exported] == [ROGUE_URL, LEGIT_URL]  # in input order
     assert main(["report", "--db", postgres_url, "-o", str(tmp_path / "r.html")]) == 0
     assert "cheap-meds-24[.]example" in (tmp_path / "r.html").read_text()
     capsys.readouterr()

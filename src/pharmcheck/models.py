@@ -84,6 +84,7 @@ class ErrorCode(str, Enum):
     render = "render"  # the browser failed or ran out of time on a page
     render_limit = "render_limit"  # a page's request or byte cap was reached
     download_refused = "download_refused"
+    worker_crash = "worker_crash"  # audit --runner dask: the site killed the worker processes that audited it
 
 
 class FetchError(BaseModel):

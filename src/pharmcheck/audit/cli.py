@@ -25,7 +25,7 @@ from typing import Any, TextIO
 from pharmcheck import TOOL_NAME, cli
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
-from pharmcheck.audit.runner import ContextSpec, RunOutcome, SiteTask, make_runner
+from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, make_runner
 from pharmcheck.audit.store import Store, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
@@ -70,7 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help=f"sites audited at once (default {DEFAULT_WORKERS})")
     audit.add_argument("--processes", type=cli._positive_int, default=None, metavar="N",
                        help="worker processes sharing the workers (default: one per CPU core when --workers "
-                            "is at least 8; 1 = threads in this process only)")
+                            "is at least 8; 1 = threads in this process only; with --runner dask and no --scheduler: "
+                            "the local cluster's worker processes)")
+    audit.add_argument("--runner", choices=["local", "dask"], default=None,
+                       help="where sites are audited: local threads/processes (default), or a Dask cluster "
+                            "(pip install 'pharmcheck[dask]')")
+    audit.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Dask scheduler to use, e.g. tcp://HOST:8786 (implies --runner dask; without it "
+                            "--runner dask starts a local cluster of --processes workers)")
     audit.add_argument("--resume", nargs="?", const=0, type=cli._positive_int, metavar="RUN_ID",
                        help="continue the latest unfinished run over this input (or run RUN_ID), "
                             "auditing only the sites it is missing")
@@ -267,6 +274,7 @@ def _run_arguments(args: argparse.Namespace, options: FetchOptions) -> dict[str,
         "rules": args.rules,
         "workers": args.workers,
         "processes": args.processes,
+        "runner": "dask" if args.runner == "dask" or args.scheduler else "local",
         "replay": str(Path(args.replay).resolve()) if args.replay else None,
         "save_warc": str(Path(args.save_warc).resolve()) if args.save_warc else None,
     }
@@ -335,7 +343,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)
-        warc_dir = Path(args.save_warc) if args.save_warc else None
+        warc_dir = Path(args.save_warc).resolve() if args.save_warc else None  # absolute: workers may run elsewhere
         if warc_dir is not None:
             try:
                 warc_dir.mkdir(parents=True, exist_ok=True)
@@ -418,7 +426,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
         recorder = AuditRecorder(store, run.id, sink, progress, err)
         with StopOnInterrupt(err, progress.clear) as stop:
             try:
-                outcome = make_runner(args.workers, args.processes, ctx).run(tasks(), spec, recorder, stop.event)
+                outcome = _make_runner(args, ctx).run(tasks(), spec, recorder, stop.event)
             except KeyboardInterrupt:  # the second Ctrl-C: every commit so far is kept
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
@@ -428,6 +436,14 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
             write_document(out, args.format, finished, store.reports(run.id), args.live_links)
     progress.clear()
     return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
+
+
+def _make_runner(args: argparse.Namespace, ctx: CheckContext) -> Runner:
+    if args.runner == "dask" or args.scheduler:
+        from pharmcheck.audit.dask_runner import DaskRunner
+
+        return DaskRunner(args.workers, scheduler=args.scheduler, local_workers=args.processes, ctx=ctx)
+    return make_runner(args.workers, args.processes, ctx)
 
 
 def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunOutcome,
