@@ -33,6 +33,8 @@ def url_paths(rel: str) -> list[str]:
     """The URL paths a page file stands for (README: "/faq" or "/faq/" -> faq.html)."""
     if rel == "index.html":
         return ["/"]
+    if rel.endswith(".htm"):  # /x.htm keeps its name
+        return ["/" + rel]
     stem = rel[: -len(".html")]
     last = stem.rsplit("/", 1)[-1]
     if "." in last:  # /x.html, /a.shtml -> kept names
@@ -45,7 +47,7 @@ def site_to_warc(site: CorpusSite, out: Path) -> Path:
     pages_dir = site.directory / "pages"
     pages = [
         (base + path, page.read_bytes(), "text/html; charset=utf-8")
-        for page in sorted(pages_dir.rglob("*.html"))
+        for page in sorted(p for p in pages_dir.rglob("*") if p.suffix in (".html", ".htm"))
         for path in url_paths(page.relative_to(pages_dir).as_posix())
     ]
     return write_warc(out, pages)

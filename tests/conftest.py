@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pgkit import PostgresServer, find_bindir
+from pharmcheck.language import preload_language_model
 from pharmcheck.rules import RuleSet, load_rules
 from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
 
@@ -14,6 +15,13 @@ from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
 @pytest.fixture(scope="session")
 def ruleset() -> RuleSet:
     return load_rules()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def language_model_loaded() -> None:
+    """The language model is loaded once per process (about a second): tests that time the
+    analysis of one page measure the page, not that one-time load."""
+    preload_language_model()
 
 
 @pytest.fixture

@@ -43,6 +43,11 @@ def _model() -> Any:
     return _identifier
 
 
+def preload_language_model() -> None:
+    """Load the model now rather than on the first page (e.g. before timing a page)."""
+    _model()
+
+
 def sample(text: str, limit: int = SAMPLE_CHARS) -> str:
     """At most `limit` characters of `text`: all of it if short, else three slices taken at
     a fifth, half and four fifths of the way through (cut at spaces)."""

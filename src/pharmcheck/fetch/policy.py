@@ -13,19 +13,30 @@ from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_doma
 # What a link promises, by the words in its URL or text, with how much we want it.
 # Evidence for each criterion tends to sit on these pages (NABP/LegitScript reviewers read
 # the same ones): identity and licences on about/contact/legal, the prescription policy on
-# FAQ/how-to-order, payment and shipping terms on their own pages.
+# FAQ/how-to-order, payment and shipping terms on their own pages. The second pattern of each
+# category holds the same page names in de, fr, es, it, nl, pl, pt and sv (URL stems, ASCII,
+# as addresses are written).
 CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
-    (name, weight, re.compile(pattern, re.I))
-    for name, weight, pattern in [
-        ("prescription", 90, r"prescri|\brx\b|how[-_ ]?(it[-_ ]?works|to[-_ ]?order)|ordering"),
-        ("about", 85, r"about|who[-_ ]?we[-_ ]?are|our[-_ ]?(story|company|pharmac)|licen[cs]|accredit|regulat"),
-        ("contact", 80, r"contact|impressum|imprint|kontakt|find[-_ ]?us|locations?\b"),
-        ("legal", 75, r"terms|conditions|legal|disclaimer|\btos\b|agb"),
-        ("faq", 75, r"faq|help|support|questions|frequently"),
-        ("shipping", 70, r"ship|deliver|dispatch|postage|customs"),
-        ("payment", 70, r"payment|pay[-_ ]?method|billing|bitcoin|crypto"),
-        ("reviews", 65, r"review|testimonial|feedback|trustpilot|rating"),
-        ("privacy", 50, r"privacy|hipaa|gdpr|cookie[-_ ]?policy"),
+    (name, weight, re.compile(f"{pattern}|{european}", re.I))
+    for name, weight, pattern, european in [
+        ("prescription", 90, r"prescri|\brx\b|how[-_ ]?(it[-_ ]?works|to[-_ ]?order)|ordering",
+         r"rezept|verschreib|ordonnance|receta|ricett|\brecept|voorschrift|recepta|receit|so[-_ ]?bestellen|comment[-_ ]?commander|como[-_ ]?comprar|come[-_ ]?ordinare"),
+        ("about", 85, r"about|who[-_ ]?we[-_ ]?are|our[-_ ]?(story|company|pharmac)|licen[cs]|accredit|regulat",
+         r"ueber[-_ ]?uns|uber[-_ ]?uns|qui[-_ ]?sommes|chi[-_ ]?siamo|quienes[-_ ]?somos|sobre[-_ ]?(nosotros|nos)|over[-_ ]?ons|\bo[-_ ]?nas\b|om[-_ ]?oss|unternehmen|la[-_ ]?loi|\bloi\b|legge|\bley\b|gesetz"),
+        ("contact", 80, r"contact|impressum|imprint|kontakt|find[-_ ]?us|locations?\b",
+         r"mentions[-_ ]?legales|note[-_ ]?legali|aviso[-_ ]?legal|colofon|contatt|contacto|contato|kontakt"),
+        ("legal", 75, r"terms|conditions|legal|disclaimer|\btos\b|agb",
+         r"\bcgv\b|condizioni|condiciones|condicoes|voorwaarden|regulamin|warunki|villkor|geschaeftsbedingungen|nutzungsbedingungen"),
+        ("faq", 75, r"faq|help|support|questions|frequently",
+         r"hilfe|fragen|\baide\b|ayuda|aiuto|guida|domande|preguntas|vragen|pomoc|pytania|ajuda|perguntas|hjalp|fragor"),
+        ("shipping", 70, r"ship|deliver|dispatch|postage|customs",
+         r"versand|lieferung|livraison|envio|spedizion|consegna|verzend|levering|wysylk|dostaw|entrega|frakt|leverans"),
+        ("payment", 70, r"payment|pay[-_ ]?method|billing|bitcoin|crypto",
+         r"zahlung|bezahl|paiement|\bpago|pagament|betal|platnos|pagamento|betalning"),
+        ("reviews", 65, r"review|testimonial|feedback|trustpilot|rating",
+         r"bewertung|avis[-_ ]?clients|opiniones|recension|ervaringen|beoordeling|opinie|avaliac|omdome"),
+        ("privacy", 50, r"privacy|hipaa|gdpr|cookie[-_ ]?policy",
+         r"datenschutz|confidentialite|privacidad|riservatezza|privacybeleid|prywatnosc|privacidade|integritet"),
     ]
 ]
 PRODUCT_WEIGHT = 60

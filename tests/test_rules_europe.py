@@ -1,0 +1,81 @@
+"""Europe in its own languages, on made-up sites: the verdict follows what a European site does
+(and what its country's law allows), and the EU reference data agrees with itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pharmcheck.rules import RuleSet
+from pharmcheck.rules.load import default_rules_dir
+from test_rules_traps import verdict
+
+CASES = {
+    "German mail-order pharmacy asking for the original prescription by post": ("legitimate", "https://www.beispiel-versandapotheke.de/", {
+        "/impressum": "<p>Beispiel-Apotheke, Inhaberin: Apothekerin Dr. Anna Beispiel e.K., Lindenstraße 4, 12345 Musterstadt.</p>"
+                      "<p>Handelsregister: Amtsgericht Musterstadt, HRA 1234. Zuständige Aufsichtsbehörde: Landesamt für Gesundheit. "
+                      "Zuständige Apothekerkammer: Apothekerkammer Musterland.</p>",
+        "/rezept": "<p>Verschreibungspflichtige Arzneimittel liefern wir nur gegen Rezept: schicken Sie uns Ihr Originalrezept "
+                   "im portofreien Freiumschlag.</p><p>Tadalafil 20 mg, 12 Tabletten – in den Warenkorb.</p>",
+    }),
+    "French shop delivering prescription-only drugs with no prescription step": ("rogue", "https://www.pharma-express-exemple.fr/", {
+        "/boutique": "<p>Xanax 1 mg, 30 comprimés : ajouter au panier. Livraison à domicile en 24 h.</p>"
+                     "<p>Tramadol 50 mg : ajouter au panier.</p>",
+    }),
+    "Italian shop offering prescription drugs without a prescription": ("rogue", "https://www.farmaci-rapidi-esempio.it/", {
+        "/negozio": "<p>Cialis 20 mg senza ricetta: aggiungi al carrello, consegna a casa in 48 ore.</p>",
+    }),
+    "Italian pharmacy that sells only non-prescription medicines online": ("legitimate", "https://www.farmacia-del-ponte-esempio.it/", {
+        "/chi-siamo": "<p>La nostra farmacia è iscritta all'Ordine dei Farmacisti della provincia. "
+                      "Farmacista responsabile: Dott.ssa Giulia Bianchi.</p>",
+        "/vendita-online": "<p>Sul nostro sito vendiamo solo farmaci senza obbligo di prescrizione e prodotti da banco.</p>"
+                           "<p>Ibuprofene 400 mg, 12 compresse – aggiungi al carrello.</p>",
+    }),
+    "Dutch consumer programme warning about illegal pills": ("not_pharmacy", "https://www.omroep-voorbeeld.nl/", {
+        "/artikel": "<p>Online medicijnen kopen? Pas op voor nepmedicijnen: wie zonder recept Viagra bestelt, loopt een risico. "
+                    "De inspectie waarschuwt voor illegale online apotheken.</p>",
+    }),
+    "Polish news report on counterfeit drugs": ("not_pharmacy", "https://zdrowie-przyklad.pl/", {
+        "/artykul": "<p>Policja zlikwidowała fabrykę, która produkowała sfałszowane leki na potencję; nielegalne apteki sprzedawały je bez recepty.</p>",
+    }),
+    "Spanish shop named for buying Kamagra": ("rogue", "https://www.comprar-kamagra-ejemplo.es/", {
+        "/condiciones": "<p>Condiciones generales de venta de la tienda: su pedido se envía en 24 horas.</p>",
+    }),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_verdict_follows_what_the_european_site_does(ruleset: RuleSet, name: str) -> None:
+    expected, url, pages = CASES[name]
+    got, fired = verdict(ruleset, url, pages)
+    assert got == expected, (name, sorted(fired))
+
+
+def _data(name: str) -> dict:
+    return yaml.safe_load((Path(default_rules_dir()) / "data" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def test_distance_selling_lists_agree_with_the_law_table() -> None:
+    law = _data("eu_law")
+    banned = {row["tld"] for row in law["distance_selling"] if not row["rx_by_mail"]}
+    assert {host.strip("\\.$") for host in law["eu_rx_distance_banned_hosts"]} == banned
+    allowed_languages = {"de", "nl", "sv", "da", "fi"}  # spoken in a market that allows mail order
+    assert not allowed_languages & set(law["eu_rx_distance_banned_languages"])
+    for row in law["distance_selling"]:
+        assert row["law"] and row["references"], row["country"]
+
+
+def test_european_drug_spellings_keep_the_schedule_of_their_drug() -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for entry in _data("drugs")["drugs"]:
+        kind = (entry.get("schedule", "rx"), entry.get("category", ""))
+        assert seen.setdefault(entry["name"], kind) == kind, entry["name"]
+
+
+def test_lexicon_knows_local_spellings_and_brands(ruleset: RuleSet) -> None:
+    from pharmcheck.check import drug_index
+
+    found = drug_index(ruleset).find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
+    assert {d.name for d in found} == {"tramadol", "zolpidem", "bromazepam", "clonazepam", "lorazepam", "oxycodone", "codeine", "sildenafil"}
