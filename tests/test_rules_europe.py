@@ -79,3 +79,26 @@ def test_lexicon_knows_local_spellings_and_brands(ruleset: RuleSet) -> None:
 
     found = drug_index(ruleset).find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
     assert {d.name for d in found} == {"tramadol", "zolpidem", "bromazepam", "clonazepam", "lorazepam", "oxycodone", "codeine", "sildenafil"}
+
+
+ENGLISH_PAGE = ("<p>The commander of the expedition carried tramadol in the first-aid kit, as the doctor had advised, "
+                "and the team kept a careful record of every dose given during the long winter.</p>")
+FRENCH_PAGE = ("<p>Le tramadol est un antalgique : commander en ligne, livraison à domicile en quarante-huit heures, "
+               "paiement sécurisé par carte bancaire pour toutes les commandes passées sur notre site.</p>")
+
+
+def test_a_rule_scoped_to_languages_skips_pages_detected_in_another_language(ruleset: RuleSet) -> None:
+    _, fired_en = verdict(ruleset, "https://expedition-story.test/", {"/story": ENGLISH_PAGE})
+    _, fired_fr = verdict(ruleset, "https://pharmacie-exemple.test/", {"/boutique": FRENCH_PAGE})
+    assert "SELL-EU-DRUG-OFFER" not in fired_en
+    assert "SELL-EU-DRUG-OFFER" in fired_fr
+
+
+def test_the_language_matcher_makes_a_french_dot_com_shop_answer_to_french_law(ruleset: RuleSet) -> None:
+    got, fired = verdict(ruleset, "https://pilules-exemple.com/", {"/boutique": FRENCH_PAGE})
+    assert "RX-EU-RX-DISTANCE-BANNED" in fired and got == "rogue"
+    # the same shop in German (Germany allows mail order on prescription) is not judged by French law
+    german = ("<p>Tramadol 50 mg, 20 Kapseln: jetzt bestellen, Lieferung nach Hause in zwei Tagen, sichere Zahlung "
+              "per Rechnung für alle Bestellungen in unserem Shop.</p>")
+    _, fired_de = verdict(ruleset, "https://pillen-beispiel.com/", {"/shop": german})
+    assert "RX-EU-RX-DISTANCE-BANNED" not in fired_de

@@ -23,7 +23,7 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
         if cr.rule.scope != "page":
             continue
         evidence: list[Evidence] = []
-        for page in pages:
+        for page in _in_languages(pages, cr.rule.languages):
             ev = cr.matcher.on_page(page)
             if ev is None or (cr.unless and cr.vetoed(page)):
                 continue
@@ -35,15 +35,23 @@ def evaluate(rules: list[CompiledRule], site: SiteFacts) -> list[Finding]:
     for cr in rules:
         if cr.rule.scope != "site":
             continue
-        site_ev = cr.matcher.on_site(pages, fired)
+        scoped = _in_languages(pages, cr.rule.languages)
+        site_ev = cr.matcher.on_site(scoped, fired)
         if site_ev is None:
             continue
-        if any(u.on_site(pages, fired) is not None for u in cr.unless):
+        if any(u.on_site(scoped, fired) is not None for u in cr.unless):
             continue
         finding = _finding(cr.rule, site_ev or [Evidence(url=site.final_url, text=cr.rule.name)])
         findings.append(finding)
         fired[cr.rule.id] = finding.evidence
     return findings
+
+
+def _in_languages(pages: list[Page], languages: list[str]) -> list[Page]:
+    """The pages a rule scoped to `languages` looks at: not those detected in another language."""
+    if not languages:
+        return pages
+    return [p for p in pages if not p.facts.language or p.facts.language in languages]
 
 
 def _finding(rule: Rule, evidence: list[Evidence]) -> Finding:

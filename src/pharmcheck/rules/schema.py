@@ -86,6 +86,9 @@ class Rule(Strict):
     confidence: Confidence
     message: str = ""
     scope: Literal["page", "site"] = "page"
+    # Languages (ISO 639-1) of the pages the rule looks at; empty: all. Pages detected in
+    # another language are skipped; pages whose language could not be told are kept.
+    languages: list[str] = Field(default_factory=list)
     match: Matcher
     unless: list[Matcher] = Field(default_factory=list)
     references: list[str] = Field(min_length=1)
@@ -98,6 +101,14 @@ class Rule(Strict):
         if not RULE_ID.match(v):
             raise ValueError("id must be upper-case words joined by '-', e.g. RX-NO-PRESCRIPTION")
         return v
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, v: list[str]) -> list[str]:
+        codes = [c.strip().lower() for c in v]
+        if any(not (2 <= len(c) <= 3 and c.isalpha()) for c in codes):
+            raise ValueError("languages are ISO 639-1 codes such as de, fr")
+        return codes
 
     @field_validator("criterion")
     @classmethod
