@@ -39,6 +39,8 @@ from pharmcheck.models import (
     SiteFacts,
     ToolInfo,
 )
+from pharmcheck.networks.identifiers import certificate_identifiers, merge_site_identifiers
+from pharmcheck.networks.template import site_signature
 from pharmcheck.rules import RuleSet, evaluate
 from pharmcheck.score import score_site
 from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
@@ -144,9 +146,12 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
             frontier = CrawlFrontier(final_url, options.max_pages, index.words)
         redirects = first.redirects
         resp: Response | None = first
+        certificate = b""
         view: PageView | None = None
         while resp is not None:
             frontier.mark_visited(resp.url, resp.final_url)
+            if not certificate and resp.certificate and frontier.same_site(resp.final_url):
+                certificate = resp.certificate
             title = language = None
             if resp.error:
                 errors.append(resp.error)
@@ -177,7 +182,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None) -> tuple[Si
                 ctx.on_fetch(next_url, len(infos))
             resp = fetcher.get(next_url) if next_url else None
         domain = registrable_domain(host_of(final_url))
-        return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects), infos, errors
+        return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects,
+                         certificate=certificate), infos, errors
     finally:
         reader.close()
         fetcher.close()
@@ -187,6 +193,9 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
     """Rules and score over what was crawled: no I/O, deterministic."""
     findings = evaluate(ruleset.rules, site)
     result = score_site(findings, ruleset.scoring, assessed=bool(site.pages))
+    identifiers = merge_site_identifiers(
+        [certificate_identifiers(site.certificate, site.final_url) if site.certificate else [],
+         *(page.identifiers for page in site.pages)])
     return Report(
         url=site.url,
         final_url=site.final_url,
@@ -198,6 +207,8 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
         pages=infos,
         errors=errors,
         tool=tool_info(ruleset),
+        identifiers=identifiers,
+        template=site_signature(page.shingles for page in site.pages),
     )
 
 

@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that live in their own modules register here (audit, export, report).
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+# Rewrites of argv before parsing (`audit networks RUN` -> `audit-networks RUN`).
+ARGV_ROUTES: list[Callable[[list[str]], list[str]]] = []
 
 
 def load_ruleset(args: argparse.Namespace) -> RuleSet:
@@ -391,6 +393,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def _register_extra_commands() -> None:
     """Import the modules that add subcommands to EXTRA_COMMANDS. Imported here, not at the
     top: they import this module for its shared option helpers."""
+    import pharmcheck.audit.analysis_cli
     import pharmcheck.audit.cli
     import pharmcheck.audit.dbcli  # noqa: F401
 
@@ -435,6 +438,8 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     show_traceback = "--traceback" in argv
     try:
         _register_extra_commands()
+        for route in ARGV_ROUTES:
+            argv = route(argv)
         parser = build_parser()
         if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `pharmcheck completion`)
             import argcomplete

@@ -30,6 +30,8 @@ from pharmcheck.models import (
     Price,
     Response,
 )
+from pharmcheck.networks.identifiers import page_identifiers
+from pharmcheck.networks.template import page_shingles
 
 # Caps per page: a hostile page with 100,000 links must not make every later stage slow.
 MAX_LINKS = 3000
@@ -256,6 +258,7 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     paths = dict.fromkeys(link.url[len(origin) :] if link.url.startswith(origin) else link.url for link in links[:500])
     searchable = title + "\n" + text + "\n" + " ".join(paths)
     words = frozenset(_TOKEN.findall(searchable.lower()))
+    phones = _phones(text)
     html_el = root if root.tag == "html" else root.find(".//html")
     declared = html_el.get("lang", "") if html_el is not None else ""
     return PageFacts(
@@ -266,11 +269,13 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
         images=images,
         forms=forms,
         emails=emails[:50],
-        phones=_phones(text),
+        phones=phones,
         prices=_prices(text),
         drugs=drugs.find(searchable, words),
         jsonld=jsonld,
         truncated=truncated,
+        identifiers=page_identifiers(source, url, emails, phones, links),
+        shingles=page_shingles(root, text, title),
         words=words,
         language=detect_language(f"{title}\n{text}", declared),
     )

@@ -134,6 +134,7 @@ class Response(BaseModel):
     redirects: list[str] = Field(default_factory=list)  # the chain, first hop first
     error: FetchError | None = None
     elapsed: float = 0.0
+    certificate: bytes = b""  # DER of the peer's TLS certificate (https, live fetch)
 
     @property
     def is_html(self) -> bool:
@@ -213,6 +214,16 @@ class DrugMention(BaseModel):
     category: str = ""  # e.g. "opioid", "benzodiazepine"
 
 
+class SiteIdentifier(BaseModel):
+    """Something a site shares with the other storefronts of its operator (a phone, a tag
+    manager ID, a wallet, a certificate...), with where it was seen: see networks/identifiers.py."""
+
+    kind: str  # e.g. "gtm", "phone", "email", "tls_certificate"
+    value: str  # normalised: the same ID written two ways is one value
+    url: str  # the page (or the site, for a certificate) where it was seen
+    text: str = ""  # the words around it
+
+
 class PageFacts(BaseModel):
     """Everything the rules may look at on one page; built once per page by `extract`."""
 
@@ -228,6 +239,9 @@ class PageFacts(BaseModel):
     drugs: list[DrugMention] = Field(default_factory=list)
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
+    identifiers: list[SiteIdentifier] = Field(default_factory=list)
+    # Hashed DOM-path and text shingles of the page (networks/template.py); not output.
+    shingles: frozenset[int] = Field(default_factory=frozenset, exclude=True, repr=False)
     language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
     # the drug lookup, and reused by the rules' word prefilters. Not part of any output.
@@ -256,6 +270,7 @@ class SiteFacts(BaseModel):
     host: str
     pages: list[PageFacts] = Field(default_factory=list)
     redirects: list[str] = Field(default_factory=list)  # start URL's redirect chain
+    certificate: bytes = b""  # DER of the TLS certificate the site served (live HTTPS only)
 
 
 # --- rules / score / report -------------------------------------------------------------
@@ -305,6 +320,10 @@ class Report(BaseModel):
     pages: list[PageInfo] = Field(default_factory=list)
     errors: list[FetchError] = Field(default_factory=list)
     tool: ToolInfo
+    # What the site shares with other storefronts of an operator (networks/): identifiers
+    # with their evidence, and the MinHash of its page structure and boilerplate.
+    identifiers: list[SiteIdentifier] = Field(default_factory=list)
+    template: list[int] = Field(default_factory=list)
     checked_at: str = ""
     duration: float = 0.0
 

@@ -83,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "auditing only the sites it is missing")
     audit.add_argument("--fail-on", choices=list(_RANK), default=None,
                        help="exit 1 when any site's verdict is at or above this (default: never)")
+    audit.add_argument("--since", type=cli._positive_int, metavar="RUN",
+                       help="after the audit, print what changed since run RUN (as `audit diff RUN NEW`); "
+                            "with --fail-on, exit 1 only when a site reached that verdict since RUN")
     audit.add_argument("--save-warc", metavar="DIR", help="record each site's exchanges to DIR/<host>.warc.gz")
     audit.add_argument("--live-links", action="store_true", help="HTML output: clickable links instead of defanged")
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
@@ -141,8 +144,10 @@ def open_output(path: str, atomic: bool) -> Iterator[TextIO]:
         os.replace(tmp, target)
 
 
-def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Report], live_links: bool) -> None:
-    """A whole run in one of the formats, reports consumed one at a time where the format allows."""
+def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Report], live_links: bool,
+                   store: Store | None = None) -> None:
+    """A whole run in one of the formats, reports consumed one at a time where the format allows.
+    With the `store`, the HTML report also shows the run's networks and its changes."""
     if fmt == "jsonl":
         from pharmcheck.report.tabular import jsonl_line
 
@@ -166,9 +171,10 @@ def write_document(out: TextIO, fmt: str, run: AuditRun, reports: Iterable[Repor
 
         out.write(render_sarif(reports))
     elif fmt == "html":
+        from pharmcheck.audit.analysis_cli import html_extras
         from pharmcheck.report.html import render_audit_html
 
-        out.write(render_audit_html(run, reports, live_links))
+        out.write(render_audit_html(run, reports, live_links, **(html_extras(store, run) if store else {})))
     else:  # pragma: no cover - argparse restricts the choices
         raise UsageError(f"unknown format {fmt!r}")
 
@@ -338,6 +344,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _check_writable(args.output)
     store = open_store(args.db)
     try:
+        if args.since is not None:
+            store.get_run(args.since)  # a bad RUN is a usage error before any site is audited
         run, spec = _start_or_resume(store, source, args, options, err)
         ctx = spec.build()
         if ctx.ruleset.version != run.tool.rules_version:
@@ -431,11 +439,32 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
                 outcome = RunOutcome(completed=progress.done, stopped=True)
         if not outcome.stopped and not outcome.failed:
             store.finish_run(run.id)
+            _compute_networks(store, run, spec, ctx, err)
         if not sink.streaming:
             finished = store.get_run(run.id)
-            write_document(out, args.format, finished, store.reports(run.id), args.live_links)
+            write_document(out, args.format, finished, store.reports(run.id), args.live_links, store)
     progress.clear()
     return _finish(store, run, args, outcome, time.monotonic() - started, bad_lines, err)
+
+
+def _compute_networks(store: Store, run: AuditRun, spec: ContextSpec, ctx: CheckContext, err: TextIO) -> None:
+    from pharmcheck.networks.compute import compute
+
+    clustering = compute(store, run.id, spec.rules, ctx.ruleset.scoring)
+    if clustering.networks:
+        sizes = ", ".join(str(n.size) for n in clustering.networks[:10])
+        print(f"{TOOL_NAME}: {len(clustering.networks)} network(s) of sites (sizes {sizes}); "
+              f"see: {TOOL_NAME} audit networks {run.id} --db {shlex.quote(store.location)}", file=err)
+
+
+def _since(store: Store, run: AuditRun, args: argparse.Namespace, err: TextIO) -> bool:
+    """Print the changes since run `args.since`; True when --fail-on's level was reached since."""
+    from pharmcheck.audit.diff import diff_runs, render_text
+
+    store.get_run(args.since)
+    diff = diff_runs(store, args.since, run.id)
+    err.write(render_text(diff))
+    return bool(args.fail_on and diff.appeared_at_or_above(args.fail_on))
 
 
 def _make_runner(args: argparse.Namespace, ctx: CheckContext) -> Runner:
@@ -475,6 +504,8 @@ def _finish(store: Store, run: AuditRun, args: argparse.Namespace, outcome: RunO
         return ExitCode.INTERRUPTED
     if outcome.failed:
         return ExitCode.INTERNAL
+    if args.since is not None:
+        return ExitCode.FAIL_ON if _since(store, run, args, err) else ExitCode.OK
     if args.fail_on and any(_VERDICT_RANK[v] >= _RANK[args.fail_on] for v, n in counts.items() if n):
         return ExitCode.FAIL_ON
     return ExitCode.OK
@@ -498,7 +529,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store, run = _stored_run(args)
     try:
         with open_output(args.output, atomic=True) as out:
-            write_document(out, args.format, run, store.reports(run.id), args.live_links)
+            write_document(out, args.format, run, store.reports(run.id), args.live_links, store)
         if args.output != "-":
             print(f"{TOOL_NAME}: run {run.id}: {store.count_sites(run.id)} sites written to {args.output}",
                   file=sys.stderr)

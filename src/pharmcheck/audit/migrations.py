@@ -91,6 +91,13 @@ _SITES_NULLABLE_SCORE = _SITES.replace("score       INTEGER NOT NULL,", "score  
 _SITE_COLUMNS = "run_id, url, position, final_url, verdict, score, error_kind, report, checked_at, duration"
 _NULL_UNREACHABLE_SCORE = "UPDATE sites SET score = NULL WHERE verdict = 'unreachable'"
 
+
+def _networks_v3(real: str, blob: str) -> tuple[str, ...]:
+    from pharmcheck.networks.schema import schema
+
+    return schema(real, blob)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "runs, sites and findings",
@@ -110,6 +117,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             _NULL_UNREACHABLE_SCORE,
         ),
         postgres=("ALTER TABLE sites ALTER COLUMN score DROP NOT NULL", _NULL_UNREACHABLE_SCORE),
+    ),
+    Migration(
+        3, "affiliate networks: site identifiers and templates, networks, members, edges, commons",
+        sqlite=_networks_v3("REAL", "BLOB"),
+        postgres=_networks_v3("DOUBLE PRECISION", "BYTEA"),
     ),
 )
 

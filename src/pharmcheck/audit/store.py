@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from pharmcheck.audit.migrations import LATEST, MIGRATIONS, VERSIONS_TABLE
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, Report, ToolInfo, Verdict
+from pharmcheck.networks import store as network_store
 
 SCHEMA_VERSION = LATEST
 
@@ -109,6 +110,21 @@ class Store(Protocol):
 
     def error_counts(self, run_id: int) -> Counter[str]: ...
 
+    def previous_run(self, run_id: int) -> AuditRun | None: ...
+
+    def runs(self) -> list[AuditRun]: ...
+
+    def delete_run(self, run_id: int) -> None: ...
+
+    # Plain statements, for the modules that keep their own tables here (networks/, diffs).
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
 
 def open_store(db: str, migrate: bool = True) -> Store:
     """The store for `--db`: a PostgreSQL URL or an SQLite file path."""
@@ -164,6 +180,18 @@ class SqlStore:
 
     def engine(self) -> str:
         raise NotImplementedError
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._rows(sql, params)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._exec(sql, params)
+
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._exec_many(sql, rows)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._transaction()
 
     # --- schema -----------------------------------------------------------------------
 
@@ -267,6 +295,24 @@ class SqlStore:
         row = self._one("SELECT count(*) FROM runs")
         return int(row[0]) if row else 0
 
+    def previous_run(self, run_id: int) -> AuditRun | None:
+        """The latest run over the same input started before `run_id` (what a report compares with)."""
+        row = self._one(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE input_key = (SELECT input_key FROM runs WHERE id = ?)"
+            " AND id < ? ORDER BY id DESC LIMIT 1", (run_id, run_id))
+        return _run_from_row(row) if row else None
+
+    def runs(self) -> list[AuditRun]:
+        return [_run_from_row(r) for r in self._rows(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id")]
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run and everything stored for it, in one transaction (retention)."""
+        with self._transaction():
+            network_store.delete_run(self, run_id)
+            self._exec("DELETE FROM findings WHERE run_id = ?", (run_id,))
+            self._exec("DELETE FROM sites WHERE run_id = ?", (run_id,))
+            self._exec("DELETE FROM runs WHERE id = ?", (run_id,))
+
     # --- sites ------------------------------------------------------------------------
 
     def add_site(self, run_id: int, position: int, report: Report) -> None:
@@ -294,6 +340,7 @@ class SqlStore:
             if rows:
                 self._exec_many("INSERT INTO findings (run_id, url, rule_id, criterion, severity, confidence,"
                                 " weight, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            network_store.add_site(self, run_id, report)
 
     def done_urls(self, run_id: int) -> set[str]:
         return {row[0] for row in self._stream("SELECT url FROM sites WHERE run_id = ?", (run_id,))}

@@ -67,6 +67,7 @@ class _Watch:
     def __init__(self, check_peer: bool) -> None:
         self.check_peer = check_peer
         self.fired = False
+        self.certificate = b""  # DER of the TLS peer's certificate, for the site's network facts
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
@@ -127,6 +128,8 @@ class _WatchedMixin:
         if watch is not None and self.sock is not None:  # a kept-alive connection
             watch.add(self.sock)
         super().request(*args, **kwargs)  # type: ignore[misc]
+        if watch is not None:
+            watch.certificate = getattr(self, "peer_certificate", b"")
 
 
 class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
@@ -134,7 +137,16 @@ class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
 
 
 class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
-    pass
+    peer_certificate = b""
+
+    def connect(self) -> None:
+        super().connect()
+        # Kept with the connection: a kept-alive connection serves later requests without a
+        # new handshake. Operators share certificates across storefronts (networks/).
+        getpeercert = getattr(self.sock, "getpeercert", None)
+        if getpeercert is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self.peer_certificate = getpeercert(binary_form=True) or b""
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
@@ -280,6 +292,7 @@ class LiveTransport:
             body=body,
             truncated=truncated,
             elapsed=time.monotonic() - started,
+            certificate=watch.certificate,
         )
         if error is not None:
             # A partly read page is still worth analysing: say it is truncated, keep the error.

@@ -368,13 +368,68 @@ def render_site_html(report: Report, live_links: bool = False) -> str:
     return _page("site.html.j2", site=view, live_links=live_links, with_script=False)
 
 
-def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool = False) -> str:
+_MATRIX_MAX = 600  # pixels of a network's adjacency matrix (200 members: 3 px a cell)
+_CHANGE_ROWS = 500
+
+
+def network_views(networks: dict[str, Any], index_of: dict[str, int], links: _Links) -> dict[str, Any]:
+    """The run's networks (as `audit networks --format json` has them) for the HTML view: each
+    member with its drill-down index and links, and an adjacency matrix."""
+    out = []
+    for net in networks.get("networks", []):
+        members = net["members"]
+        number = {m["url"]: k for k, m in enumerate(members)}
+        per_member: dict[str, list[dict[str, Any]]] = {m["url"]: [] for m in members}
+        n = len(members)
+        cell = max(3, min(14, _MATRIX_MAX // max(n, 1)))
+        cells = []
+        for edge in net["edges"]:
+            why = "; ".join(r["reason"] for r in edge["reasons"])
+            a, b = number.get(edge["a"]), number.get(edge["b"])
+            if a is None or b is None:
+                continue
+            per_member[edge["a"]].append({"other": b + 1, "weight": edge["weight"], "why": why})
+            per_member[edge["b"]].append({"other": a + 1, "weight": edge["weight"], "why": why})
+            title = f"#{a + 1} - #{b + 1}: {why}"
+            opacity = round(0.25 + 0.75 * float(edge["weight"]), 2)
+            cells.append({"x": b * cell, "y": a * cell, "o": opacity, "title": title})
+            cells.append({"x": a * cell, "y": b * cell, "o": opacity, "title": title})
+        out.append({
+            "network": net["network"], "size": net["size"], "rogue": net["rogue"],
+            "matrix": {"size": n * cell, "cell": cell, "cells": cells} if n >= 3 else None,
+            "members": [{"text": links.text(m["url"]), "index": index_of.get(m["url"]), "verdict": m["verdict"],
+                         "score": m["score"], "network_verdict": m["network_verdict"],
+                         "network_score": m["network_score"],
+                         "links": sorted(per_member[m["url"]], key=lambda x: -x["weight"])} for m in members],
+        })
+    return {"networks": out, "sites": networks.get("sites", 0), "commons": networks.get("commons", [])}
+
+
+def change_views(diff: Any, index_of: dict[str, int], links: _Links) -> dict[str, Any]:
+    """A `audit.diff.RunDiff` for the HTML view (the first rows; the CLI has them all)."""
+    from pharmcheck.audit.diff import describe_counts, label_of, scored
+
+    rows = []
+    for c in diff.changes[:_CHANGE_ROWS]:
+        rows.append({"text": links.text(c.url), "index": index_of.get(c.url), "label": label_of(c.change),
+                     "before": "" if c.change == "new" else scored(c.before, c.score_before),
+                     "after": "" if c.change == "vanished" else scored(c.after, c.score_after),
+                     "red_flags": c.new_red_flags,
+                     "findings": [f["rule_id"] for f in c.new_findings if f["rule_id"] not in c.new_red_flags]})
+    return {"run_a": diff.run_a, "run_b": diff.run_b, "rows": rows, "more": max(0, len(diff.changes) - _CHANGE_ROWS),
+            "summary": describe_counts(diff)}
+
+
+def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool = False,
+                      networks: dict[str, Any] | None = None, changes: Any = None) -> str:
     """An audit: header, charts, a sortable, filterable, paged table, and per-site drill-downs
-    built on demand from embedded data (so 5,000 sites still open quickly)."""
+    built on demand from embedded data (so 5,000 sites still open quickly). `networks` (the
+    run's, as stored) and `changes` (a diff against the previous run) add their sections."""
     reports = list(reports)
     links = _Links(live_links)
     columns = _criteria(reports)
     views = [site_view(r, i, links, columns) for i, r in enumerate(reports)]
+    index_of = {r.url: i for i, r in enumerate(reports)}
     packer = _Packer()
     packed = [packer.pack(v) for v in views]
     counts = Counter(r.verdict.value for r in reports)
@@ -411,6 +466,8 @@ def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool
         unscored=sum(1 for r in reports if r.score is None),
         top_rules=_top_rules(reports),
         heatmap=_heatmap(views, columns),
+        networks=network_views(networks, index_of, links) if networks is not None else None,
+        changes=change_views(changes, index_of, links) if changes is not None else None,
         data=embed_json(data),
         live_links=live_links,
         with_script=True,

@@ -1,0 +1,1 @@
+"""Affiliate networks across an audit: identifiers per site, template fingerprints, clusters."""

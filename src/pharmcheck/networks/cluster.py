@@ -1,0 +1,214 @@
+"""Sites of one audit linked into networks: shared identifiers and near-identical templates.
+
+A graph (networkx) whose nodes are the audited sites; an edge says why two sites look like
+one operator's ("same GTM-5XK2", "template 0.93 similar"), each reason weighted by
+`rules/data/networks.yaml`, combined as 1 - prod(1 - w). Sites are linked when an edge
+reaches `min_edge_weight`, so weak reasons (a shared IP, a link to the same third shop) link
+only together with something else. Networks are the connected components.
+
+Commons never link: an identifier listed in `network_commons`, or shared by more sites than
+the cut-off (a CDN certificate, a theme's demo analytics ID), is reported and ignored; so is
+a template that more sites than the cut-off share (a popular theme).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+from datasketch import MinHashLSH
+
+from pharmcheck.networks.config import NetworkConfig
+from pharmcheck.networks.template import NUM_PERM, lean
+
+# An identifier shared by more sites than this links them as a star around the first one
+# (as connected as all pairs, with linear edges): a 300-site network stays 300 edges.
+_ALL_PAIRS_MAX = 12
+_TEMPLATE_NEIGHBOURS = 4  # template edges kept per site (its most similar sites)
+
+
+@dataclass(frozen=True)
+class SiteInput:
+    """What clustering needs of one audited site."""
+
+    url: str
+    domain: str
+    verdict: str
+    score: int | None  # None: not assessed (unreachable)
+    identifiers: list[tuple[str, str, str, str]]  # kind, value, page, evidence text
+    template: np.ndarray | None = None  # MinHash values, NUM_PERM uint64
+
+
+@dataclass
+class Reason:
+    kind: str  # an identifier kind, "template" or "links_to"
+    value: str  # the shared value; for a template, the similarity
+    weight: float
+    evidence: list[dict[str, str]] = field(default_factory=list)  # [{url, text}] on each side
+
+    def describe(self) -> str:
+        if self.kind == "template":
+            return f"template {self.value} similar"
+        if self.kind == "links_to":
+            return f"links to {self.value}"
+        return f"same {self.kind.replace('_', ' ')} {self.value}"
+
+
+@dataclass
+class Edge:
+    a: str
+    b: str
+    reasons: list[Reason]
+
+    @property
+    def weight(self) -> float:
+        return round(1 - math.prod(1 - min(r.weight, 0.999) for r in self.reasons), 3)
+
+
+@dataclass
+class Member:
+    url: str
+    verdict: str
+    score: int | None
+    network_verdict: str = ""  # the verdict with the network finding scored in ('' = unchanged)
+
+
+@dataclass
+class Network:
+    id: int
+    members: list[Member]
+    edges: list[Edge]
+
+    @property
+    def rogue(self) -> int:
+        return sum(1 for m in self.members if m.verdict == "rogue")
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+@dataclass
+class Common:
+    kind: str
+    value: str
+    sites: int
+    why: str  # "listed" or "shared by N sites"
+
+
+@dataclass
+class Clustering:
+    networks: list[Network]
+    commons: list[Common]
+    sites: int
+
+
+def find_networks(sites: list[SiteInput], config: NetworkConfig) -> Clustering:
+    cutoff = config.commons_cutoff(len(sites))
+    edges: dict[tuple[int, int], list[Reason]] = defaultdict(list)
+    commons: list[Common] = []
+    by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
+    evidence: dict[tuple[int, str, str], dict[str, str]] = {}
+    for i, site in enumerate(sites):
+        for kind, value, page, text in site.identifiers:
+            key = (kind, value)
+            if key in by_value and by_value[key][-1] == i:
+                continue
+            by_value[key].append(i)
+            evidence[(i, kind, value)] = {"url": page, "text": text}
+    domains = {site.domain: i for i, site in enumerate(sites) if site.domain}
+    for (kind, value), members in by_value.items():
+        if kind == "outbound_pharmacy" and value in domains:
+            target = domains[value]
+            for i in members:
+                if i != target:
+                    edges[_pair(i, target)].append(Reason("links_to", value, config.weight("links_to"),
+                                                          [evidence[(i, kind, value)]]))
+        if len(members) < 2:
+            continue
+        if config.is_listed_common(kind, value):
+            commons.append(Common(kind, value, len(members), "listed"))
+            continue
+        if len(members) > cutoff:
+            commons.append(Common(kind, value, len(members), f"shared by {len(members)} sites"))
+            continue
+        weight = config.weight(kind)
+        for i, j in _links(members):
+            edges[_pair(i, j)].append(Reason(kind, value, weight,
+                                             [evidence[(i, kind, value)], evidence[(j, kind, value)]]))
+    _template_edges(sites, config, cutoff, edges, commons)
+
+    graph: nx.Graph = nx.Graph()
+    graph.add_nodes_from(range(len(sites)))
+    kept: dict[tuple[int, int], Edge] = {}
+    for (i, j), reasons in edges.items():
+        edge = Edge(sites[i].url, sites[j].url, sorted(reasons, key=lambda r: -r.weight))
+        if edge.weight >= config.min_edge_weight:
+            kept[(i, j)] = edge
+            graph.add_edge(i, j)
+    components = [sorted(c) for c in nx.connected_components(graph) if len(c) > 1]
+    components.sort(key=lambda c: (-len(c), sites[c[0]].url))
+    networks = []
+    for number, component in enumerate(components, start=1):
+        network_members = [Member(sites[k].url, sites[k].verdict, sites[k].score) for k in component]
+        component_edges = [kept[_pair(a, b)] for a, b in graph.subgraph(component).edges()]
+        component_edges.sort(key=lambda e: (-e.weight, e.a, e.b))
+        networks.append(Network(number, network_members, component_edges))
+    commons.sort(key=lambda c: (-c.sites, c.kind, c.value))
+    return Clustering(networks, commons, len(sites))
+
+
+def _pair(i: int, j: int) -> tuple[int, int]:
+    return (i, j) if i < j else (j, i)
+
+
+def _links(members: list[int]) -> Iterable[tuple[int, int]]:
+    if len(members) <= _ALL_PAIRS_MAX:
+        return ((members[a], members[b]) for a in range(len(members)) for b in range(a + 1, len(members)))
+    return ((members[0], other) for other in members[1:])
+
+
+def _template_edges(sites: list[SiteInput], config: NetworkConfig, cutoff: int,
+                    edges: dict[tuple[int, int], list[Reason]], commons: list[Common]) -> None:
+    indexed = [i for i, site in enumerate(sites) if site.template is not None and len(site.template) == NUM_PERM]
+    if len(indexed) < 2:
+        return
+    # LSH finds candidates at a lower similarity than the threshold (its banding misses some
+    # pairs just above its own threshold); each candidate's estimate then decides.
+    lsh = MinHashLSH(threshold=max(0.5, config.template_threshold - 0.2), num_perm=NUM_PERM)
+    hashes = {i: lean(sites[i].template.tolist()) for i in indexed}  # type: ignore[union-attr]
+    with lsh.insertion_session() as session:
+        for i in indexed:
+            session.insert(i, hashes[i], check_duplication=False)
+    common_templates = 0
+    matrix = np.stack([sites[i].template for i in indexed])  # type: ignore[misc]
+    row_of = {i: r for r, i in enumerate(indexed)}
+    linked: set[tuple[int, int]] = set()
+    for i in indexed:
+        candidates = [j for j in lsh.query(hashes[i]) if j != i]
+        if not candidates:
+            continue
+        if len(candidates) > cutoff:
+            common_templates += 1
+            continue
+        rows = matrix[[row_of[j] for j in candidates]]
+        similar = (rows == matrix[row_of[i]]).sum(axis=1) / NUM_PERM
+        # Each site keeps its few most similar: a 300-site template family stays connected
+        # with ~4 edges a site instead of 45,000 pairs.
+        best = sorted((float(sim), j) for j, sim in zip(candidates, similar, strict=True)
+                      if sim >= config.template_threshold)[-_TEMPLATE_NEIGHBOURS:]
+        for sim, j in best:
+            pair = _pair(i, j)
+            if pair in linked:
+                continue
+            linked.add(pair)
+            a, b = pair
+            edges[pair].append(Reason("template", f"{sim:.2f}", sim,
+                                      [{"url": sites[a].url, "text": ""}, {"url": sites[b].url, "text": ""}]))
+    if common_templates:
+        commons.append(Common("template", "one template", common_templates + 1,
+                              f"shared by more than {cutoff} sites"))
