@@ -10,6 +10,8 @@ Each is checked `--repeat` times with each mode, by `--workers` threads of this 
     render       --render
     render+shots --render --screenshots
 
+The machine's load matters (a shared box gives lower figures): compare modes within one run.
+
 Memory: this process plus its Chromium processes, as PSS (shared pages counted once across
 them), sampled while the checks run; the peak is what one audit worker process costs.
 
@@ -125,6 +127,7 @@ def main() -> int:
         return 2
     with RenderSiteServer() as shop, SiteServer(NORTHBRIDGE) as static:
         urls = [shop.url, static.url]
+        run_mode("plain", urls, 1, 1, 1)  # load the rules' data and language model before timing
         print(f"{len(urls)} sites (script-built shop, plain HTML pharmacy) x {args.repeat}, "
               f"{args.workers} worker threads, up to {args.max_pages} pages per site; one browser per process")
         print(f"{'mode':<13} {'pages':>6} {'rendered':>8} {'seconds':>8} {'pages/s':>8} {'peak MB (PSS, process + browser)':>34}")

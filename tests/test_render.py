@@ -197,3 +197,45 @@ def test_replay_needs_no_chromium_even_with_render(monkeypatch: pytest.MonkeyPat
                 stderr=StringIO())
     assert code == ExitCode.FAIL_ON
     assert json.loads(capsys.readouterr().out)["verdict"] == "rogue"
+
+
+@needs_chromium
+def test_audit_with_render_auto_one_browser_per_worker_process(shop: RenderSiteServer, tmp_path: Path) -> None:
+    with SiteServer(NORTHBRIDGE) as static:
+        sites = tmp_path / "sites.txt"
+        sites.write_text(f"{shop.url}\n{static.url}\n")
+        # The URL right after a bare --render is not taken for its mode.
+        done = _cli(["audit", "--render", str(sites), "--render", "auto", "--allow-private", "--db", str(tmp_path / "a.db"),
+                     "--workers", "2", "--processes", "2", "--max-pages", "3", "--no-progress"])
+    assert done.returncode == ExitCode.OK, done.stderr
+    reports = {r["url"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert reports[shop.url]["verdict"] == "rogue"
+    assert all(p["rendered"] for p in reports[shop.url]["pages"])
+    assert reports[static.url]["verdict"] == "legitimate"
+    assert not any(p["rendered"] for p in reports[static.url]["pages"])
+
+
+@needs_chromium
+def test_bare_render_flag_before_the_url(shop: RenderSiteServer) -> None:
+    done = _cli(["check", "--render", shop.url, "--allow-private", "--max-pages", "1"])
+    assert done.returncode == ExitCode.FAIL_ON, done.stderr
+    assert "verdict: ROGUE" in done.stdout and "(1 rendered by the browser)" in done.stdout
+
+
+@pytest.mark.parametrize(("html", "why"), [
+    ('<html><body><div id="root"></div><script src="/app.js"></script></body></html>', "an app root with little text"),
+    ("<html><body><noscript>You need to enable JavaScript to run this app.</noscript>" + "<p>Shop</p>" * 80
+     + "</body></html>", "asks for JavaScript"),
+    ("<html><body><p>Loading…</p></body></html>", "little visible text"),
+    ("<html><body>" + "<p>We are a registered pharmacy; prescriptions are checked by our pharmacists.</p>" * 20
+     + "<noscript><img src='/pixel.gif'></noscript></body></html>", None),
+])
+def test_render_auto_picks_pages_that_look_empty_or_script_built(html: str, why: str | None, ruleset: RuleSet) -> None:
+    from pharmcheck.check import drug_index
+    from pharmcheck.extract import extract_page
+    from pharmcheck.fetch.render import needs_browser
+    from pharmcheck.models import Response
+
+    resp = Response(url="https://shop.example/", final_url="https://shop.example/", status=200,
+                    content_type="text/html", body=html.encode())
+    assert needs_browser(resp, extract_page(resp, drug_index(ruleset))) == why

@@ -37,6 +37,26 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return super().parse_known_args(_bare_render_flag(args), namespace)
+
+
+RENDER_MODES = ("on", "auto", "off")
+
+
+def _bare_render_flag(args: Sequence[str] | None) -> list[str] | None:
+    """`--render` followed by something that is not a mode is the bare flag: `check --render
+    example.com` must not read the URL as the mode (argparse would, with nargs="?")."""
+    if args is None:
+        return None
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--render" and out[i + 1] not in RENDER_MODES:
+            out[i] = "--render=on"
+    return out
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -160,7 +180,7 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                    help="allow loopback/private addresses (local testing; turns the SSRF guard off)")
     g.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (for auditors)")
     g.add_argument("--replay", metavar="PATH", help="answer every fetch from a .warc(.gz) file or folder of them")
-    g.add_argument("--render", nargs="?", const="on", default="off", choices=["on", "auto", "off"],
+    g.add_argument("--render", nargs="?", const="on", default="off", choices=RENDER_MODES,
                    help="read pages as headless Chromium renders them (scripts run; same guard and limits); "
                         "'--render auto' only pages that look empty or script-built")
     g.add_argument("--screenshots", action="store_true",

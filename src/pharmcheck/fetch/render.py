@@ -135,6 +135,14 @@ class BrowserService:
             handle_sigint=False, handle_sigterm=False, handle_sighup=False,
         )
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.browser is not None and self.browser.is_connected()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` in the browser's loop without waiting for it."""
+        asyncio.run_coroutine_threadsafe(coro, self.loop)
+
     def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
@@ -164,7 +172,10 @@ def browser_service() -> BrowserService:
     """This process's browser (a forked worker process starts its own)."""
     global _SERVICE
     with _SERVICE_LOCK:
-        if _SERVICE is None or _SERVICE[0] != os.getpid():
+        # A crashed (or OOM-killed) browser is replaced rather than failing every later page.
+        if _SERVICE is None or _SERVICE[0] != os.getpid() or not _SERVICE[1].alive:
+            if _SERVICE is not None and _SERVICE[0] == os.getpid():
+                _SERVICE[1].close()
             service = BrowserService(require_browser())
             atexit.register(service.close)
             _SERVICE = (os.getpid(), service)
@@ -278,7 +289,7 @@ class SiteRenderer:
         page_budget = _PageBudget(resp.final_url)
         try:
             self.service.call(self._render(resp, scripts, screenshot, budget, page_budget, result),
-                              timeout=budget + _SETTLE + 10)
+                              timeout=budget + 2 * _SETTLE)  # the screenshot may take _SETTLE past it
         except concurrent.futures.TimeoutError:
             result.errors.append(FetchError(code=ErrorCode.render, url=resp.final_url,
                                             message=f"the browser did not finish the page within {budget:.0f} s"))
@@ -291,10 +302,11 @@ class SiteRenderer:
         return result
 
     def _drop_context(self, scripts: bool) -> None:
+        """Close a context (after a failure or at the site's end) without waiting for it: a
+        hung page must not hold the crawl past its deadline."""
         tab = self._contexts.pop(scripts, None)
         if tab is not None:
-            with contextlib.suppress(Exception):  # a dead context has nothing left to close
-                self.service.call(tab.context.close(), timeout=10)
+            self.service.submit(_close_quietly(tab.context))
 
     async def _tab(self, scripts: bool) -> _Tab:
         """The site's context and its one page (kept across the site's pages: a new page costs
@@ -439,6 +451,11 @@ class SiteRenderer:
         self.transport.close()
 
 
+async def _close_quietly(context: Any) -> None:
+    with contextlib.suppress(Exception):  # a dead context has nothing left to close
+        await context.close()
+
+
 def _browser_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in _WIRE_HEADERS}
 
@@ -490,10 +507,11 @@ class PageReader:
         if self._renderer is None:
             self._renderer = SiteRenderer(self.options, self.deadline, self.limiter)
         shown = self._renderer.render(resp, scripts=render, screenshot=self.options.screenshots)
-        view = PageView(plain if plain is not None else extract(resp), screenshot=shown.screenshot, errors=shown.errors)
         if shown.dom is not None:
-            view.facts = extract(_dom_response(resp, shown.dom, self.options.max_bytes))
-            view.rendered = True
+            facts, rendered = extract(_dom_response(resp, shown.dom, self.options.max_bytes)), True
+        else:  # not asked for, or the browser failed: the page as fetched
+            facts, rendered = plain if plain is not None else extract(resp), False
+        view = PageView(facts, rendered=rendered, screenshot=shown.screenshot, errors=shown.errors)
         if self.recorder is not None and (shown.dom is not None or shown.screenshot is not None):
             dom = _dom_response(resp, shown.dom, self.options.max_bytes).body if shown.dom is not None else None
             self.recorder.write_rendering(resp.final_url, dom, shown.screenshot.png if shown.screenshot else None)

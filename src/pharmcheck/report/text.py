@@ -51,7 +51,9 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)
     spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())
-    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f"  ·  languages: {spoken}" if spoken else ""))
+    rendered = sum(1 for p in report.pages if p.rendered)
+    lines.append(f"pages: {ok} read of {len(report.pages)} tried" + (f" ({rendered} rendered by the browser)" if rendered else "")
+                 + (f"  ·  languages: {spoken}" if spoken else ""))
     for err in report.errors:
         lines.append(f"  error [{paint(err.code.value, 'against')}] {_safe(err.url)}: {_safe(err.message)}")
     lines.append(

@@ -80,6 +80,8 @@ def load_data(directory: Path) -> RuleSetData:
                 data.drugs = DrugLexicon.model_validate(content)
             elif name == "seals":
                 data.seals = SealData.model_validate(content)
+            elif name == "inflections" and isinstance(content, dict):
+                data.inflections = _inflections(path, content.get("inflections"))
             elif name == "registers" and isinstance(content, dict):
                 for key, value in content.items():
                     data.registers[key] = [Register.model_validate(v) for v in value]
@@ -149,6 +151,22 @@ def check_list_sizes(lists: dict[str, list[str]], origins: dict[str, Path], data
 
     for name in lists:
         measure(name, ())
+
+
+def _inflections(path: Path, table: Any) -> dict[str, list[str]]:
+    """{lemma: forms} of every language in inflections.yaml, merged (a lemma shared by two
+    languages gets the forms of both)."""
+    if not isinstance(table, dict):
+        raise RuleError(f"{path}: `inflections` maps each language to {{lemma: [forms]}}")
+    merged: dict[str, set[str]] = {}
+    for language, lemmas in table.items():
+        if not isinstance(lemmas, dict):
+            raise RuleError(f"{path}: inflections.{language}: a mapping of lemmas to lists of forms")
+        for lemma, forms in lemmas.items():
+            if not isinstance(forms, list) or not all(isinstance(f, str) for f in forms):
+                raise RuleError(f"{path}: inflections.{language}.{lemma}: a list of forms")
+            merged.setdefault(str(lemma).lower(), set()).update(f.lower() for f in forms)
+    return {lemma: sorted(forms) for lemma, forms in merged.items()}
 
 
 def load_rules(directory: str | Path | None = None) -> RuleSet:

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
+from pharmcheck.rules.inflect import expand as expand_lemmas
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import MAX_EVIDENCE, Page, context, window
 from pharmcheck.rules.phrasebook import PhraseBook
@@ -23,6 +24,8 @@ class TextMatcher(Strict):
     """Phrases (word-bounded, case-folded, any whitespace) and/or regular expressions."""
 
     phrases: StrList = Field(default_factory=list)
+    # Phrases whose braced words match any inflected form: "{rezept} {einlösen}" (rules/inflect.py).
+    lemmas: StrList = Field(default_factory=list)
     regex: StrList = Field(default_factory=list)
     field: Literal["text", "title", "url", "all"] = "all"
     # Words one of which must be on the page before the regexes run (a cheap prefilter).
@@ -113,6 +116,7 @@ class TextC(Compiled):
 
 def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
     phrases, regexes = ctx.expand(t.phrases), ctx.expand(t.regex)
+    phrases += [form for lemma in ctx.expand(t.lemmas) for form in expand_lemmas(lemma, ctx.data.inflections)]
     return TextC(
         patterns=TextPatterns.build(phrases, regexes),
         phrase_tokens=[frozenset(TOKEN.findall(p.lower())) for p in phrases],
@@ -127,6 +131,6 @@ register(MatcherKind(
     name="text",
     options=TextMatcher,
     compile=compile_text,
-    matches="`phrases` (word-bounded, case-folded, any whitespace between words) and/or `regex` over `field` (`all`, `text`, `title`, `url`)",
+    matches="`phrases` (word-bounded, case-folded, any whitespace between words), `lemmas` (phrases whose `{braced}` words match every inflected form) and/or `regex` over `field` (`all`, `text`, `title`, `url`)",
     evidence="the sentence around the match (or the page address for `field: url`)",
 ))
