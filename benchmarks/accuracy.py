@@ -1,8 +1,14 @@
-"""Verdict quality on the labelled dev corpus, replayed offline.
+"""Verdict quality on the labelled corpora, replayed offline.
 
 Prints the confusion matrix, exact accuracy and the critical errors (rogue judged
 legitimate, legitimate judged rogue), overall and per language of the site (site.json).
 Usage: python benchmarks/accuracy.py [CORPUS_DIR ...] [-v]  (several folders are judged together)
+
+`--cv [CORPUS_DIR...]` (default: shared dev + train) cross-validates the fitted judgement
+instead: stratified k-fold (`--folds K`, default 5, fixed `--seed`), the model (text model
+included) refitted on each training fold and the held-out fold judged; prints each held-out
+verdict, the confusion matrix, per-language figures and, as its last line,
+`cv exact N/M (P%), critical K, rogue caught R/S` (rogue caught = judged rogue or suspicious).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import DEFAULT_CORPUS, load_corpus, site_to_warc
+from corpus import CV_CORPORA, DEFAULT_CORPUS, load_corpus, site_to_warc
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions
@@ -24,7 +30,67 @@ from pharmcheck.rules import load_rules
 LABELS = ["legitimate", "suspicious", "rogue", "not_pharmacy", "unreachable"]
 
 
+CRITICAL = {("rogue", "legitimate"), ("legitimate", "rogue")}
+
+
+def _option(name: str, default: int) -> int:
+    if name in sys.argv:
+        return int(sys.argv[sys.argv.index(name) + 1])
+    return default
+
+
+def print_matrix(matrix: Counter[tuple[str, str]]) -> None:
+    labels_present = [lbl for lbl in LABELS if any(k[1] == lbl or k[0] == lbl for k in matrix)]
+    print("confusion matrix (rows: label, columns: verdict)")
+    print(f"{'':<14}" + "".join(f"{lbl[:12]:>13}" for lbl in labels_present))
+    for true in labels_present:
+        if not any(k[0] == true for k in matrix):
+            continue
+        print(f"{true:<14}" + "".join(f"{matrix[(true, got)]:>13}" for got in labels_present))
+
+
+def figures(pairs: list[tuple[str, str]]) -> str:
+    """`exact N/M (P%), critical K, rogue caught R/S` for (label, verdict) pairs."""
+    exact = sum(1 for t, g in pairs if t == g)
+    critical = sum(1 for pair in pairs if pair in CRITICAL)
+    rogue = [g for t, g in pairs if t == "rogue"]
+    caught = sum(1 for g in rogue if g in ("rogue", "suspicious"))
+    pct = 100 * exact / len(pairs) if pairs else 0.0
+    return f"exact {exact}/{len(pairs)} ({pct:.0f}%), critical {critical}, rogue caught {caught}/{len(rogue)}"
+
+
+def cv_main(argv: list[str]) -> int:
+    from pharmcheck.judge.corpus import collect, load_labelled
+    from pharmcheck.judge.fit import cross_validate
+
+    skip = {sys.argv.index(o) + 1 for o in ("--folds", "--seed") if o in sys.argv}
+    roots = [Path(a) for i, a in enumerate(sys.argv[1:], 1) if not a.startswith("-") and i not in skip]
+    folds, seed = _option("--folds", 5), _option("--seed", 0)
+    ruleset = load_rules()
+    sites = load_labelled(roots or CV_CORPORA)
+    start = time.perf_counter()
+    evidence = collect(sites, ruleset)
+    held = cross_validate(evidence, ruleset, folds=folds, seed=seed)
+    elapsed = time.perf_counter() - start
+    for h in held:
+        mark = "CRIT" if (h.label, h.verdict) in CRITICAL else ("ok " if h.label == h.verdict else "ERR")
+        print(f"{mark:<4} {h.host:<38} {h.language:<3} label={h.label:<13} got={h.verdict:<13} p={h.confidence:.2f}")
+    print(f"\n{len(held)} sites, {folds}-fold stratified (seed {seed}), refitted per fold in {elapsed:.1f} s\n")
+    matrix: Counter[tuple[str, str]] = Counter((h.label, h.verdict) for h in held)
+    print_matrix(matrix)
+    print("\nper language")
+    for lang in sorted({h.language for h in held}, key=lambda lg: (-sum(h.language == lg for h in held), lg)):
+        print(f"  {lang:<4} " + figures([(h.label, h.verdict) for h in held if h.language == lang]))
+    if any(h.language != "en" for h in held):
+        print(f"  {'!en':<4} " + figures([(h.label, h.verdict) for h in held if h.language != "en"]))
+    print()
+    print("cv " + figures([(h.label, h.verdict) for h in held]))
+    return 0
+
+
 def main() -> int:
+    if "--cv" in sys.argv:
+        return cv_main(sys.argv)
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     verbose = "-v" in sys.argv
     roots = [Path(a) for a in args] or [DEFAULT_CORPUS]
@@ -59,13 +125,7 @@ def main() -> int:
                 for f in report.findings:
                     print(f"        {f.rule_id:<28} {f.weight:+g}  {f.evidence[0].text[:100] if f.evidence else ''}")
     print()
-    labels_present = [lbl for lbl in LABELS if any(k[1] == lbl or k[0] == lbl for k in matrix)]
-    print("confusion matrix (rows: label, columns: verdict)")
-    print(f"{'':<14}" + "".join(f"{lbl[:12]:>13}" for lbl in labels_present))
-    for true in labels_present:
-        if not any(k[0] == true for k in matrix):
-            continue
-        print(f"{true:<14}" + "".join(f"{matrix[(true, got)]:>13}" for got in labels_present))
+    print_matrix(matrix)
     exact = sum(v for (t, g), v in matrix.items() if t == g)
     total = sum(matrix.values())
     print(f"\nexact accuracy: {exact}/{total} = {exact / total:.1%}")

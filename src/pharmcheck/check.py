@@ -27,6 +27,7 @@ from pharmcheck.fetch import (
     make_transport,
 )
 from pharmcheck.fetch.render import PageReader, PageView
+from pharmcheck.judge.verdict import judge_site
 from pharmcheck.models import (
     DrugLexicon,
     ErrorCode,
@@ -193,15 +194,18 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
     """Rules and score over what was crawled: no I/O, deterministic."""
     findings = evaluate(ruleset.rules, site)
     result = score_site(findings, ruleset.scoring, assessed=bool(site.pages))
+    judgement = judge_site(ruleset.model, site, findings, result, ruleset.data.lists) if site.pages else None
     identifiers = merge_site_identifiers(
         [certificate_identifiers(site.certificate, site.final_url) if site.certificate else [],
          *(page.identifiers for page in site.pages)])
     return Report(
         url=site.url,
         final_url=site.final_url,
-        verdict=result.verdict,
-        score=result.score,
-        summary=result.summary,
+        verdict=judgement.verdict if judgement else result.verdict,
+        score=judgement.score if judgement else result.score,
+        summary=judgement.summary if judgement else result.summary,
+        confidence=judgement.confidence if judgement else None,
+        contributions=judgement.contributions if judgement else [],
         criteria=result.criteria,
         findings=findings,
         pages=infos,

@@ -253,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     rtest.add_argument("ids", nargs="*", metavar="RULE_ID", help="only these rules")
     add_rules_option(rtest)
     rtest.set_defaults(func=cmd_rules_test)
+    rfit = rsub.add_parser("fit", help="refit the verdict model (model.yaml) from labelled corpus folders")
+    rfit.add_argument("corpora", nargs="+", metavar="CORPUS", help="folder of <host>/site.json + <host>/pages/")
+    rfit.add_argument("-o", "--output", metavar="FILE", help="where to write the model (default: model.yaml in the rules folder)")
+    add_rules_option(rfit)
+    rfit.set_defaults(func=cmd_rules_fit)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of the report")
     schema.set_defaults(func=cmd_schema)
@@ -396,6 +401,22 @@ def cmd_completion(args: argparse.Namespace) -> int:
     import argcomplete
 
     write_output("-", argcomplete.shellcode([TOOL_NAME], shell=args.shell))
+    return ExitCode.OK
+
+
+def cmd_rules_fit(args: argparse.Namespace) -> int:
+    from pharmcheck.judge.fit import fit_corpora
+    from pharmcheck.judge.model import MODEL_FILE
+
+    ruleset = load_ruleset(args)
+    out = Path(args.output) if args.output else ruleset.source / MODEL_FILE
+    model, counts = fit_corpora(args.corpora, ruleset)
+    try:
+        model.save(out)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write: {exc.strerror or exc}") from exc
+    sites = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
+    print(f"fitted on {sum(counts.values())} sites ({sites}), rules {ruleset.version}: {out}", file=sys.stderr)
     return ExitCode.OK
 
 

@@ -301,6 +301,16 @@ class CriterionResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list, exclude=True)
 
 
+class Contribution(BaseModel):
+    """One feature's part in the fitted verdict: `weight` > 0 pushed toward `toward`, < 0 away."""
+
+    feature: str  # "rule:<ID>", "criterion:<name>", "host:<kind>", "page:<kind>", "text:<class>"
+    rule: str | None = None  # the rule's id, for a rule:<ID> feature
+    toward: str  # the class the model rated most likely
+    weight: float
+    detail: str = ""  # the rule's message, or the words that moved the text model
+
+
 class ToolInfo(BaseModel):
     name: str
     version: str
@@ -315,6 +325,10 @@ class Report(BaseModel):
     score: int | None = Field(ge=0, le=100, description="0 = certainly rogue, 100 = certainly legitimate; "
                               "null when the site could not be assessed (unreachable)")
     summary: str = ""
+    # The fitted judgement's probability of its most likely class (None: hand-set scoring),
+    # and the features that decided it, largest first.
+    confidence: float | None = Field(None, ge=0, le=1)
+    contributions: list[Contribution] = Field(default_factory=list)
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list, description="every finding, once; each names its criterion")
     pages: list[PageInfo] = Field(default_factory=list)

@@ -13,7 +13,7 @@ import pytest
 from replayed_sites import HOSTILE_HOST
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
-from pharmcheck.report.html import render_audit_html, render_site_html
+from pharmcheck.report.html import _URL_IN_TEXT, render_audit_html, render_site_html
 from pharmcheck.report.order import ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
 
@@ -150,7 +150,9 @@ def test_drill_down_shows_findings_by_criterion_with_evidence(watched: Watched, 
     shown = [report.criteria[name] for name in ordered_criteria(report)]
     assert page.locator("#detail section.criterion").evaluate_all("s => s.map(e => e.id)") == [
         f"crit-{name}" for name in ordered_criteria(report)]
-    assert quotes == [e.text for r in shown for f in ordered_findings(r.findings) for e in f.evidence]
+    # (addresses inside a quote are shown defanged, as everywhere in an audit report)
+    assert quotes == [_URL_IN_TEXT.sub(lambda m: defang(m.group(0)), e.text)
+                      for r in shown for f in ordered_findings(r.findings) for e in f.evidence]
     assert page.locator("#detail .evidence .url").first.inner_text().startswith("hxxps://")
     assert page.locator("#detail a[href^='http']").count() == 0  # defanged: nothing to click into
     page.screenshot(path=str(artifacts / "audit-drilldown.png"), full_page=True)

@@ -41,6 +41,11 @@ CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
 ]
 PRODUCT_WEIGHT = 60
 MAX_PRODUCTS = 3
+# A link whose address and text promise nothing in particular (an article, a blog post, a
+# product with a name we do not know) is still read, last and at most this many times: on
+# many shops the evidence sits exactly there, and a checker that skips it sees only a menu.
+OTHER_WEIGHT = 20
+MAX_OTHER = 3
 _SKIP = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|ico|pdf|zip|gz|mp4|mp3|css|js|woff2?|ttf|xml|json)(\?|$)"
     r"|/(cart|checkout|login|logout|signin|sign-in|register|account|wp-admin|wp-login)\b"
@@ -91,9 +96,14 @@ class CrawlFrontier:
                 return weight, name
         if self.drug_words and not self.drug_words.isdisjoint(_WORD.findall(haystack.lower())):
             return PRODUCT_WEIGHT, "product"
+        if path.strip("/"):
+            return OTHER_WEIGHT, "other"
         return None
 
     def next_url(self) -> str | None:
+        if self._taken.get("other", 0) >= MAX_OTHER:
+            for url in [u for u, (_, category, _) in self._candidates.items() if category == "other"]:
+                del self._candidates[url]
         if len(self.visited) >= self.max_pages or not self._candidates:
             return None
 

@@ -192,6 +192,11 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         "verdict": report.verdict.value,
         "score": report.score,
         "summary": links.in_text(report.summary),
+        "confidence": report.confidence,
+        "contributions": [
+            {"feature": c.feature, "weight": c.weight, "toward": c.toward, "detail": links.in_text(c.detail)}
+            for c in report.contributions
+        ],
         "checked_at": _when(report.checked_at),
         "duration": report.duration,
         "criteria": criteria,
@@ -270,6 +275,8 @@ class _Packer:
         for key, field in (("f", "final"), ("m", "summary"), ("t", "checked_at")):
             if v[field]:
                 packed[key] = v[field]
+        if v["confidence"] is not None:
+            packed["k"] = [v["confidence"], [[c["feature"], c["weight"], c["toward"], c["detail"]] for c in v["contributions"]]]
         return packed
 
 

@@ -13,6 +13,7 @@ _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
 # Control characters from a site (an ESC starts a terminal command) never reach the terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTRIBUTIONS_SHOWN = 5  # of the fitted verdict's deciding features; JSON has all of them
 
 
 def _safe(text: str) -> str:
@@ -34,6 +35,12 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
     ]
     if report.final_url != report.url:
         lines.append(f"  final URL: {paint(_safe(report.final_url), 'url')}")
+    if report.confidence is not None:
+        toward = report.contributions[0].toward.replace("_", " ") if report.contributions else report.verdict.value
+        lines.append(f"  confidence: {report.confidence:.0%} {toward}; decided by:")
+        for c in report.contributions[:CONTRIBUTIONS_SHOWN]:
+            sign = "+" if c.weight > 0 else "−"
+            lines.append(f"    {sign}{abs(c.weight):.2f} {c.feature}" + (f"  {_safe(' '.join(c.detail.split()))}" if c.detail else ""))
     lines.append("")
     for name in ordered_criteria(report):
         crit = report.criteria[name]

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
+from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
 from pharmcheck.models import DrugLexicon
 from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
@@ -29,6 +30,7 @@ class RuleSet:
     data: RuleSetData
     source: Path
     files: dict[str, str] = field(default_factory=dict)  # rule id -> file it came from
+    model: JudgeModel | None = None  # the fitted judgement (model.yaml); None: hand-set scoring
 
     @property
     def version(self) -> str:
@@ -185,7 +187,8 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
     compiled: list[CompiledRule] = []
     files: dict[str, str] = {}
     rule_files = sorted(
-        p for p in root.rglob("*.yaml") if p != scoring_path and "data" not in p.relative_to(root).parts[:-1]
+        p for p in root.rglob("*.yaml")
+        if p != scoring_path and p.name != MODEL_FILE and "data" not in p.relative_to(root).parts[:-1]
     )
     for path in rule_files:
         content = _read_yaml(path)
@@ -215,7 +218,8 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
     if not compiled:
         raise RuleError(f"{root}: no rules found")
     attach_phrase_book(compiled)
-    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files)
+    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files,
+                   model=load_model(root))
 
 
 def _site_rules_in_order(compiled: list[CompiledRule], root: Path, files: dict[str, str]) -> list[CompiledRule]:

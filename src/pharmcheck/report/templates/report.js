@@ -74,6 +74,8 @@
     return {
       i: c.i, url: c.u, href: hrefOf(c.u), final: c.f || null, final_href: c.f ? hrefOf(c.f) : null,
       verdict: c.v, score: c.s, summary: c.m || "", checked_at: c.t || "", duration: c.d, read: c.r,
+      confidence: c.k ? c.k[0] : null,
+      contributions: c.k ? c.k[1].map(function (k) { return { feature: k[0], weight: k[1], toward: k[2], detail: k[3] }; }) : [],
       tool: data.tools[c.T], criteria: criteria, pages: pages,
       errors: c.e.map(function (e) { return { code: e[0], url: e[1], message: e[2] }; })
     };
@@ -93,6 +95,17 @@
       : add(el("span", "score"), el("strong", null, s.score), "/100");
     add(head, add(el("p", "verdict-line"), badge("v", s.verdict), " ", score));
     if (s.summary) add(head, el("p", "summary", s.summary));
+    if (s.confidence !== null) {
+      var why = add(el("details", "contributions"), el("summary", null,
+        "Decided by (confidence " + Math.round(100 * s.confidence) + "%)"));
+      var list = el("ol");
+      s.contributions.forEach(function (k) {
+        add(list, add(el("li", k.weight > 0 ? "good" : "bad"),
+          el("span", "sign", (k.weight > 0 ? "+" : "−") + Math.abs(k.weight).toFixed(2)), " ",
+          el("code", null, k.feature), k.detail ? " " + k.detail : ""));
+      });
+      add(head, add(why, list));
+    }
     var facts = el("dl", "facts");
     [["Checked", s.checked_at || "—"], ["Pages read", s.read + " of " + s.pages.length + " tried"],
      ["Took", s.duration.toFixed(1) + " s"], ["Tool", s.tool]].forEach(function (f) {

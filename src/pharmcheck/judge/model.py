@@ -1,0 +1,274 @@
+"""The fitted judgement: parameters loaded from rules/model.yaml, prediction in pure Python.
+
+A multinomial logistic regression over the named site features (judge/features.py) plus one
+statistical text feature per class (a hashed-words logistic regression, stacked: fitted only
+on the training sites, its log-odds become `text:<class>`). Then a decision with abstention:
+`suspicious` when the model is unsure or evidence conflicts, preferred to a critical error.
+
+No scikit-learn here: the core install predicts from the stored coefficients. A feature the
+model does not know (a rule added after the last refit) has weight 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pharmcheck.errors import RuleError
+from pharmcheck.judge.features import hashed, named_features, text_tokens, text_vector
+from pharmcheck.models import Contribution, Finding, Severity, SiteFacts, Verdict
+
+if TYPE_CHECKING:  # score imports the rules package, which loads this module
+    from pharmcheck.score import Score
+
+MODEL_FORMAT = 1
+MODEL_FILE = "model.yaml"
+CLASSES = ("legitimate", "rogue", "not_pharmacy")
+CONTRIBUTIONS_SHOWN = 8
+TEXT_WORDS_SHOWN = 6
+
+
+def encode_floats(values: Sequence[float]) -> str:
+    """float32 little-endian, base64: a dense weight vector kept compact in YAML."""
+    arr = array("f", values)
+    if arr.itemsize != 4:  # pragma: no cover - every CPython platform has 4-byte floats
+        raise RuntimeError("float32 arrays needed")
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def decode_floats(text: str) -> array[float]:
+    arr: array[float] = array("f")
+    arr.frombytes(base64.b64decode(text))
+    return arr
+
+
+@dataclass
+class TextModel:
+    """Hashed-words logistic regression: one weight vector per class over `dim` buckets."""
+
+    dim: int
+    weights: dict[str, array[float]]
+    intercept: dict[str, float]
+
+    def logits(self, vector: dict[int, float]) -> dict[str, float]:
+        return {c: self.intercept[c] + sum(w[i] * v for i, v in vector.items()) for c, w in self.weights.items()}
+
+    def features(self, vector: dict[int, float]) -> dict[str, float]:
+        """`text:<class>`: each class's logit minus their mean (what the main model reads)."""
+        logits = self.logits(vector)
+        mean = sum(logits.values()) / len(logits)
+        return {f"text:{c}": round(v - mean, 6) for c, v in logits.items()}
+
+    def top_words(self, tokens: set[str], toward: str, n: int = TEXT_WORDS_SHOWN) -> list[str]:
+        """The site's words that pushed the text model most toward class `toward`."""
+        classes = list(self.weights)
+        scored = []
+        for token in tokens:
+            i = hashed(token, self.dim)
+            own = self.weights[toward][i]
+            rest = sum(self.weights[c][i] for c in classes) / len(classes)
+            if own - rest > 0:
+                scored.append((own - rest, token))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return [t for _, t in scored[:n] if not t.endswith("~")][:n] or [t.rstrip("~") + "…" for _, t in scored[:n]]
+
+
+@dataclass
+class Abstention:
+    """When the model's best class is not committed to (the verdict is then `suspicious`)."""
+
+    min_probability: float = 0.5  # the best class needs at least this probability
+    legitimate_max_rogue: float = 0.2  # `legitimate` only if P(rogue) stays below this
+    rogue_max_legitimate: float = 0.2  # `rogue` only if P(legitimate) stays below this
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    probabilities: dict[str, float]
+    confidence: float
+    contributions: list[Contribution]
+    reason: str
+
+
+@dataclass
+class JudgeModel:
+    rules_version: str
+    coef: dict[str, dict[str, float]]  # class -> feature -> weight
+    intercept: dict[str, float]
+    text: TextModel | None = None
+    abstention: Abstention = field(default_factory=Abstention)
+    fitted_on: dict[str, Any] = field(default_factory=dict)  # counts per label, seed, settings
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.coef)
+
+    # --- persistence ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": MODEL_FORMAT,
+            "rules_version": self.rules_version,
+            "fitted_on": self.fitted_on,
+            "abstention": vars(self.abstention),
+            "classes": self.classes,
+            "intercept": {c: round(v, 6) for c, v in self.intercept.items()},
+            "coef": {c: {k: round(v, 6) for k, v in sorted(w.items()) if v} for c, w in self.coef.items()},
+        }
+        if self.text is not None:
+            doc["text"] = {
+                "dim": self.text.dim,
+                "intercept": {c: round(v, 6) for c, v in self.text.intercept.items()},
+                "weights": {c: encode_floats(w) for c, w in self.text.weights.items()},
+            }
+        return doc
+
+    def save(self, path: Path) -> None:
+        header = (
+            "# Fitted judgement (pharmcheck rules fit): do not edit by hand, refit instead.\n"
+            "# coef: per verdict class, the weight of each named feature (rule:<ID>, criterion:, host:,\n"
+            "# page:, text:<class>); text.weights: the hashed-words model, float32 base64 per class.\n"
+        )
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
+        path.write_text(header + body, encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "model") -> JudgeModel:
+        try:
+            if doc.get("format") != MODEL_FORMAT:
+                raise RuleError(f"{where}: unknown model format {doc.get('format')!r} (expected {MODEL_FORMAT})")
+            classes = list(doc["classes"])
+            if sorted(classes) != sorted(CLASSES):
+                raise RuleError(f"{where}: classes must be {', '.join(CLASSES)}")
+            coef = {c: {str(k): float(v) for k, v in (doc["coef"].get(c) or {}).items()} for c in classes}
+            intercept = {c: float(doc["intercept"][c]) for c in classes}
+            text = None
+            if doc.get("text"):
+                t = doc["text"]
+                weights = {c: decode_floats(t["weights"][c]) for c in classes}
+                dim = int(t["dim"])
+                if any(len(w) != dim for w in weights.values()):
+                    raise RuleError(f"{where}: text weights do not have {dim} entries")
+                text = TextModel(dim=dim, weights=weights, intercept={c: float(t["intercept"][c]) for c in classes})
+            abst = Abstention(**{k: float(v) for k, v in (doc.get("abstention") or {}).items()})
+            return cls(rules_version=str(doc.get("rules_version", "")), coef=coef, intercept=intercept, text=text,
+                       abstention=abst, fitted_on=dict(doc.get("fitted_on") or {}))
+        except RuleError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise RuleError(f"{where}: invalid model: {exc!r}") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> JudgeModel:
+        try:
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except OSError as exc:
+            raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise RuleError(f"{path}: invalid YAML") from exc
+        return cls.from_dict(doc, str(path))
+
+    # --- prediction ------------------------------------------------------------------
+
+    def features(
+        self,
+        site: SiteFacts,
+        findings: Sequence[Finding],
+        rules_score: Score,
+        lists: dict[str, list[str]],
+        drug_names: Sequence[str] = (),
+    ) -> tuple[dict[str, float], set[str]]:
+        feats = named_features(site, findings, rules_score, lists, drug_names)
+        tokens = text_tokens(site) if self.text is not None else set()
+        if self.text is not None:
+            feats.update(self.text.features(text_vector(tokens, self.text.dim)))
+        return feats, tokens
+
+    def probabilities(self, feats: dict[str, float]) -> dict[str, float]:
+        logits = {c: self.intercept[c] + sum(w.get(k, 0.0) * v for k, v in feats.items()) for c, w in self.coef.items()}
+        top = max(logits.values())
+        exp = {c: math.exp(v - top) for c, v in logits.items()}
+        total = sum(exp.values())
+        return {c: v / total for c, v in exp.items()}
+
+    def contributions(self, feats: dict[str, float], toward: str) -> list[tuple[str, float]]:
+        """Each feature's push toward class `toward` relative to the average class, largest first."""
+        n = len(self.coef)
+        out = []
+        for k, v in feats.items():
+            own = self.coef[toward].get(k, 0.0)
+            mean = sum(w.get(k, 0.0) for w in self.coef.values()) / n
+            if own != mean:
+                out.append((k, (own - mean) * v))
+        out.sort(key=lambda kv: (-abs(kv[1]), kv[0]))
+        return out
+
+    def judge(
+        self,
+        site: SiteFacts,
+        findings: Sequence[Finding],
+        rules_score: Score,
+        lists: dict[str, list[str]],
+        drug_names: Sequence[str] = (),
+    ) -> Judgement:
+        feats, tokens = self.features(site, findings, rules_score, lists, drug_names)
+        return self.decide(feats, tokens, findings)
+
+    def verdict_from(self, probs: dict[str, float], findings: Sequence[Finding] = ()) -> tuple[Verdict, str]:
+        """The verdict for these class probabilities, and why it abstains ("" when it does not)."""
+        best = max(probs, key=lambda c: (probs[c], c))
+        a = self.abstention
+        if probs[best] < a.min_probability:
+            return Verdict.suspicious, f"the model is unsure: {best} at {probs[best]:.0%}"
+        if best == "legitimate" and probs["rogue"] >= a.legitimate_max_rogue:
+            return Verdict.suspicious, f"evidence conflicts: legitimate at {probs[best]:.0%}, rogue at {probs['rogue']:.0%}"
+        if best == "rogue" and probs["legitimate"] >= a.rogue_max_legitimate:
+            return Verdict.suspicious, f"evidence conflicts: rogue at {probs[best]:.0%}, legitimate at {probs['legitimate']:.0%}"
+        critical = [f for f in findings if f.weight < 0 and f.severity == Severity.critical]
+        if best == "legitimate" and critical:
+            # A veto: a critical rogue mark (a copied seal, prescription drugs without one...)
+            # never stands beside a `legitimate` verdict, whatever the other evidence says.
+            return Verdict.suspicious, f"a critical red flag vetoes legitimate: {critical[0].message}"
+        return Verdict(best), ""
+
+    def decide(self, feats: dict[str, float], tokens: set[str], findings: Sequence[Finding]) -> Judgement:
+        probs = self.probabilities(feats)
+        best = max(probs, key=lambda c: (probs[c], c))
+        verdict, reason = self.verdict_from(probs, findings)
+        contribs = [
+            self._contribution(name, value, best, tokens, findings)
+            for name, value in self.contributions(feats, best)[:CONTRIBUTIONS_SHOWN]
+        ]
+        return Judgement(verdict, {c: round(p, 4) for c, p in probs.items()}, round(probs[best], 4), contribs, reason)
+
+    def _contribution(self, name: str, value: float, toward: str, tokens: set[str], findings: Sequence[Finding]) -> Contribution:
+        kind, _, key = name.partition(":")
+        detail = ""
+        rule_id = None
+        if kind == "rule":
+            rule_id = key
+            detail = next((f.message for f in findings if f.rule_id == key), "")
+        elif kind == "red_flags":
+            flags = [f.message for f in findings if f.weight < 0 and f.severity.value == key]
+            detail = f"{key} red flags: " + "; ".join(dict.fromkeys(flags[:3]))
+        elif kind == "criterion":
+            own = sorted((f for f in findings if f.criterion == key), key=lambda f: -abs(f.weight))
+            detail = f"{key}: " + "; ".join(dict.fromkeys(f.message for f in own[:2]))
+        elif kind == "text" and self.text is not None:
+            words = self.text.top_words(tokens, toward if value > 0 else key)
+            detail = f"words toward {toward if value > 0 else key}: " + ", ".join(words)
+        return Contribution(feature=name, rule=rule_id, toward=toward, weight=round(value, 3), detail=detail)
+
+
+def load_model(rules_dir: Path) -> JudgeModel | None:
+    """The model next to the rules, or None when the folder has none (hand-set scoring then)."""
+    path = rules_dir / MODEL_FILE
+    return JudgeModel.load(path) if path.is_file() else None
