@@ -102,3 +102,23 @@ def test_the_language_matcher_makes_a_french_dot_com_shop_answer_to_french_law(r
               "per Rechnung für alle Bestellungen in unserem Shop.</p>")
     _, fired_de = verdict(ruleset, "https://pillen-beispiel.com/", {"/shop": german})
     assert "RX-EU-RX-DISTANCE-BANNED" not in fired_de
+
+
+def test_the_crawler_follows_european_page_names() -> None:
+    from pharmcheck.fetch.policy import CrawlFrontier
+
+    frontier = CrawlFrontier("https://www.apotheke-beispiel.test/", max_pages=10)
+    frontier.mark_visited("https://www.apotheke-beispiel.test/")
+    frontier.add_links([
+        ("https://www.apotheke-beispiel.test/galerie", "Galerie"),
+        ("https://www.apotheke-beispiel.test/rezept-einloesen", "Rezept einlösen"),
+        ("https://www.apotheke-beispiel.test/mentions-legales", "Mentions légales"),
+        ("https://www.apotheke-beispiel.test/offerte", "Offerte"),
+        ("https://www.apotheke-beispiel.test/versand", "Versand"),
+    ])
+    picked = []
+    while (url := frontier.next_url()) is not None:
+        picked.append(url.rsplit("/", 1)[-1])
+        frontier.mark_visited(url)
+    assert picked[0] == "rezept-einloesen"  # the prescription policy first
+    assert set(picked[:4]) == {"rezept-einloesen", "mentions-legales", "offerte", "versand"}  # before the gallery

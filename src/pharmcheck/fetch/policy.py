@@ -33,6 +33,8 @@ CATEGORIES: list[tuple[str, int, re.Pattern[str]]] = [
          r"versand|lieferung|livraison|envio|spedizion|consegna|verzend|levering|wysylk|dostaw|entrega|frakt|leverans"),
         ("payment", 70, r"payment|pay[-_ ]?method|billing|bitcoin|crypto",
          r"zahlung|bezahl|paiement|\bpago|pagament|betal|platnos|pagamento|betalning"),
+        ("offers", 65, r"special[-_ ]?offers|\bdeals\b|promotions?\b",
+         r"angebote|\boffres\b|ofertas|offerte|aanbieding|promocj|promo[cç][oõ]es|erbjudanden"),
         ("reviews", 65, r"review|testimonial|feedback|trustpilot|rating",
          r"bewertung|avis[-_ ]?clients|opiniones|recension|ervaringen|beoordeling|opinie|avaliac|omdome"),
         ("privacy", 50, r"privacy|hipaa|gdpr|cookie[-_ ]?policy",
