@@ -11,6 +11,9 @@ from pharmcheck.urls import InvalidURL, defang, normalize_url, registrable_domai
         ("https://example.com:443/a%7eb", "https://example.com/a~b"),
         ("https://example.com/dir/", "https://example.com/dir/"),
         ("https://bücher.example/", "https://xn--bcher-kva.example/"),
+        # UTS 46 non-transitional, as browsers: ß is kept (IDNA 2003 made it "fass"), case folded.
+        ("https://faß.example/", "https://xn--fa-hia.example/"),
+        ("https://BÜCHER.example/", "https://xn--bcher-kva.example/"),
         ("//cdn.example.org/x", "https://cdn.example.org/x"),
         ("http://example.com:8080", "http://example.com:8080/"),
     ],

@@ -6,9 +6,11 @@ calls exactly this for every site, so a batch report equals the single-site repo
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -45,6 +47,8 @@ from pharmcheck.rules import RuleSet, evaluate_within
 from pharmcheck.score import score_site
 from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
 
+_log = logging.getLogger("pharmcheck")
+
 
 @dataclass(frozen=True)
 class CheckContext:
@@ -52,6 +56,8 @@ class CheckContext:
 
     ruleset: RuleSet
     options: FetchOptions = field(default_factory=FetchOptions)
+    # Told before each page is fetched: (its URL, pages fetched so far). For progress displays.
+    on_fetch: Callable[[str, int], None] | None = None
     archive: ArchiveIndex | None = None
     limiter: HostLimiter | None = None
 
@@ -134,6 +140,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
             errors.append(FetchError(code=ErrorCode.robots, url=url, message=f"{why} (use --ignore-robots to check it anyway)"))
             return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         frontier = CrawlFrontier(url, options.max_pages, index.words)
+        if ctx.on_fetch is not None:
+            ctx.on_fetch(url, 0)
         first = fetcher.get(url)
         final_url = first.final_url
         if not frontier.same_site(final_url):
@@ -174,6 +182,8 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
                                              message=f"site deadline of {options.site_timeout:g} s reached; analysed what was fetched"))
                 break
             next_url = frontier.next_url()
+            if next_url and ctx.on_fetch is not None:
+                ctx.on_fetch(next_url, len(infos))
             resp = fetcher.get(next_url) if next_url else None
         domain = registrable_domain(host_of(final_url))
         return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects,
@@ -238,11 +248,15 @@ def check_site(url: str, ctx: CheckContext, save_warc: str | None = None) -> Rep
     """Check one site. Never raises on anything a site does; UsageError for a bad URL."""
     started = time.monotonic()
     checked_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    target = start_url(url)
+    _log.info("checking %s", target)
     deadline = Deadline(ctx.options.site_timeout)  # one for the whole check: fetching and analysis
-    site, infos, errors = crawl(start_url(url), ctx, save_warc, deadline)
+    site, infos, errors = crawl(target, ctx, save_warc, deadline)
     report = assess(site, infos, errors, ctx.ruleset, deadline)
     report.checked_at = checked_at
     report.duration = round(time.monotonic() - started, 3)
+    _log.info("%s: %s (score %s) from %d page(s) in %.1fs", target, report.verdict.value,
+              "none" if report.score is None else report.score, len(site.pages), report.duration)
     return report
 
 

@@ -11,6 +11,7 @@ import socket
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+import idna
 import tldextract
 
 # The bundled public-suffix snapshot only: fetching the live list at run time prints
@@ -48,6 +49,15 @@ def _idna_host(host: str) -> str:
         return host.strip("[]")
     if _BAD_HOST_CHARS.search(host):
         raise InvalidURL(f"bad host name {clip(host)}")
+    if not host.isascii():
+        # UTS 46 (non-transitional), as browsers read names: `faß.example` is xn--fa-hia, a
+        # domain of its own, where IDNA 2003 (Python's codec) maps it to `fass.example`.
+        # Only for non-ASCII hosts: the idna package costs ~14x the codec on plain ones
+        # (benchmarks/libraries.py), and every link of every page passes here.
+        try:
+            return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            pass  # e.g. a symbol IDNA 2008 disallows; the per-label fallback below decides
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:

@@ -58,6 +58,7 @@ class AuditOptions:
     save_warc: str | None = None  # folder
     live_links: bool = False
     no_progress: bool = False
+    quiet: bool = False  # -q: no progress or summary on stderr (a resume hint still shows)
     rules: str | None = None
     replay: str | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
@@ -282,7 +283,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
            warc_dir: Path | None, err: TextIO) -> int:
     done_before = store.done_urls(run.id)
     counts_before = store.verdict_counts(run.id)
-    mode = "off" if opts.no_progress else ("tty" if err.isatty() else "log")
+    mode = "off" if opts.no_progress or opts.quiet else ("tty" if err.isatty() else "log")
     progress = Progress(err, mode, run.total, already_done=len(done_before), already_counts=counts_before)
     bad_lines = 0
 
@@ -379,7 +380,8 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
                  f"{shlex.quote(opts.db)} --run {run.id} --format csv -o results.csv")
     if outcome.stopped or outcome.failed:
         lines.append(f"  resume with: {_resume_command(opts, run.id)}")
-    print("\n".join(lines), file=err)
+    if not opts.quiet or outcome.stopped or outcome.failed:  # -q: a resume hint still shows
+        print("\n".join(lines), file=err)
     err.flush()
     if outcome.stopped:
         return ExitCode.INTERRUPTED

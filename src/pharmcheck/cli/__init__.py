@@ -17,7 +17,7 @@ from typing import TextIO
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.cli import analysis, audit, check, db, rules
-from pharmcheck.cli.options import Parser
+from pharmcheck.cli.options import MAIN_EPILOG, Parser, apply_config, config_argument
 from pharmcheck.errors import PharmcheckError
 from pharmcheck.models import ExitCode
 
@@ -25,13 +25,16 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.")
+    parser = Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.",
+                    epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{TOOL_NAME} {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default: ./pharmcheck.toml, else [tool.pharmcheck] in ./pyproject.toml)")
     parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors (debugging)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     # The order of `pharmcheck --help`.
     for register in (check.register, rules.register, check.register_schema, analysis.register, audit.register,
-                     db.register):
+                     db.register, check.register_completion):
         register(sub)
     return parser
 
@@ -43,6 +46,11 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     try:
         argv = analysis.route_argv(argv)  # `audit networks RUN` -> `audit-networks RUN`
         parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `pharmcheck completion`)
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
+        apply_config(parser, config_argument(argv))
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help(err)
@@ -67,3 +75,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
             raise
         print(f"{TOOL_NAME}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", file=err)
         return ExitCode.INTERNAL
+    finally:
+        from pharmcheck.console import reset_logging
+
+        reset_logging()

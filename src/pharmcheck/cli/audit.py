@@ -17,18 +17,40 @@ from pharmcheck.audit.session import (
     export_run,
     run_audit,
 )
-from pharmcheck.cli.options import add_fetch_options, add_rules_option, fetch_options_from_args, positive_int
+from pharmcheck.cli.options import (
+    EXIT_CODES_EPILOG,
+    add_console_options,
+    add_fetch_options,
+    add_rules_option,
+    console_setup,
+    fetch_options_from_args,
+    positive_int,
+)
 from pharmcheck.report import run_formats
 
 DB_HELP = f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST[:PORT]/DB"
 _RANK = {"suspicious": 1, "rogue": 2}
 
 
+AUDIT_EPILOG = """\
+examples:
+  pharmcheck audit domains.txt                       JSONL on stdout, results in pharmcheck.db
+  pharmcheck audit sites.csv --format csv -o out.csv a CSV with a url column works too
+  cat domains.txt | pharmcheck audit - --db q3.db    or stdin
+  pharmcheck audit domains.txt --resume              after a crash or Ctrl-C: only what is missing
+  pharmcheck audit shops.txt --format sarif -o audit.sarif   for a code-scanning dashboard
+
+""" + EXIT_CODES_EPILOG.replace("verdict below --fail-on", "the audit ran (any verdicts) unless --fail-on").replace(
+    "verdict at or above --fail-on", "some site at or above --fail-on").replace("could not assess (unreachable)",
+                                                                              "(not used by audit)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser(
         "audit", help="audit a list of sites into a database",
         description="Check every site of a list (text file, CSV with a url column, or - for stdin) as `check` "
-                    "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.")
+                    "does, store each report in SQLite as it finishes, and write them as JSONL/CSV/JSON/HTML.",
+        epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     audit.add_argument("input", help="text file (one URL or domain per line), CSV with a 'url' column, or - (stdin)")
     audit.add_argument("--db", default=DEFAULT_DB, metavar="DB", help=DB_HELP)
     audit.add_argument("--format", choices=run_formats(), default=DEFAULT_FORMAT, help="output format (default jsonl)")
@@ -58,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
     add_rules_option(audit)
     add_fetch_options(audit)
+    add_console_options(audit)
     audit.set_defaults(func=cmd_audit)
 
     export = sub.add_parser("export", help="write a stored audit run as JSONL/CSV/JSON/HTML",
@@ -79,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    console_setup(args)
     opts = AuditOptions(
         input=args.input,
         db=args.db,
@@ -94,6 +118,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         save_warc=args.save_warc,
         live_links=args.live_links,
         no_progress=args.no_progress,
+        quiet=args.quiet,
         rules=args.rules,
         replay=args.replay,
         fetch=fetch_options_from_args(args),

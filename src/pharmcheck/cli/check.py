@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pharmcheck.cli.options import add_fetch_options, add_rules_option, fetch_options_from_args
+from pharmcheck import TOOL_NAME
+from pharmcheck.cli.options import (
+    CHECK_EPILOG,
+    add_console_options,
+    add_fetch_options,
+    add_rules_option,
+    console_setup,
+    fetch_options_from_args,
+)
 from pharmcheck.models import ExitCode, Verdict
 from pharmcheck.report import RenderOptions, get_format, site_formats
 from pharmcheck.report.output import write_output
@@ -20,7 +28,8 @@ _FAIL_ON = {"suspicious": 1, "rogue": 2}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.")
+    check = sub.add_parser("check", help="check one site", description="Crawl a few pages of one site and print a verdict with evidence.",
+                           epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("url", help="site URL or bare domain (https:// is assumed)")
     check.add_argument("--format", choices=site_formats(), default="text",
                        help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
@@ -31,7 +40,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--live-links", action="store_true", help="HTML report: clickable links instead of defanged ones")
     add_rules_option(check)
     add_fetch_options(check)
+    add_console_options(check, color=True)
     check.set_defaults(func=cmd_check)
+
+
+def register_completion(sub: argparse._SubParsersAction) -> None:
+    completion = sub.add_parser("completion", help="print the shell code for tab completion",
+                                description='Tab completion of commands and options: eval "$(pharmcheck completion bash)" '
+                                            "in ~/.bashrc (zsh, fish and tcsh work the same way).")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"])
+    completion.set_defaults(func=cmd_completion)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import argcomplete
+
+    write_output("-", argcomplete.shellcode([TOOL_NAME], shell=args.shell))
+    return ExitCode.OK
 
 
 def register_schema(sub: argparse._SubParsersAction) -> None:
@@ -45,17 +70,39 @@ def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
     return ExitCode.FAIL_ON if _VERDICT_RANK[verdict] >= _FAIL_ON[fail_on] else ExitCode.OK
 
 
+def _color(args: argparse.Namespace) -> bool:
+    from pharmcheck.console import use_color
+
+    if args.format != "text":
+        return False
+    if args.output != "-":
+        return bool(args.color == "always")  # a file is read later, elsewhere: plain unless asked
+    return use_color(args.color, sys.stdout)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.console import CheckProgress, is_terminal, painter
     from pharmcheck.fetch import ArchiveIndex
+    from pharmcheck.report.text import render_text
     from pharmcheck.rules import load_rules
 
+    console_setup(args)
     options = fetch_options_from_args(args)
     ruleset = load_rules(args.rules)
     archive = ArchiveIndex(args.replay) if args.replay else None
-    report = check_site(args.url, CheckContext(ruleset=ruleset, options=options, archive=archive), save_warc=args.save_warc)
-    write_output(args.output, get_format(args.format).render_site(report, RenderOptions(live_links=args.live_links)))
-    if args.output != "-" or args.format != "text":
+    # A live line on a terminal only: piped or logged stderr gets none (and -q none at all).
+    live = not args.quiet and not args.verbose and args.log_level is None and is_terminal(sys.stderr)
+    with CheckProgress(sys.stderr, options.max_pages, enabled=live) as progress:
+        ctx = CheckContext(ruleset=ruleset, options=options, archive=archive, on_fetch=progress.fetching)
+        report = check_site(args.url, ctx, save_warc=args.save_warc)
+    color = _color(args)
+    if color:
+        content = render_text(report, painter(True))
+    else:
+        content = get_format(args.format).render_site(report, RenderOptions(live_links=args.live_links))
+    write_output(args.output, content)
+    if not args.quiet and (args.output != "-" or args.format != "text"):
         scored = f"score {report.score}" if report.score is not None else "not assessed"
         print(f"{report.url}: {report.verdict.value} ({scored})", file=sys.stderr)
     return exit_code_for(report.verdict, args.fail_on)

@@ -4,10 +4,12 @@ types, the rules and fetch options, and turning those into typed values (FetchOp
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from pharmcheck.console import COLOR_CHOICES, LOG_LEVELS
 from pharmcheck.errors import UsageError
 from pharmcheck.models import MAX_BYTES_LIMIT, FetchOptions
 
@@ -79,6 +81,61 @@ def byte_size(text: str) -> int:
     return value
 
 
+EXIT_CODES_EPILOG = """\
+exit codes:
+  0    checked; verdict below --fail-on
+  1    checked; verdict at or above --fail-on (rules test: an example failed)
+  2    usage, configuration, input-file or rule error (one line on stderr)
+  3    could not assess (unreachable)
+  4    internal error (a bug: rerun with --traceback and report it)
+  130  interrupted (Ctrl-C); finished work is kept
+
+configuration: options also come from pharmcheck.toml or [tool.pharmcheck] in
+pyproject.toml (or --config FILE) and from PHARMCHECK_* environment variables
+(PHARMCHECK_MAX_PAGES=5); the command line wins over the environment, which wins
+over the file. NO_COLOR turns colour off.
+"""
+MAIN_EPILOG = """\
+examples:
+  pharmcheck check pharmacy.example                      text report on stdout
+  pharmcheck check pharmacy.example --format json -o r.json
+  pharmcheck audit domains.txt --format csv -o out.csv   results also in pharmcheck.db
+  pharmcheck rules test                                  every rule's examples
+  eval "$(pharmcheck completion bash)"                   tab completion in bash
+
+""" + EXIT_CODES_EPILOG
+CHECK_EPILOG = """\
+examples:
+  pharmcheck check https://pharmacy.example/
+  pharmcheck check pharmacy.example --format json -o r.json
+  pharmcheck check pharmacy.example --format markdown   for a ticket
+  pharmcheck check pharmacy.example --format sarif -o r.sarif
+  pharmcheck check pharmacy.example --save-warc site.warc.gz
+  pharmcheck check https://pharmacy.example/ --replay site.warc.gz   offline, from a capture
+
+""" + EXIT_CODES_EPILOG
+
+
+def add_console_options(p: argparse.ArgumentParser, color: bool = False) -> None:
+    """-q, -v, --log-level (and --color where a report goes to a terminal)."""
+    g = p.add_argument_group("output")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr, only errors")
+    g.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log what happens on stderr (-v: each site, -vv: each request)")
+    g.add_argument("--log-level", choices=LOG_LEVELS, default=None, help="log level (default warning; -v = info)")
+    if color:
+        g.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                       help="colour the text report: auto (on a terminal, unless NO_COLOR is set), always, never")
+
+
+def console_setup(args: argparse.Namespace) -> None:
+    """Log level from -q/-v/--log-level; called by the commands that have those options."""
+    from pharmcheck.console import setup_logging
+
+    level = args.log_level or ("error" if args.quiet else {0: "warning", 1: "info"}.get(args.verbose, "debug"))
+    setup_logging(level, sys.stderr)
+
+
 def add_rules_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rules", metavar="DIR", help="rules directory replacing the default rules")
 
@@ -143,3 +200,37 @@ def _fetch_options(args: argparse.Namespace) -> FetchOptions:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from exc
+
+
+def config_argument(argv: list[str]) -> str | None:
+    """--config FILE, read before parsing: it sets the defaults the parse starts from."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--config":
+            if i + 1 >= len(argv):
+                raise UsageError("--config needs a file name")
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
+
+
+def apply_config(parser: argparse.ArgumentParser, config_file: str | None) -> None:
+    """Defaults of every command's options from the config file and PHARMCHECK_* variables
+    (precedence: command line > environment > file > built-in; see config.py)."""
+    from pharmcheck.config import defaults_for, find_config
+
+    config = find_config(config_file)
+    for command, sub in _command_parsers(parser).items():
+        defaults = defaults_for(sub, command, config)
+        if defaults:
+            sub.set_defaults(**defaults)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from pharmcheck.fetch.base import Deadline, Transport, error_response, follow_redirects
@@ -10,6 +12,7 @@ from pharmcheck.fetch.live import DEFAULT_USER_AGENT
 from pharmcheck.fetch.policy import Robots
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
 
+_log = logging.getLogger("pharmcheck")
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB
 
@@ -49,7 +52,13 @@ class SiteFetcher:
         if not self.options.ignore_robots and not self.robots().allowed(url):
             why = self.robots().reason or "robots.txt disallows this page"
             return error_response(url, ErrorCode.robots, f"{why} (use --ignore-robots to check it anyway)")
+        started = time.monotonic()
         resp = follow_redirects(self.transport, url, self.deadline, self.options.max_redirects)
+        if _log.isEnabledFor(logging.DEBUG):
+            outcome = f"error {resp.error.code.value}" if resp.error else f"HTTP {resp.status}"
+            moved = f" -> {resp.final_url}" if resp.final_url != url else ""
+            _log.debug("GET %s%s: %s, %d bytes, %.0f ms", url, moved, outcome, len(resp.body),
+                       1000 * (time.monotonic() - started))
         return _refuse_binary(resp)
 
     def close(self) -> None:
