@@ -38,6 +38,13 @@ class Verdict(str, Enum):
     unreachable = "unreachable"
 
 
+# How bad a verdict is, for --fail-on (and for what counts as news in `audit diff`).
+VERDICT_RANK: dict[str, int] = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0,
+                                Verdict.unreachable.value: 0, Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
+# The --fail-on choices: a verdict at or above this rank fails.
+FAIL_ON_RANK: dict[str, int] = {"suspicious": 1, "rogue": 2}
+
+
 class Status(str, Enum):
     met = "met"
     not_met = "not_met"

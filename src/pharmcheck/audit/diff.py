@@ -13,16 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pharmcheck.audit.store import Store
-from pharmcheck.models import Severity, Verdict
+from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, Severity, Verdict
 from pharmcheck.report.tabular import csv_safe
 
 DEFAULT_SCORE_THRESHOLD = 10
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(Severity)}
 RED_FLAG_MIN = Severity.high.value  # as scoring.yaml's red_flag_min_severity ships
-# How bad a verdict is, for --fail-on: only a move up this scale (or a new site on it) is news.
-VERDICT_RANK = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0, Verdict.unreachable.value: 0,
-                Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
-FAIL_ON = {"suspicious": 1, "rogue": 2}
 
 
 @dataclass
@@ -63,7 +59,7 @@ class RunDiff:
 
     def appeared_at_or_above(self, fail_on: str) -> list[SiteChange]:
         """Sites that reached `fail_on` or worse in run B, from below it or from nowhere."""
-        level = FAIL_ON[fail_on]
+        level = FAIL_ON_RANK[fail_on]
         out = []
         for c in self.changes:
             after = VERDICT_RANK.get(c.after, 0)

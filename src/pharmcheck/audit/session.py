@@ -25,7 +25,7 @@ from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, m
 from pharmcheck.audit.store import Store, StoreFull, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
-from pharmcheck.models import AuditRun, ExitCode, FetchOptions, Report, Verdict
+from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, AuditRun, ExitCode, FetchOptions, Report
 from pharmcheck.report import RenderOptions, get_format
 from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output
@@ -35,9 +35,6 @@ from pharmcheck.urls import host_of
 DEFAULT_DB = "pharmcheck.db"
 DEFAULT_WORKERS = 32
 DEFAULT_FORMAT = "jsonl"
-_RANK = {"suspicious": 1, "rogue": 2}
-_VERDICT_RANK = {Verdict.legitimate.value: 0, Verdict.not_pharmacy.value: 0, Verdict.unreachable.value: 0,
-                 Verdict.suspicious.value: 1, Verdict.rogue.value: 2}
 
 
 @dataclass(frozen=True)
@@ -389,7 +386,7 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
         return ExitCode.INTERNAL
     if opts.since is not None:
         return ExitCode.FAIL_ON if _since(store, run, opts, err) else ExitCode.OK
-    if opts.fail_on and any(_VERDICT_RANK[v] >= _RANK[opts.fail_on] for v, n in counts.items() if n):
+    if opts.fail_on and any(VERDICT_RANK[v] >= FAIL_ON_RANK[opts.fail_on] for v, n in counts.items() if n):
         return ExitCode.FAIL_ON
     return ExitCode.OK
 

@@ -26,10 +26,10 @@ from pharmcheck.cli.options import (
     fetch_options_from_args,
     positive_int,
 )
+from pharmcheck.models import FAIL_ON_RANK
 from pharmcheck.report import run_formats
 
 DB_HELP = f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST[:PORT]/DB"
-_RANK = {"suspicious": 1, "rogue": 2}
 
 
 AUDIT_EPILOG = """\
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--resume", nargs="?", const=0, type=positive_int, metavar="RUN_ID",
                        help="continue the latest unfinished run over this input (or run RUN_ID), "
                             "auditing only the sites it is missing")
-    audit.add_argument("--fail-on", choices=list(_RANK), default=None,
+    audit.add_argument("--fail-on", choices=list(FAIL_ON_RANK), default=None,
                        help="exit 1 when any site's verdict is at or above this (default: never)")
     audit.add_argument("--since", type=positive_int, metavar="RUN",
                        help="after the audit, print what changed since run RUN (as `audit diff RUN NEW`); "

@@ -14,17 +14,9 @@ from pharmcheck.cli.options import (
     console_setup,
     fetch_options_from_args,
 )
-from pharmcheck.models import ExitCode, Verdict
+from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, ExitCode, Verdict
 from pharmcheck.report import RenderOptions, get_format, site_formats
 from pharmcheck.report.output import write_output
-
-_VERDICT_RANK = {
-    Verdict.legitimate: 0,
-    Verdict.not_pharmacy: 0,
-    Verdict.suspicious: 1,
-    Verdict.rogue: 2,
-}
-_FAIL_ON = {"suspicious": 1, "rogue": 2}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--format", choices=site_formats(), default="text",
                        help="report format (default text; markdown for tickets, sarif 2.1.0 for code scanning)")
     check.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report to FILE ('-' = stdout)")
-    check.add_argument("--fail-on", choices=list(_FAIL_ON), default="rogue",
+    check.add_argument("--fail-on", choices=list(FAIL_ON_RANK), default="rogue",
                        help="exit 1 when the verdict is at or above this (default rogue)")
     check.add_argument("--save-warc", metavar="FILE", help="record every request/response to a gzipped WARC")
     check.add_argument("--live-links", action="store_true", help="HTML report: clickable links instead of defanged ones")
@@ -67,7 +59,7 @@ def register_schema(sub: argparse._SubParsersAction) -> None:
 def exit_code_for(verdict: Verdict, fail_on: str) -> ExitCode:
     if verdict == Verdict.unreachable:
         return ExitCode.UNREACHABLE
-    return ExitCode.FAIL_ON if _VERDICT_RANK[verdict] >= _FAIL_ON[fail_on] else ExitCode.OK
+    return ExitCode.FAIL_ON if VERDICT_RANK[verdict.value] >= FAIL_ON_RANK[fail_on] else ExitCode.OK
 
 
 def _color(args: argparse.Namespace) -> bool:
