@@ -137,6 +137,18 @@ def scored(verdict: str, score: int | None) -> str:
     return f"{verdict} ({score})" if score is not None else verdict
 
 
+def change_rows(diff: RunDiff, limit: int) -> dict[str, Any]:
+    """The first `limit` changes described in words, for a report to lay out (HTML)."""
+    rows = [{"url": c.url, "label": label_of(c.change),
+             "before": "" if c.change == "new" else scored(c.before, c.score_before),
+             "after": "" if c.change == "vanished" else scored(c.after, c.score_after),
+             "red_flags": c.new_red_flags,
+             "findings": [f["rule_id"] for f in c.new_findings if f["rule_id"] not in c.new_red_flags]}
+            for c in diff.changes[:limit]]
+    return {"run_a": diff.run_a, "run_b": diff.run_b, "rows": rows, "more": max(0, len(diff.changes) - limit),
+            "summary": describe_counts(diff)}
+
+
 def render_text(diff: RunDiff) -> str:
     lines = [describe_counts(diff)]
     for c in diff.changes:

@@ -394,10 +394,13 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
 # --- export / report ------------------------------------------------------------------
 
 
+_CHANGE_ROWS = 500  # changes listed in the HTML report (the CLI's `audit diff` has them all)
+
+
 def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
     """What the HTML audit report shows beyond the sites: the run's networks (computed now if
     they never were) and the changes since the previous run of the same list."""
-    from pharmcheck.audit.diff import diff_runs
+    from pharmcheck.audit.diff import change_rows, diff_runs
     from pharmcheck.networks.compute import networks_of_run
     from pharmcheck.networks.config import load_scoring
 
@@ -405,7 +408,7 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
     extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}
     previous = store.previous_run(run.id)
     if previous is not None:
-        extras["changes"] = diff_runs(store, previous.id, run.id)
+        extras["changes"] = change_rows(diff_runs(store, previous.id, run.id), _CHANGE_ROWS)
     return extras
 
 

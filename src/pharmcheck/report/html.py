@@ -387,7 +387,6 @@ def render_site_html(report: Report, live_links: bool = False) -> str:
 
 
 _MATRIX_MAX = 600  # pixels of a network's adjacency matrix (200 members: 3 px a cell)
-_CHANGE_ROWS = 500
 
 
 def network_views(networks: dict[str, Any], index_of: dict[str, int], links: _Links) -> dict[str, Any]:
@@ -423,23 +422,15 @@ def network_views(networks: dict[str, Any], index_of: dict[str, int], links: _Li
     return {"networks": out, "sites": networks.get("sites", 0), "commons": networks.get("commons", [])}
 
 
-def change_views(diff: Any, index_of: dict[str, int], links: _Links) -> dict[str, Any]:
-    """A `audit.diff.RunDiff` for the HTML view (the first rows; the CLI has them all)."""
-    from pharmcheck.audit.diff import describe_counts, label_of, scored
-
-    rows = []
-    for c in diff.changes[:_CHANGE_ROWS]:
-        rows.append({"text": links.text(c.url), "index": index_of.get(c.url), "label": label_of(c.change),
-                     "before": "" if c.change == "new" else scored(c.before, c.score_before),
-                     "after": "" if c.change == "vanished" else scored(c.after, c.score_after),
-                     "red_flags": c.new_red_flags,
-                     "findings": [f["rule_id"] for f in c.new_findings if f["rule_id"] not in c.new_red_flags]})
-    return {"run_a": diff.run_a, "run_b": diff.run_b, "rows": rows, "more": max(0, len(diff.changes) - _CHANGE_ROWS),
-            "summary": describe_counts(diff)}
+def change_views(changes: dict[str, Any], index_of: dict[str, int], links: _Links) -> dict[str, Any]:
+    """The changes since the previous run (`audit.diff.change_rows`) with each site's link and row."""
+    rows = [{**{k: v for k, v in row.items() if k != "url"}, "text": links.text(row["url"]),
+             "index": index_of.get(row["url"])} for row in changes["rows"]]
+    return {**changes, "rows": rows}
 
 
 def render_audit_html(run: AuditRun, reports: Iterable[Report], live_links: bool = False,
-                      networks: dict[str, Any] | None = None, changes: Any = None) -> str:
+                      networks: dict[str, Any] | None = None, changes: dict[str, Any] | None = None) -> str:
     """An audit: header, charts, a sortable, filterable, paged table, and per-site drill-downs
     built on demand from embedded data (so 5,000 sites still open quickly). `networks` (the
     run's, as stored) and `changes` (a diff against the previous run) add their sections."""
