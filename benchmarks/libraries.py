@@ -56,7 +56,7 @@ def lib_phones(text: str) -> list[str]:
 class _BusyThenOk(BaseHTTPRequestHandler):
     """503 with `Retry-After: <server.after>` on every first request of a path, then 200."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         seen: set[str] = self.server.seen  # type: ignore[attr-defined]
         first = self.path not in seen
         seen.add(self.path)

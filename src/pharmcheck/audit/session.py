@@ -357,8 +357,11 @@ def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
 
 def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,
             elapsed: float, bad_lines: int, err: TextIO) -> int:
-    counts = store.verdict_counts(run.id)
-    stored = sum(counts.values())
+    from pharmcheck.networks.compute import network_verdict_counts
+
+    own_counts = store.verdict_counts(run.id)
+    counts = network_verdict_counts(store, run.id, own_counts)  # a rogue network's members, judged again
+    stored = sum(own_counts.values())
     rate = outcome.completed / elapsed if elapsed > 0 else 0.0
     total = f" of {run.total}" if run.total is not None else ""
     lines = [
@@ -366,6 +369,10 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
         f"{format_duration(elapsed)} ({rate:.1f} sites/s)",
         f"  verdicts: {verdict_line(counts) or 'none'}",
     ]
+    moved = sum(abs(counts[v] - own_counts[v]) for v in set(counts) | set(own_counts)) // 2
+    if moved:
+        lines.append(f"  {moved} verdict(s) changed by the network finding (member of a network with rogue sites; "
+                     f"each site's own verdict is kept in the export's `network` block)")
     errors = store.error_counts(run.id)
     if errors:
         lines.append("  unreachable by error: " + ", ".join(f"{k} {n}" for k, n in errors.most_common()))
@@ -414,8 +421,12 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
 
 def write_run(out: TextIO, fmt: str, run: AuditRun, store: Store, live_links: bool) -> None:
     """A stored run in a run format; the HTML report also shows the run's networks and changes."""
+    from pharmcheck.networks.compute import with_networks
+    from pharmcheck.networks.config import load_scoring
+
     extras = html_extras(store, run) if fmt == "html" else {}
-    get_format(fmt).write_run(out, run, store.reports(run.id), RenderOptions(live_links, extras))
+    reports = with_networks(store, run.id, store.reports(run.id), load_scoring(run.arguments.get("rules")))
+    get_format(fmt).write_run(out, run, reports, RenderOptions(live_links, extras))
 
 
 def _stored_run(db: str, run_id: int | None) -> tuple[Store, AuditRun]:
