@@ -138,10 +138,36 @@ SHOP_PAGE = ("<html><head><title>{title}</title></head><body><h1>{title}</h1>"
     ("gabapentin", "nerve-example.us", False),     # not federally scheduled in the US
     ("gabapentin", "nerve-example.co.uk", True),   # UK: class C since 2019
 ])
-def test_a_drugs_schedule_follows_the_market_of_the_page(ruleset: RuleSet, drug: str, host: str,
+def test_a_drugs_schedule_follows_the_market_of_the_page(tmp_path: Path, drug: str, host: str,
                                                         controlled: bool) -> None:
-    _, fired = verdict(ruleset, f"https://{host}/", {"/shop": SHOP_PAGE.format(title="Online shop", drug=drug)})
-    assert ("RX-CONTROLLED-FOR-SALE" in fired) == controlled
+    import shutil
+
+    from pharmcheck.rules import load_rules
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    (rules / "market.yaml").write_text("""rules:
+  - id: TEST-CONTROLLED-HERE
+    criterion: prescription
+    name: A drug controlled in the page's market is sold
+    description: a test rule judging schedules by the page's market
+    severity: high
+    weight: -20
+    confidence: medium
+    message: a drug controlled here is sold
+    match:
+      all:
+        - drug: {schedule: [controlled], market: true}
+        - text: {phrases: [add to cart]}
+    references: ["rules/data/drugs.yaml, markets"]
+    examples:
+      match: ["Oxycodone 10 mg: add to cart.", "Xanax 2 mg, add to cart now."]
+      no_match: ["Add to cart.", "Vitamin C: add to cart."]
+""")
+    market_rules = load_rules(rules)
+    _, fired = verdict(market_rules, f"https://{host}/", {"/shop": SHOP_PAGE.format(title="Online shop", drug=drug)})
+    assert ("TEST-CONTROLLED-HERE" in fired) == controlled
+    assert "RX-CONTROLLED-FOR-SALE" in fired  # the shipped rules keep the strictest schedule
 
 
 def test_a_page_without_a_country_code_takes_its_languages_market(ruleset: RuleSet) -> None:
