@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 # 2: each finding once (in `findings`, not also under each criterion); `score` is null for an
@@ -255,17 +255,34 @@ class PageFacts(BaseModel):
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
 
 
+DRUG_SCHEDULES = ("rx", "controlled", "otc", "unapproved")
+
+
 class DrugEntry(BaseModel):
     name: str
-    schedule: str = "rx"  # rx | controlled | otc
+    schedule: str = "rx"  # rx | controlled | otc | unapproved
     category: str = ""
     synonyms: list[str] = Field(default_factory=list)
+    # market (country code, "uk") -> its schedule there, where national law differs from `schedule`
+    markets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("markets")
+    @classmethod
+    def _known_schedules(cls, markets: dict[str, str]) -> dict[str, str]:
+        for market, schedule in markets.items():
+            if schedule not in DRUG_SCHEDULES:
+                raise ValueError(f"market {market!r}: unknown schedule {schedule!r} (one of {', '.join(DRUG_SCHEDULES)})")
+            if not (len(market) == 2 and market.isascii() and market.isalpha() and market.islower()):
+                raise ValueError(f"market {market!r}: a two-letter lower-case country code (uk for the United Kingdom)")
+        return markets
 
 
 class DrugLexicon(BaseModel):
     """Reference drug names, loaded from `rules/data/drugs.yaml`, handed to extraction."""
 
     drugs: list[DrugEntry] = Field(default_factory=list)
+    # page language -> its market, for pages whose host has no country code of a market
+    market_languages: dict[str, str] = Field(default_factory=dict)
 
 
 class SiteFacts(BaseModel):
@@ -318,6 +335,19 @@ class Contribution(BaseModel):
     detail: str = ""  # the rule's message, or the words that moved the text model
 
 
+class NetworkMembership(BaseModel):
+    """A site's place in an affiliate network of its audit run (networks/): added to the
+    stored report when the run's networks are exported. `verdict`/`score` of the report are
+    then the network-aware ones; `own_verdict`/`own_score` what the site alone gave."""
+
+    network: int
+    size: int = Field(ge=2)
+    rogue: int = Field(ge=0)
+    own_verdict: Verdict
+    own_score: int | None = None
+    rescored: bool = False  # whether the network finding moved the verdict or score
+
+
 class ToolInfo(BaseModel):
     name: str
     version: str
@@ -336,6 +366,9 @@ class Report(BaseModel):
     # and the features that decided it, largest first.
     confidence: float | None = Field(None, ge=0, le=1)
     contributions: list[Contribution] = Field(default_factory=list)
+    # The fitted judgement's class probabilities (legitimate, rogue, not_pharmacy): what a
+    # later, batch-level finding (a rogue network) is weighed against without re-reading pages.
+    probabilities: dict[str, float] = Field(default_factory=dict)
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list, description="every finding, once; each names its criterion")
     pages: list[PageInfo] = Field(default_factory=list)
@@ -345,6 +378,7 @@ class Report(BaseModel):
     # with their evidence, and the MinHash of its page structure and boilerplate.
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
     template: list[int] = Field(default_factory=list)
+    network: NetworkMembership | None = None  # set in exports of an audit run whose networks are computed
     checked_at: str = ""
     duration: float = 0.0
 
