@@ -74,10 +74,10 @@ def build(db: str, sites: int, seed: int) -> tuple[int, list[set[str]]]:
     from pharmcheck.check import assess, tool_info
     from pharmcheck.extract import extract_html
     from pharmcheck.models import SiteFacts
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     rng = random.Random(seed)
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     store = open_store(db)
 
     run = store.start_run("generated", "generated", {}, tool_info(ruleset), sites)

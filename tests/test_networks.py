@@ -23,7 +23,7 @@ from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.identifiers import normalise_phone
 from pharmcheck.networks.template import site_signature
 from pharmcheck.networks.verdict import network_finding, network_verdict
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -211,7 +211,7 @@ def test_templates_link_near_identical_sites_only() -> None:
 
 
 def test_the_network_finding_never_overrides_own_legitimacy_evidence() -> None:
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     config = load_network_config(None)
     sites = [_site("a", "rogue", ("phone", "+15550100")), _site("b", "rogue", ("phone", "+15550100")),
              _site("c", "suspicious", ("phone", "+15550100")), _site("d", "legitimate", ("phone", "+15550100"))]

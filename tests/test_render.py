@@ -22,7 +22,7 @@ from pharmcheck.cli import main
 from pharmcheck.fetch import guard
 from pharmcheck.fetch.render import CHROMIUM_ENV, chromium_path
 from pharmcheck.models import ExitCode, FetchOptions, Report, Verdict
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 from render_sites import CountingServer, RenderSiteServer
 from sitekit import NORTHBRIDGE, REPO, SiteServer
 
@@ -33,7 +33,7 @@ SLACK = 3.0  # seconds past a deadline: a browser on a busy 2-core box wakes up 
 
 @pytest.fixture(scope="module")
 def ruleset() -> RuleSet:
-    return load_rules()
+    return RuleSet.load()
 
 
 @pytest.fixture(scope="module")

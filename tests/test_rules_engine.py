@@ -178,9 +178,10 @@ def test_text_whose_lower_case_changes_length_is_still_matched() -> None:
     from pharmcheck.check import drug_index
     from pharmcheck.extract import extract_html
     from pharmcheck.models import SiteFacts
-    from pharmcheck.rules import evaluate, load_rules
+    from pharmcheck.rules import evaluate
+    from pharmcheck.ruleset import RuleSet
 
-    rules = load_rules()
+    rules = RuleSet.load()
     page = extract_html("<p>İstanbul shop: buy tramadol without a prescription, add to cart.</p>",
                         "https://x.test/", drug_index(rules))
     site = SiteFacts(url="https://x.test/", final_url="https://x.test/", domain="x.test", host="x.test", pages=[page])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pharmcheck.rules import RuleSet
 from pharmcheck.rules.load import default_rules_dir
+from pharmcheck.ruleset import RuleSet
 from test_rules_traps import verdict
 
 CASES = {

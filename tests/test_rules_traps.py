@@ -7,7 +7,8 @@ import pytest
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 from pharmcheck.urls import host_of, registrable_domain
 

@@ -19,7 +19,7 @@ from pharmcheck.cli import main
 from pharmcheck.errors import UsageError
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions, Report, ToolInfo
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 from sitekit import EXAMPLES
 
 TOOL = ToolInfo(name="pharmcheck", version="0.1.0", rules_version="test")

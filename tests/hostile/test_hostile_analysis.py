@@ -14,7 +14,8 @@ from pharmcheck.extract import MAX_JSONLD_ITEMS, extract_page
 from pharmcheck.fetch import ArchiveIndex, Deadline
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.models import FetchError, PageInfo, Response, SiteFacts, Verdict
-from pharmcheck.rules import RuleSet, evaluate_within
+from pharmcheck.rules import evaluate_within
+from pharmcheck.ruleset import RuleSet
 
 BASE = "https://word-soup.example/"
 

@@ -24,7 +24,6 @@ progress, outputs and Ctrl-C are unchanged. Only `audit_site` runs on the worker
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import logging
 import math
@@ -51,11 +50,7 @@ _WORKER_WAIT = 60  # seconds to wait for a first worker at an external scheduler
 
 def rules_identity(ctx: CheckContext) -> dict[str, str]:
     """What must be the same on the client and every worker for their reports to agree."""
-    digest = hashlib.sha256()
-    root = Path(ctx.ruleset.source)
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return {"pharmcheck": __version__, "rules_version": ctx.ruleset.version, "rules_sha256": digest.hexdigest()[:16]}
+    return {"pharmcheck": __version__, "rules_version": ctx.ruleset.version, "rules_sha256": ctx.ruleset.content_hash}
 
 
 class RulesMismatch(Exception):

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, registrable_domain
 
 
@@ -36,12 +37,13 @@ class ContextSpec:
     rules: str | None = None  # rules directory; None = the default rules
     replay: str | None = None  # WARC file or folder to answer from
 
-    def build(self) -> CheckContext:
+    def build(self, ruleset: RuleSet | None = None) -> CheckContext:
+        """The context, with `ruleset` when the caller loaded it already (from `self.rules`):
+        a run loads its rules once in the parent; a worker process calls this once."""
         from pharmcheck.fetch import ArchiveIndex, HostLimiter
-        from pharmcheck.rules import load_rules
 
         return CheckContext(
-            ruleset=load_rules(self.rules),
+            ruleset=ruleset if ruleset is not None else RuleSet.load(self.rules),
             options=self.options,
             archive=ArchiveIndex(self.replay) if self.replay else None,
             # One limiter for every site the context serves: the per-host cap holds across sites.

@@ -29,7 +29,7 @@ from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, AuditRun, ExitCode, Fe
 from pharmcheck.report import RenderOptions, get_format
 from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of
 
 DEFAULT_DB = "pharmcheck.db"
@@ -220,9 +220,9 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
     try:
         if opts.since is not None:
             store.get_run(opts.since)  # a bad RUN is a usage error before any site is audited
-        run, spec = _start_or_resume(store, source, opts, options, err)
+        run, spec, ruleset = _start_or_resume(store, source, opts, options, err)
         store.lock_run(run.id)  # a second `--resume` of this run now would fetch the same sites
-        ctx = spec.build()
+        ctx = spec.build(ruleset)  # the rules are loaded once per audit, here
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)
@@ -243,20 +243,20 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
 
 
 def _start_or_resume(store: Store, source: InputSource, opts: AuditOptions, options: FetchOptions,
-                     err: TextIO) -> tuple[AuditRun, ContextSpec]:
+                     err: TextIO) -> tuple[AuditRun, ContextSpec, RuleSet]:
     """The run to work on, with the options it was started with (a resumed run keeps them, so
-    all its reports were made the same way)."""
+    all its reports were made the same way), and its rules, loaded."""
     from pharmcheck.check import tool_info
 
     if opts.resume is None:
-        ruleset = load_rules(opts.rules)  # fail on bad rules before creating a run
+        ruleset = RuleSet.load(opts.rules)  # fail on bad rules before creating a run
         unfinished = store.resumable_run(source.key)
         if unfinished is not None:
             print(f"{TOOL_NAME}: note: starting a new run; run {unfinished.id} over {opts.input} is unfinished "
                   f"(add --resume to continue it instead)", file=err)
         run = store.start_run(opts.input, source.key, _run_arguments(opts, options), tool_info(ruleset),
                               source.count())
-        return run, ContextSpec(options=options, rules=opts.rules, replay=opts.replay)
+        return run, ContextSpec(options=options, rules=opts.rules, replay=opts.replay), ruleset
     if opts.resume:
         run = store.get_run(opts.resume)
         if store.input_key(run.id) != source.key:
@@ -272,7 +272,8 @@ def _start_or_resume(store: Store, source: InputSource, opts: AuditOptions, opti
     if stored_options != options:
         print(f"{TOOL_NAME}: note: resuming run {run.id} with the fetch options it was started with "
               "(the ones given now differ)", file=err)
-    return run, ContextSpec(options=stored_options, rules=stored.get("rules"), replay=stored.get("replay"))
+    spec = ContextSpec(options=stored_options, rules=stored.get("rules"), replay=stored.get("replay"))
+    return run, spec, RuleSet.load(spec.rules)
 
 
 def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, ctx: CheckContext,
@@ -402,7 +403,7 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
     they never were) and the changes since the previous run of the same list."""
     from pharmcheck.audit.diff import change_rows, diff_runs
     from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
+    from pharmcheck.ruleset import load_scoring
 
     rules = run.arguments.get("rules")
     extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}

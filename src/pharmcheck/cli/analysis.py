@@ -96,8 +96,8 @@ def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
 
 def cmd_networks(args: argparse.Namespace) -> int:
     from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
     from pharmcheck.networks.render import RENDERERS
+    from pharmcheck.ruleset import load_scoring
 
     store = _open(args.db)
     try:

@@ -14,7 +14,7 @@ from pharmcheck.networks import store
 from pharmcheck.networks.cluster import Clustering, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.verdict import network_finding, network_verdict
-from pharmcheck.rules.schema import ScoringConfig
+from pharmcheck.score import ScoringConfig
 
 
 def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
