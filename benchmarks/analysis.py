@@ -18,7 +18,6 @@ from collections.abc import Callable
 from bs4 import BeautifulSoup
 from lxml import html as lxml_html
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_page
 from pharmcheck.judge.verdict import judge_site
 from pharmcheck.language import detect_language
@@ -91,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     body = listing_page()
     ruleset = RuleSet.load()
-    index = drug_index(ruleset)
+    index = ruleset.drug_index
     url = "https://pharmacy.example/medicines/"
     resp = Response(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", body=body)
 

@@ -53,13 +53,12 @@ CASES: list[tuple[str, str, str, dict[str, Any], str | None]] = [
 
 
 def _warm_up(ruleset: Any) -> None:
-    from pharmcheck.check import drug_index
     from pharmcheck.extract import extract_page
     from pharmcheck.models import Response
 
     url = "https://warm.example/"
     body = b"<html><head><title>Warm</title></head><body><p>A pharmacy page in plain English.</p></body></html>"
-    extract_page(Response(url=url, final_url=url, status=200, content_type="text/html", body=body), drug_index(ruleset))
+    extract_page(Response(url=url, final_url=url, status=200, content_type="text/html", body=body), ruleset.drug_index)
 
 
 def offline_child(spec: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
 from pharmcheck.rules import evaluate
@@ -18,7 +17,7 @@ CLEAN_URL = "https://www.riverside-pharmacy.test/"
 
 
 def _site(ruleset: RuleSet, html: str, url: str) -> SiteFacts:
-    page = extract_html(html, url, drug_index(ruleset))
+    page = extract_html(html, url, ruleset.drug_index)
     return SiteFacts(url=url, final_url=url, domain="riverside-pharmacy.test", host="www.riverside-pharmacy.test", pages=[page])
 
 

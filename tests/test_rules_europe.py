@@ -75,9 +75,8 @@ def test_european_drug_spellings_keep_the_schedule_of_their_drug() -> None:
 
 
 def test_lexicon_knows_local_spellings_and_brands(ruleset: RuleSet) -> None:
-    from pharmcheck.check import drug_index
 
-    found = drug_index(ruleset).find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
+    found = ruleset.drug_index.find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
     assert {d.name for d in found} == {"tramadol", "zolpidem", "bromazepam", "clonazepam", "lorazepam", "oxycodone", "codeine", "sildenafil"}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
 from pharmcheck.rules import evaluate
@@ -14,7 +13,7 @@ from pharmcheck.urls import host_of, registrable_domain
 
 
 def verdict(ruleset: RuleSet, url: str, pages: dict[str, str]) -> tuple[str, set[str]]:
-    index = drug_index(ruleset)
+    index = ruleset.drug_index
     facts = [extract_html(f"<html><head><title>{path}</title></head><body><main>{html}</main></body></html>", url.rstrip("/") + path, index)
              for path, html in pages.items()]
     host = host_of(url)

@@ -176,6 +176,11 @@ class PageInfo(BaseModel):
     rendered: bool = False  # read from the DOM headless Chromium built (--render)
     screenshot: Screenshot | None = None
 
+    @property
+    def was_read(self) -> bool:
+        """Fetched whole and without an HTTP error: what every report counts as "read"."""
+        return bool(self.status) and self.status < 400 and not self.error
+
 
 # --- extract ----------------------------------------------------------------------------
 
@@ -347,6 +352,11 @@ class Report(BaseModel):
     template: list[int] = Field(default_factory=list)
     checked_at: str = ""
     duration: float = 0.0
+
+    @property
+    def pages_read(self) -> int:
+        """How many of `pages` were read (the "N read of M tried" of every format)."""
+        return sum(1 for page in self.pages if page.was_read)
 
     @model_validator(mode="after")
     def _findings_under_their_criteria(self) -> Report:

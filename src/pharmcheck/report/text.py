@@ -55,7 +55,7 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
                 lines.append(f"        “{_safe(' '.join(ev.text.split()))}”")
             if len(f.evidence) > shown:
                 lines.append(f"      (+{len(f.evidence) - shown} more in --format json)")
-    ok = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
+    ok = report.pages_read
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)
     spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())
