@@ -119,15 +119,13 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
     infos: list[PageInfo] = []
     errors: list[FetchError] = []
     try:
-        if not options.ignore_robots and not fetcher.robots().allowed(url):
-            robots = fetcher.robots()
-            why = robots.reason or "robots.txt disallows " + ("the whole site" if robots.disallows_all else "this URL")
-            errors.append(FetchError(code=ErrorCode.robots, url=url, message=f"{why} (use --ignore-robots to check it anyway)"))
-            return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         frontier = CrawlFrontier(url, options.max_pages, index.words)
         if ctx.on_fetch is not None:
             ctx.on_fetch(url, 0)
-        first = fetcher.get(url)
+        first = fetcher.get(url)  # robots.txt is checked there, for every page
+        if first.error is not None and first.error.code == ErrorCode.robots:
+            errors.append(first.error)  # the start page is off limits: nothing to assess
+            return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         final_url = first.final_url
         if not frontier.same_site(final_url):
             # The start URL sends us to another site (search-redirection spam does this);
