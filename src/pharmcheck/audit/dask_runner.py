@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from pharmcheck import __version__
-from pharmcheck.audit.runner import AuditObserver, ContextSpec, RunOutcome, SiteTask, _deliver, audit_site
+from pharmcheck.audit.runner import (
+    AuditObserver,
+    ContextSpec,
+    RunnerSettings,
+    RunOutcome,
+    SiteTask,
+    _deliver,
+    audit_site,
+)
 from pharmcheck.check import CheckContext, assess
 from pharmcheck.errors import UsageError
 from pharmcheck.models import ErrorCode, FetchError, Report, SiteFacts
@@ -263,6 +271,11 @@ class DaskRunner:
         if running:
             client.cancel([futures_of[key] for key in running], force=True)
         return outcome
+
+
+def dask_runner(settings: RunnerSettings) -> DaskRunner:
+    """`--runner dask`: the cluster at `--scheduler`, or a local one of `--processes` workers."""
+    return DaskRunner(settings.workers, scheduler=settings.scheduler, local_workers=settings.processes, ctx=settings.ctx)
 
 
 def _domain(url: str) -> str:

@@ -21,7 +21,15 @@ from typing import Any, TextIO
 from pharmcheck import TOOL_NAME
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
-from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, make_runner
+from pharmcheck.audit.runner import (
+    DEFAULT_RUNNER,
+    ContextSpec,
+    Runner,
+    RunnerSettings,
+    RunOutcome,
+    SiteTask,
+    make_runner,
+)
 from pharmcheck.audit.store import Store, StoreFull, is_postgres_url, open_store
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
@@ -47,7 +55,7 @@ class AuditOptions:
     output: str = "-"
     workers: int = DEFAULT_WORKERS
     processes: int | None = None
-    runner: str | None = None  # "local" | "dask" (None: local, unless a scheduler is given)
+    runner: str | None = None  # a kind of audit/runner.py's RUNNERS (None: local, unless a scheduler is given)
     scheduler: str | None = None  # Dask scheduler address (implies the dask runner)
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"
@@ -59,6 +67,11 @@ class AuditOptions:
     rules: str | None = None
     replay: str | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
+
+    @property
+    def runner_kind(self) -> str:
+        """The runner to use: the one asked for; else a --scheduler means a cluster (Dask's)."""
+        return self.runner or ("dask" if self.scheduler else DEFAULT_RUNNER)
 
 
 class StreamSink:
@@ -155,7 +168,7 @@ def _run_arguments(opts: AuditOptions, options: FetchOptions) -> dict[str, Any]:
         "rules": opts.rules,
         "workers": opts.workers,
         "processes": opts.processes,
-        "runner": "dask" if opts.runner == "dask" or opts.scheduler else "local",
+        "runner": opts.runner_kind,
         "replay": str(Path(opts.replay).resolve()) if opts.replay else None,
         "save_warc": str(Path(opts.save_warc).resolve()) if opts.save_warc else None,
     }
@@ -349,11 +362,8 @@ def _since(store: Store, run: AuditRun, opts: AuditOptions, err: TextIO) -> bool
 
 
 def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
-    if opts.runner == "dask" or opts.scheduler:
-        from pharmcheck.audit.dask_runner import DaskRunner
-
-        return DaskRunner(opts.workers, scheduler=opts.scheduler, local_workers=opts.processes, ctx=ctx)
-    return make_runner(opts.workers, opts.processes, ctx)
+    settings = RunnerSettings(workers=opts.workers, processes=opts.processes, scheduler=opts.scheduler, ctx=ctx)
+    return make_runner(opts.runner_kind, settings)
 
 
 def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,
