@@ -17,11 +17,11 @@ import pytest
 from netsites import ShopServer, start_all
 from pharmcheck.cli import main
 from pharmcheck.extract import extract_html
+from pharmcheck.extract.identifiers import normalise_phone
+from pharmcheck.extract.template import site_signature
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks.cluster import SiteInput, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
-from pharmcheck.networks.identifiers import normalise_phone
-from pharmcheck.networks.template import site_signature
 from pharmcheck.networks.verdict import network_finding, network_verdict
 from pharmcheck.ruleset import RuleSet
 

@@ -18,6 +18,8 @@ from typing import Any
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
 from pharmcheck.extract import extract_page
+from pharmcheck.extract.identifiers import certificate_identifiers, merge_site_identifiers
+from pharmcheck.extract.template import site_signature
 from pharmcheck.fetch import (
     ArchiveIndex,
     CrawlFrontier,
@@ -40,8 +42,6 @@ from pharmcheck.models import (
     SiteFacts,
     ToolInfo,
 )
-from pharmcheck.networks.identifiers import certificate_identifiers, merge_site_identifiers
-from pharmcheck.networks.template import site_signature
 from pharmcheck.rules import evaluate_within
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site

@@ -228,7 +228,7 @@ class DrugMention(BaseModel):
 
 class SiteIdentifier(BaseModel):
     """Something a site shares with the other storefronts of its operator (a phone, a tag
-    manager ID, a wallet, a certificate...), with where it was seen: see networks/identifiers.py."""
+    manager ID, a wallet, a certificate...), with where it was seen: see extract/identifiers.py."""
 
     kind: str  # e.g. "gtm", "phone", "email", "tls_certificate"
     value: str  # normalised: the same ID written two ways is one value
@@ -252,7 +252,7 @@ class PageFacts(BaseModel):
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
-    # Hashed DOM-path and text shingles of the page (networks/template.py); not output.
+    # Hashed DOM-path and text shingles of the page (extract/template.py); not output.
     shingles: frozenset[int] = Field(default_factory=frozenset, exclude=True, repr=False)
     language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for

@@ -3,6 +3,9 @@
 lxml is used directly because it is the hot path: on a 150 KB listing page building a
 BeautifulSoup tree costs ~35 ms, lxml's parse ~2 ms (see benchmarks/analysis.py).
 bs4 is only used to guess the encoding of bytes that declare none that works.
+
+The same pass gathers what networks/ later compares across sites: the page's identifiers
+(extract/identifiers.py) and its template shingles (extract/template.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import re2
 from bs4.dammit import UnicodeDammit
 from lxml import etree
 
+from pharmcheck.extract.identifiers import page_identifiers
+from pharmcheck.extract.template import page_shingles
 from pharmcheck.language import detect_language
 from pharmcheck.models import (
     DrugLexicon,
@@ -30,8 +35,6 @@ from pharmcheck.models import (
     Price,
     Response,
 )
-from pharmcheck.networks.identifiers import page_identifiers
-from pharmcheck.networks.template import page_shingles
 from pharmcheck.urls import origin_of
 
 # Caps per page: a hostile page with 100,000 links must not make every later stage slow.
