@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pharmcheck.audit.store import open_store
+from pharmcheck.audit.database import open_store
 from pharmcheck.cli import main
 from pharmcheck.models import ErrorCode, ExitCode, Report
 from pharmcheck.ruleset import RuleSet

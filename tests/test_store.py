@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pharmcheck.audit.database import open_store
 from pharmcheck.audit.migrations import LATEST
-from pharmcheck.audit.store import SqliteStore, Store, open_store
+from pharmcheck.audit.store import SqliteStore, Store
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.cli import main
 from pharmcheck.errors import UsageError

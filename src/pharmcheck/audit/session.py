@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME
+from pharmcheck.audit.database import open_store
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import (
@@ -30,7 +31,7 @@ from pharmcheck.audit.runner import (
     SiteTask,
     make_runner,
 )
-from pharmcheck.audit.store import Store, StoreFull, is_postgres_url, open_store
+from pharmcheck.audit.store import Store, StoreFull, is_postgres_url
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, AuditRun, ExitCode, FetchOptions, Report

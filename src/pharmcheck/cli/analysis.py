@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pharmcheck import TOOL_NAME
-from pharmcheck.audit.store import Store, is_postgres_url, open_store
+from pharmcheck.audit.database import open_store
+from pharmcheck.audit.store import Store, is_postgres_url
 from pharmcheck.cli.options import add_rules_option, positive_int
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pharmcheck.audit.store import Store
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks import store
 from pharmcheck.networks.cluster import Clustering, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.verdict import network_finding, network_verdict
 from pharmcheck.score import ScoringConfig
+
+if TYPE_CHECKING:  # the audit store calls into networks/; networks only uses the store it is given
+    from pharmcheck.audit.store import Store
 
 
 def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
