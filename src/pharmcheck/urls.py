@@ -240,6 +240,24 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+def without_scheme(url: str) -> str:
+    """`x.example/a` of `https://x.example/a` (or of a defanged `hxxps://...`): by string split."""
+    return url.split("://", 1)[-1]
+
+
+def authority(url: str) -> str:
+    """`user@x.example:8080` of `https://user@x.example:8080/a`, by string split: what a WARC
+    request's Host header and a file name are made from (the URL is already normalised)."""
+    return without_scheme(url).split("/", 1)[0]
+
+
+def request_target(url: str) -> str:
+    """`/a?b` of `https://x.example/a?b` ("/" for none), by string split: the path and query a
+    request line asks for."""
+    rest = without_scheme(url)
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
 def scheme_of(url: str) -> str:
     """`https` of `https://x.example/` (lower case; "" when the text has none)."""
     return urlsplit(url).scheme

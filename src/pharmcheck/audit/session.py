@@ -39,7 +39,7 @@ from pharmcheck.report import RenderOptions, get_format
 from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output, write_output
 from pharmcheck.ruleset import RuleSet
-from pharmcheck.urls import host_of
+from pharmcheck.urls import authority, host_of, request_target
 
 DEFAULT_DB = "pharmcheck.db"
 DEFAULT_WORKERS = 32
@@ -157,9 +157,9 @@ class StopOnInterrupt:
 
 def _warc_path(directory: Path, url: str) -> str:
     host = host_of(url)
-    port = url.split("://", 1)[1].split("/", 1)[0].rpartition(":")[2] if url.count(":") > 1 else ""
+    port = authority(url).rpartition(":")[2] if url.count(":") > 1 else ""
     name = host + (f"_{port}" if port.isdigit() else "")
-    rest = url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else ""
+    rest = request_target(url)[1:]
     if rest:  # two sites on one host must not share a file
         name += "-" + hashlib.sha1(url.encode()).hexdigest()[:8]
     return str(directory / f"{name.replace('[', '').replace(']', '').replace(':', '_')}.warc.gz")

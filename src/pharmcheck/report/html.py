@@ -28,7 +28,7 @@ from markupsafe import Markup
 from pharmcheck.models import AuditRun, Report, Status, Verdict
 from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import criteria_order, ordered_criteria, ordered_findings
-from pharmcheck.urls import defang
+from pharmcheck.urls import defang, without_scheme
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -156,7 +156,7 @@ def _when(stamp: str | None) -> str:
 
 def _short(shown_url: str) -> str:
     """The site column's label: the (possibly defanged) URL without scheme or a bare `/` path."""
-    rest = shown_url.split("://", 1)[-1]
+    rest = without_scheme(shown_url)
     return rest[:-1] if rest.endswith("/") and rest.count("/") == 1 else rest
 
 
