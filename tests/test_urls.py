@@ -48,7 +48,15 @@ def test_defang_makes_links_unclickable() -> None:
 def test_url_pieces_by_string_split_agree_with_urlsplit() -> None:
     from urllib.parse import urlsplit
 
-    from pharmcheck.urls import authority, endpoint, fast_host, origin_of, request_target, robots_url, without_scheme
+    from pharmcheck.urls import (
+        authority,
+        endpoint,
+        fast_host,
+        origin_of,
+        request_target,
+        robots_url,
+        without_scheme,
+    )
 
     for url in ["https://shop.example/a/b?c=1", "http://shop.example:8080/", "https://x.example",
                 "https://[2001:db8::1]:8443/p", "https://Shop.Example./"]:
