@@ -11,7 +11,8 @@ import yaml
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
 
 # Words so common in a shop's own sentences that, as a one-word sentence veto, they silence true
 # evidence ("the lowest price of all websites", "why choose us?").
