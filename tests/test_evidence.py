@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
 from pharmcheck.rules import evaluate
@@ -23,7 +22,7 @@ def _fired(ruleset: RuleSet, *paragraphs: str, title: str = "Page") -> set[str]:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     html = f"<html><head><title>{title}</title></head><body><main>{body}</main></body></html>"
     url = "https://shop.example.test/page"
-    page = extract_html(html, url, drug_index(ruleset))
+    page = extract_html(html, url, ruleset.drug_index)
     site = SiteFacts(url=url, final_url=url, domain="example.test", host="shop.example.test", pages=[page])
     return {f.rule_id for f in evaluate(ruleset.rules, site)}
 
