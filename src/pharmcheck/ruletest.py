@@ -1,7 +1,8 @@
 """`pharmcheck rules test`: every rule's own examples must match, and its counter-examples must not.
 
 An example is a snippet of text or HTML put on a one-page site and run through extraction
-and the whole rule set, so rules that depend on others (`fired`) are tested as they run.
+and the whole rule set, so rules that depend on others (`fired`) are tested as they run. An
+example may also give the site's `facts` (RDAP, TLS, host name...), for fact matchers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from html import escape
 
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
-from pharmcheck.models import SiteFacts
+from pharmcheck.facts import FactEnv, FactTarget, gather_facts
+from pharmcheck.fetch.base import Deadline
+from pharmcheck.models import FetchOptions, SiteFact, SiteFacts
 from pharmcheck.rules import RuleSet, evaluate
 from pharmcheck.rules.schema import Example
 from pharmcheck.urls import host_of, registrable_domain
@@ -34,7 +37,18 @@ def _site(example: str | Example, ruleset: RuleSet) -> SiteFacts:
     html = ex.html if "<" in ex.html else f"<html><body><p>{escape(ex.html, quote=False)}</p></body></html>"
     page = extract_html(html, ex.url, drug_index(ruleset))
     host = host_of(ex.url)
-    return SiteFacts(url=ex.url, final_url=ex.url, domain=registrable_domain(host), host=host, pages=[page])
+    domain = registrable_domain(host)
+    return SiteFacts(url=ex.url, final_url=ex.url, domain=domain, host=host, pages=[page],
+                     facts=_example_facts(ex, host, domain))
+
+
+def _example_facts(ex: Example, host: str, domain: str) -> list[SiteFact]:
+    """The example's own facts, and the ones a check would find without the network (the host
+    name's), as a check would: an example at https://cheap-rx-pills.test/ has that host name."""
+    given = {f.provider for f in ex.facts}
+    offline = FactEnv(options=FetchOptions(offline=True))
+    found = gather_facts(FactTarget(url=ex.url, host=host, domain=domain), Deadline(60), offline)
+    return [*ex.facts, *(f for f in found if f.provider not in given)]
 
 
 def run_examples(ruleset: RuleSet, only: set[str] | None = None) -> list[ExampleResult]:

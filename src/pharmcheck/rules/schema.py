@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
 
-from pharmcheck.models import Confidence, Severity
+from pharmcheck.models import Confidence, Severity, SiteFact
 
 # Reference data models live in rules/data.py; imported here too, where rule code has found them.
 from pharmcheck.rules.data import Register, RuleSetData, SealData, SealIssuer, Strict, StrList
@@ -67,8 +67,10 @@ else:
 
 
 class Example(Strict):
-    html: str
+    html: str = ""  # "" for an example that is only about site facts
     url: str = "https://shop.example-pharmacy.test/"
+    # Site facts the example site has (as in a report's `facts`), for rules that match them.
+    facts: list[SiteFact] = Field(default_factory=list)
 
 
 class Examples(Strict):
