@@ -229,3 +229,69 @@ class DnsServer:
         self._stop.set()
         self.thread.join()
         self.sock.close()
+
+
+# --- a seal issuer's verification pages -------------------------------------------------------
+
+ISSUER_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "issuers"
+
+
+class IssuerServer:
+    """An issuer's site on 127.0.0.1: `pages` maps a path (with its query) to a fixture name in
+    fixtures/issuers/ and the domain it lists; `delay` seconds before each answer; `robots` its
+    robots.txt. Counts the requests per path."""
+
+    def __init__(self, pages: dict[str, tuple[str, str]], delay: float = 0.0, robots: str = "") -> None:
+        self.pages = pages
+        self.delay = delay
+        self.robots = robots
+        self.hits: Counter[str] = Counter()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.hits[self.path] += 1
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                try:
+                    if server.delay and self.path != "/robots.txt":
+                        time.sleep(server.delay)
+                    if self.path == "/robots.txt":
+                        status, body = (200, server.robots.encode()) if server.robots else (404, b"")
+                    elif self.path in server.pages:
+                        fixture, listed = server.pages[self.path]
+                        query = self.path.rsplit("=", 1)[-1]
+                        text = (ISSUER_FIXTURES / fixture).read_text().replace("{listed}", listed).replace("{query}", query)
+                        status, body = 200, text.encode()
+                    else:
+                        status, body = 404, b"<h1>Not found</h1>"
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/html; charset=utf-8" if status != 404 or body else "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> IssuerServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

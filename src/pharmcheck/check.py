@@ -191,7 +191,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
             resp = fetcher.get(next_url) if next_url else None
         domain = registrable_domain(host_of(final_url))
         target = FactTarget(url=final_url, host=host_of(final_url), domain=domain, certificate=certificate,
-                            tls_refused=any(e.code == ErrorCode.tls for e in errors))
+                            tls_refused=any(e.code == ErrorCode.tls for e in errors), links=_offsite_links(pages, domain))
         env = FactEnv(options=options, cache=ctx.fact_cache, limiter=ctx.limiter)
         site_facts = collect_facts(target, fetcher.deadline, env, ctx.archive,
                                    transport if isinstance(transport, WarcRecorder) else None)
@@ -200,6 +200,20 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
     finally:
         reader.close()
         fetcher.close()
+
+
+MAX_FACT_LINKS = 500  # off-site links handed to the site-fact providers (seals at their issuer)
+
+
+def _offsite_links(pages: list[PageFacts], domain: str) -> tuple[str, ...]:
+    links: dict[str, None] = {}
+    for page in pages:
+        for link in page.links:
+            if link.url.startswith("http") and domain not in host_of(link.url):
+                links.setdefault(link.url, None)
+                if len(links) >= MAX_FACT_LINKS:
+                    return tuple(links)
+    return tuple(links)
 
 
 # Analysis may run this long past the site deadline: a crawl that used all the time (a

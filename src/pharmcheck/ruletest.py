@@ -12,7 +12,7 @@ from html import escape
 
 from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
-from pharmcheck.facts import FactEnv, FactTarget, gather_facts
+from pharmcheck.facts import PROVIDERS, FactEnv, FactTarget
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.models import FetchOptions, SiteFact, SiteFacts
 from pharmcheck.rules import RuleSet, evaluate
@@ -47,8 +47,9 @@ def _example_facts(ex: Example, host: str, domain: str) -> list[SiteFact]:
     name's), as a check would: an example at https://cheap-rx-pills.test/ has that host name."""
     given = {f.provider for f in ex.facts}
     offline = FactEnv(options=FetchOptions(offline=True))
-    found = gather_facts(FactTarget(url=ex.url, host=host, domain=domain), Deadline(60), offline)
-    return [*ex.facts, *(f for f in found if f.provider not in given)]
+    # Only the host name's facts: other providers read the network or the user's registers.
+    found = PROVIDERS["hostname"].gather(FactTarget(url=ex.url, host=host, domain=domain), Deadline(60), offline)
+    return [*ex.facts, *([found] if found is not None and found.provider not in given else [])]
 
 
 def run_examples(ruleset: RuleSet, only: set[str] | None = None) -> list[ExampleResult]:

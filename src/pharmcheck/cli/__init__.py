@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from pharmcheck import TOOL_NAME, __version__
-from pharmcheck.cli import analysis, audit, check, db, facts, rules
+from pharmcheck.cli import analysis, audit, check, db, facts, registers, rules
 from pharmcheck.cli.options import MAIN_EPILOG, Parser, apply_config, config_argument
 from pharmcheck.errors import PharmcheckError
 from pharmcheck.models import ExitCode
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     # The order of `pharmcheck --help`.
     for register in (check.register, rules.register, check.register_schema, analysis.register, audit.register,
-                     db.register, facts.register, check.register_completion):
+                     db.register, facts.register, registers.register, check.register_completion):
         register(sub)
     return parser
 

@@ -172,7 +172,7 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                    help="connect to ADDR for HOST:PORT, as curl does (repeatable; still checked by the SSRF guard)")
     f = p.add_argument_group("site facts")
     f.add_argument("--offline", action="store_true",
-                   help="no live site facts (RDAP, DNS, certificate handshake); pages are still fetched")
+                   help="no live site facts (RDAP, DNS, certificate handshake, seal issuers); pages are still fetched")
     f.add_argument("--rdap-base", metavar="URL", help="ask this RDAP server for every domain (default: IANA bootstrap)")
     f.add_argument("--resolver", metavar="ADDR[:PORT]", help="DNS server for the site's DNS facts (default: the system's)")
 

@@ -8,6 +8,8 @@ from pharmcheck.facts import hostname  # noqa: F401
 from pharmcheck.facts import certificate  # noqa: F401
 from pharmcheck.facts import rdap  # noqa: F401
 from pharmcheck.facts import dnsfacts  # noqa: F401
+from pharmcheck.facts import registers  # noqa: F401
+from pharmcheck.facts import seals  # noqa: F401
 # isort: on
 from pharmcheck.facts.interface import (
            FactCache,

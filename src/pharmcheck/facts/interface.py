@@ -41,6 +41,7 @@ class FactTarget:
     domain: str  # registrable domain, e.g. example.co.uk ("" for an IP address)
     certificate: bytes = b""  # DER of the certificate the crawl's TLS connection got
     tls_refused: bool = False  # the crawl's TLS handshake failed (self-signed, expired, wrong name...)
+    links: tuple[str, ...] = ()  # the pages' links to other sites (where seals point), first seen first
 
 
 class FactCache(Protocol):

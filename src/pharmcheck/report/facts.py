@@ -83,11 +83,19 @@ def _dns(data: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _register(data: dict[str, Any]) -> str:
+    entries = data.get("entries", [])
+    if not entries:
+        return "in none of the imported lists (" + _listed(data.get("lists", [])) + ")"
+    return "; ".join(f"listed in {e.get('source')} ({e.get('status')}), {e.get('date')}" for e in entries[:MAX_LISTED])
+
+
 def _generic(data: dict[str, Any]) -> str:
     return "; ".join(f"{k} {_listed(v) if isinstance(v, list) else v}" for k, v in data.items()) or "no data"
 
 
-DESCRIBERS: dict[str, Callable[[dict[str, Any]], str]] = {"rdap": _rdap, "tls": _tls, "hostname": _hostname, "dns": _dns}
+DESCRIBERS: dict[str, Callable[[dict[str, Any]], str]] = {"rdap": _rdap, "tls": _tls, "hostname": _hostname, "dns": _dns,
+                                                          "register": _register}
 
 
 def describe_fact(fact: SiteFact) -> str:

@@ -34,7 +34,7 @@ class _MatcherBase(Strict):
     def kind(self) -> str:
         for name in type(self).model_fields:
             if getattr(self, name) is not None:
-                return "not" if name == "not_" else name
+                return name.removesuffix("_")  # not_, register_: the kind's name
         raise AssertionError("validated matcher has a kind")
 
 

@@ -1,5 +1,5 @@
 """Matchers over the site facts gathered beyond the pages (pharmcheck.facts): `host_name`,
-`domain_age`, `rdap`, `dns` and `tls`. Only a fact that was established (`ok`) can match: a lookup
+`domain_age`, `rdap`, `dns`, `register`, `seal_verified` and `tls`. Only a fact that was established (`ok`) can match: a lookup
 that could not be made is no evidence either way. Each reads one provider's fact, whatever
 page it is asked about, so they are written in `scope: site` rules."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 from pydantic import Field
 
@@ -257,6 +258,72 @@ def compile_dns(m: DnsMatcher, ctx: CompileContext) -> DnsC:
     return DnsC("dns", m.private, m.mx)
 
 
+# --- register -------------------------------------------------------------------------------
+
+
+class RegisterMatcher(Strict):
+    status: StrList = Field(default_factory=list)  # e.g. [not_recommended, rogue]; empty: any
+    allow: bool | None = None  # an allow status (registered, licensed...) or a deny one
+    # Last: below this line, `list` in the class body would be this field.
+    list: StrList = Field(default_factory=list)  # imported list names; empty: any
+
+
+@dataclass
+class RegisterC(FactC):
+    lists: frozenset[str]
+    statuses: frozenset[str]
+    allow: bool | None
+
+    def on_fact(self, fact: SiteFact) -> list[Evidence] | None:
+        found = [e for e in fact.data.get("entries", [])
+                 if (not self.lists or e.get("list") in self.lists) and (not self.statuses or e.get("status") in self.statuses)
+                 and (self.allow is None or bool(e.get("allow")) == self.allow)]
+        if not found:
+            return None
+        return [Evidence(url=f"register:{e.get('list')}",
+                         text=f"{e.get('domain')} listed in {e.get('source')} ({e.get('status')}), {e.get('date')}")
+                for e in found]
+
+
+def compile_register(m: RegisterMatcher, ctx: CompileContext) -> RegisterC:
+    return RegisterC("register", frozenset(ctx.expand(m.list)), frozenset(s.lower() for s in ctx.expand(m.status)), m.allow)
+
+
+# --- seal_verified --------------------------------------------------------------------------
+
+
+SEAL_OUTCOMES = ("this_domain", "other_domain", "not_listed")
+
+
+class SealVerifiedMatcher(Strict):
+    outcome: list[Literal["this_domain", "other_domain", "not_listed"]] = Field(min_length=1)
+    issuer: StrList = Field(default_factory=list)  # ids of data/seal_issuers.yaml; empty: any
+
+
+@dataclass
+class SealVerifiedC(FactC):
+    outcomes: frozenset[str]
+    issuers: frozenset[str]
+
+    def on_fact(self, fact: SiteFact) -> list[Evidence] | None:
+        found = [c for c in fact.data.get("checks", [])
+                 if c.get("outcome") in self.outcomes and (not self.issuers or c.get("issuer") in self.issuers)]
+        if not found:
+            return None
+        out = []
+        for check in found:
+            name, listed = check.get("issuer_name", check.get("issuer")), ", ".join(check.get("listed", [])[:3])
+            said = {"this_domain": f"{name} lists {fact.subject}" + (f" ({check['status']})" if check.get("status") else ""),
+                    "other_domain": f"{name}'s page the seal links to lists {listed}, not {fact.subject}",
+                    "not_listed": f"{name} does not list {fact.subject}"}[str(check["outcome"])]
+            out.append(Evidence(url=str(check.get("url", "")), text=said))
+        return out
+
+
+def compile_seal_verified(m: SealVerifiedMatcher, ctx: CompileContext) -> SealVerifiedC:
+    return SealVerifiedC("seal", frozenset(m.outcome), frozenset(ctx.expand(m.issuer)))
+
+
 register(MatcherKind(
     name="host_name",
     options=HostNameMatcher,
@@ -286,6 +353,22 @@ register(MatcherKind(
     compile=compile_dns,
     matches="(site facts) the host's DNS: `private` (a non-public A/AAAA address), `mx` (the domain takes e-mail)",
     evidence="the records that matched",
+))
+register(MatcherKind(
+    name="register",
+    options=RegisterMatcher,
+    compile=compile_register,
+    matches="(site facts) the domain in an imported register snapshot (`pharmcheck registers import`): its `list`, "
+            "`status`, or `allow` (an allow or a deny status)",
+    evidence="the list, status and date",
+))
+register(MatcherKind(
+    name="seal_verified",
+    options=SealVerifiedMatcher,
+    compile=compile_seal_verified,
+    matches="(site facts) what the issuer's own page says of a seal's link: `outcome` `this_domain`, `other_domain` "
+            "or `not_listed`, of an `issuer`",
+    evidence="the issuer's answer and its page",
 ))
 register(MatcherKind(
     name="tls",
