@@ -376,10 +376,10 @@ def test_host_name_facts_fold_look_alike_letters() -> None:
 
 
 def test_providers_are_registered_by_name_with_what_they_need() -> None:
-    assert list(PROVIDERS) == ["hostname", "tls", "rdap", "dns", "register"]
+    assert list(PROVIDERS) == ["hostname", "tls", "rdap", "dns", "register", "seal"]
     assert {p.name: p.needs.value for p in PROVIDERS.values()} == {"hostname": "host", "tls": "certificate", "rdap": "host",
-                                                                  "dns": "host", "register": "host"}
-    assert [p.name for p in PROVIDERS.values() if p.live] == ["rdap", "dns"]
+                                                                  "dns": "host", "register": "host", "seal": "url"}
+    assert [p.name for p in PROVIDERS.values() if p.live] == ["rdap", "dns", "seal"]
 
 
 def test_a_provider_whose_turn_comes_after_the_deadline_could_not_check() -> None:
