@@ -105,6 +105,10 @@ def test_text_and_html_reports_show_the_facts(tmp_path: Path, ruleset: RuleSet) 
     assert "registrant: a privacy service" in text
     html = render_site_html(report)
     assert "<h2>Site facts</h2>" in html and "a privacy service" in html
+    from pharmcheck.report.markdown import render_markdown
+
+    markdown = render_markdown(report)
+    assert "### Site facts" in markdown and "- `rdap` young-shop.example: registered" in markdown
     assert {"ID-DOMAIN-YOUNG", "ID-REGISTRANT-WITHHELD"} <= {f.rule_id for f in report.findings}
 
 

@@ -291,6 +291,8 @@ class _Packer:
         for key, field in (("f", "final"), ("m", "summary"), ("t", "checked_at")):
             if v[field]:
                 packed[key] = v[field]
+        if v["facts"]:
+            packed["x"] = [[f["provider"], f["subject"], f["ok"], f["text"]] for f in v["facts"]]
         if v["confidence"] is not None:
             packed["k"] = [v["confidence"], [[c["feature"], c["weight"], c["toward"], c["detail"]] for c in v["contributions"]]]
         return packed
