@@ -4,15 +4,19 @@
 
 For each of phone numbers (phonenumbers), prices (price-parser) and host names (idna, UTS 46)
 prints the cost per 150 KB listing page (or per host) of ours and of the library, and what
-each gets right on a few made-up cases, so that a replacement is decided on figures.
+each gets right on a few made-up cases, so that a replacement is decided on figures. For
+retries (urllib3's `Retry` mounted on a requests session against our LiveTransport loop) it
+serves 503 + Retry-After from a local server and times a fetch that has a site deadline.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import idna
 import phonenumbers
@@ -20,7 +24,9 @@ from price_parser import Price as LibPrice
 
 from analysis import listing_page
 from pharmcheck.extract import _phones, _prices, extract_page
-from pharmcheck.models import Response
+from pharmcheck.fetch.base import Deadline
+from pharmcheck.fetch.live import LiveTransport
+from pharmcheck.models import FetchOptions, Response
 from pharmcheck.urls import _idna_host
 
 CONTACT_TEXT = (
@@ -47,10 +53,61 @@ def lib_phones(text: str) -> list[str]:
     return [m.raw_string for m in phonenumbers.PhoneNumberMatcher(text, "GB", leniency=phonenumbers.Leniency.VALID)]
 
 
+class _BusyThenOk(BaseHTTPRequestHandler):
+    """503 with `Retry-After: <server.after>` on every first request of a path, then 200."""
+
+    def do_GET(self) -> None:
+        seen: set[str] = self.server.seen  # type: ignore[attr-defined]
+        first = self.path not in seen
+        seen.add(self.path)
+        body = b"busy" if first else b"<html><body>ok</body></html>"
+        self.send_response(503 if first else 200)
+        if first:
+            self.send_header("Retry-After", str(self.server.after))  # type: ignore[attr-defined]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def retries(site_deadline: float) -> None:
+    """A site deadline against Retry-After: urllib3 sleeps whatever the server asks; ours
+    retries only when the wait fits the deadline, else keeps the server's answer."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BusyThenOk)
+    server.seen = set()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for after in (1, 8):
+            server.after = after  # type: ignore[attr-defined]
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(max_retries=Retry(total=2, status_forcelist=[503],
+                                                                   respect_retry_after_header=True)))
+            started = time.perf_counter()
+            lib_status = session.get(f"{base}/lib-{after}", timeout=site_deadline).status_code
+            lib_time = time.perf_counter() - started
+            ours = LiveTransport(FetchOptions(allow_private=True, retries=2, timeout=site_deadline))
+            started = time.perf_counter()
+            our_status = ours.exchange(f"{base}/ours-{after}", Deadline(site_deadline)).status
+            our_time = time.perf_counter() - started
+            print(f"retries Retry-After {after} s, site deadline {site_deadline:g} s: urllib3 Retry {lib_time:5.2f} s "
+                  f"(status {lib_status})   ours {our_time:5.2f} s (status {our_status})")
+    finally:
+        server.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--site-deadline", type=float, default=3.0, help="for the retry case (seconds)")
     args = parser.parse_args()
+    retries(args.site_deadline)
     page = listing_page()
     text = extract_page(Response(url="https://pharmacy.example/", final_url="https://pharmacy.example/", status=200,
                                  content_type="text/html", body=page)).text

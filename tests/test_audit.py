@@ -233,6 +233,22 @@ def test_progress_shows_done_total_rate_eta_and_verdicts() -> None:
     assert quiet.getvalue() == ""
 
 
+def test_progress_on_a_terminal_is_a_bar_drawn_in_place_and_erased() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, "tty", total=10, already_done=4)
+    progress.force_terminal = True
+    progress.site_done("rogue")
+    drawn = stream.getvalue()
+    assert "5/10" in drawn and "rogue 1" in drawn and "\n" not in drawn.rstrip("\n").split("\r")[-1]
+    progress.clear()  # before a message: the bar is erased (cursor up / erase line), not left behind
+    erased = stream.getvalue()[len(drawn):]
+    assert "\x1b[2K" in erased or "\x1b[K" in erased
+    progress._last_draw = 0.0
+    progress.site_done("legitimate")  # and comes back with the next site
+    assert "6/10" in stream.getvalue()[len(drawn) + len(erased):]
+    progress.clear()
+
+
 # --- runners --------------------------------------------------------------------------
 
 

@@ -81,6 +81,20 @@ def test_diff_of_two_runs_reports_exactly_the_changes(tmp_path: Path, capsys: py
         assert backwards.returncode == 0, "nothing reached rogue going from run 2 to run 1"
         assert cli(capsys, "audit", "diff", "1", "7", "--db", str(db)).returncode == 2
         assert _audit(listing, db, "--since", "7")[0] == 2
+        # Re-auditing with the changes as JSON / CSV in a file (stdout holds the audit's report)
+        as_json = tmp_path / "changes.json"
+        code, err = _audit(listing, db, "--since", "1", "--since-output", str(as_json))
+        assert code == 0, err
+        written = json.loads(as_json.read_text())
+        assert {c["url"]: c["change"] for c in written["changes"]} == {u: c["change"] for u, c in changes.items()}
+        assert "Changes since" not in err and "verdict changed" not in err
+        as_csv_file = tmp_path / "changes.txt"
+        code, _ = _audit(listing, db, "--since", "1", "--since-output", str(as_csv_file), "--since-format", "csv")
+        assert code == 0
+        assert sorted(r["change"] for r in csv.DictReader(io.StringIO(as_csv_file.read_text()))) == \
+            ["new", "unreachable", "vanished", "verdict"]
+        code, err = _audit(listing, db, "--since-format", "json")
+        assert code == 2 and "need --since" in err
     finally:
         for server in (same, turns_rogue, dropped, added):
             server.close()

@@ -89,7 +89,13 @@ def test_schema_and_rules_commands(capsys: pytest.CaptureFixture[str]) -> None:
     schema = json.loads(capsys.readouterr().out)
     assert "verdict" in schema["properties"]
     assert main(["rules", "list"]) == 0
-    assert "RX-NO-PRESCRIPTION" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "RX-NO-PRESCRIPTION" in listed
+    assert "NET-ROGUE-NETWORK" in listed and "(audit networks)" in listed  # the batch-level finding is listed too
+    assert main(["rules", "list", "--format", "json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["NET-ROGUE-NETWORK"]["scope"] == "audit" and rows["NET-ROGUE-NETWORK"]["references"]
+    assert rows["RX-NO-PRESCRIPTION"]["scope"] == "site"
     assert main(["rules", "test"]) == 0
     assert ", 0 failed" in capsys.readouterr().out
 

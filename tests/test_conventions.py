@@ -210,3 +210,25 @@ def test_shell_completion_completes_commands_and_options(tmp_path: Path, run: Ca
     assert "audit" in [c.strip() for c in (tmp_path / "c").read_text().split("\n")]
     script = run(["completion", "bash"], tmp_path)
     assert script.returncode == 0 and "complete" in script.stdout and "pharmcheck" in script.stdout
+
+
+def test_config_reaches_the_rules_actions(tmp_path: Path, run: Callable[..., Result]) -> None:
+    import shutil
+
+    from pharmcheck.rules.load import default_rules_dir
+
+    mine = tmp_path / "house-rules"
+    shutil.copytree(default_rules_dir(), mine)
+    # a shared `format` meant for check does not break `rules list`, whose formats are text/json
+    (tmp_path / "pharmcheck.toml").write_text(f'format = "html"\nrules = "{mine.as_posix()}"\n')
+    listed = run(["rules", "list"], tmp_path)
+    assert listed.returncode == ExitCode.OK, listed.stderr
+    assert listed.stdout.rstrip().endswith(f"from {mine}")
+    (tmp_path / "pharmcheck.toml").write_text(f'[rules]\nrules = "{(tmp_path / "none").as_posix()}"\n')
+    missing = run(["rules", "test"], tmp_path)
+    assert missing.returncode == ExitCode.USAGE and "none" in missing.stderr
+    assert run(["rules", "list", "--format", "json"], tmp_path, {"PHARMCHECK_RULES": str(mine)}).returncode == 0
+    # the audit actions too: a shared html format does not break `audit networks` (table/json)
+    (tmp_path / "pharmcheck.toml").write_text('format = "html"\n')
+    result = run(["audit", "networks", "--db", str(tmp_path / "x.db")], tmp_path)
+    assert "database not found" in result.stderr and "format" not in result.stderr

@@ -17,12 +17,13 @@ import pytest
 from netsites import ShopServer, start_all
 from pharmcheck.cli import main
 from pharmcheck.extract import extract_html
+from pharmcheck.judge.model import CLASSES, Abstention, JudgeModel
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks.cluster import SiteInput, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.identifiers import normalise_phone
 from pharmcheck.networks.template import site_signature
-from pharmcheck.networks.verdict import network_finding, network_verdict
+from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
 from pharmcheck.rules import load_rules
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -221,9 +222,23 @@ def test_the_network_finding_never_overrides_own_legitimacy_evidence() -> None:
     assert finding.references if hasattr(finding, "references") else True
     thin = [Finding(rule_id="SELLER-PRICES", criterion="seller", severity=Severity.info, confidence=Confidence.high,
                     weight=10, message="shows prices")]
-    verdict = network_verdict(thin, "suspicious", finding, ruleset.scoring)
+    verdict = network_verdict(MemberInput("suspicious", 50, thin, {}), finding, ruleset.scoring)
     assert verdict is not None and verdict[0] in ("suspicious", "rogue") and verdict[1] < 50
-    assert network_verdict(thin, "legitimate", network_finding(net, "https://d.test/", config), ruleset.scoring) is None
+    assert network_verdict(MemberInput("legitimate", 90, thin, {}), network_finding(net, "https://d.test/", config),
+                           ruleset.scoring) is None
+    # With the fitted judgement the finding is a prior on the odds of rogue, decided by the
+    # model's own rule: a site leaning rogue turns rogue, one with real legitimacy weight stays unsure.
+    model = JudgeModel("test", coef={c: {} for c in CLASSES}, intercept={c: 0.0 for c in CLASSES},
+                       abstention=Abstention(min_probability=0.5, legitimate_max_rogue=0.2, rogue_max_legitimate=0.1))
+    leaning_rogue = {"legitimate": 0.05, "rogue": 0.4, "not_pharmacy": 0.55}
+    assert network_verdict(MemberInput("suspicious", 11, thin, leaning_rogue), finding, ruleset.scoring, model,
+                           config.finding.log_odds) == ("rogue", 3)
+    torn = {"legitimate": 0.45, "rogue": 0.35, "not_pharmacy": 0.2}
+    turned = network_verdict(MemberInput("suspicious", 56, thin, torn), finding, ruleset.scoring, model,
+                             config.finding.log_odds)
+    assert turned is not None and turned[0] == "suspicious" and turned[1] < 56
+    assert network_verdict(MemberInput("suspicious", 56, thin, torn), finding, ruleset.scoring, model, 0.0) == \
+        ("suspicious", 56)
     lone = find_networks([_site("e", "suspicious", ("phone", "+15550199")), _site("f", "legitimate", ("phone", "+15550199"))],
                          config).networks[0]
     assert network_finding(lone, "https://e.test/", config) is None  # nobody in it was judged rogue
@@ -243,3 +258,24 @@ def test_the_html_report_shows_the_networks_with_drill_downs(audited: tuple, cap
     assert f'href="#site-{position}"' in html
     assert "hxxps://127[.]0[.]7[.]2" in html
     assert "https://127.0.7.2" not in html.split('id="networks"')[1].split("</section>")[0]
+
+
+def test_exports_carry_each_members_network_and_the_network_finding(audited: tuple,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    _, db, data = audited
+    shown = cli(capsys, "export", "--db", str(db), "--format", "jsonl")
+    reports = {r["url"]: r for r in map(json.loads, shown.stdout.splitlines())}
+    members = {m["url"]: (n, m) for n in data["networks"] for m in n["members"]}
+    assert members and set(members) < set(reports)
+    for url, report in reports.items():
+        if url not in members:
+            assert report["network"] is None
+            continue
+        net, member = members[url]
+        block = report["network"]
+        assert (block["network"], block["size"], block["rogue"]) == (net["network"], net["size"], net["rogue"])
+        assert block["own_verdict"] == member["verdict"]
+        assert report["verdict"] == member["network_verdict"]
+        fired = [f["rule_id"] for f in report["findings"]]
+        assert ("NET-ROGUE-NETWORK" in fired) == block["rescored"]
+    assert any(r["network"] and r["network"]["rescored"] for r in reports.values())

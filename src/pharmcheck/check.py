@@ -258,6 +258,7 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
         summary=judgement.summary if judgement else result.summary,
         confidence=judgement.confidence if judgement else None,
         contributions=judgement.contributions if judgement else [],
+        probabilities=judgement.probabilities if judgement else {},
         criteria=result.criteria,
         findings=findings,
         pages=infos,

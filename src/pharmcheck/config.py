@@ -98,21 +98,31 @@ def _option(key: str, where: str) -> str:
 
 
 def defaults_for(parser: argparse.ArgumentParser, command: str, config: Config,
-                 env: Mapping[str, str] | None = None) -> dict[str, Any]:
+                 env: Mapping[str, str] | None = None, nested: bool = False) -> dict[str, Any]:
     """The defaults to give `parser` (one command's): config file, then environment, each
-    value converted and checked as its command-line option would be."""
+    value converted and checked as its command-line option would be.
+
+    `nested`: the parser is an action of `command` (`rules list`). A shared value (top level
+    or environment) outside such an action's own choices was meant for another command
+    (`format = "html"` is for check, not for `rules list`'s text/json) and is left out."""
     env = os.environ if env is None else env
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest in SETTABLE}
-    found: dict[str, tuple[Any, str]] = {}
+    found: dict[str, tuple[Any, str, bool]] = {}
     for scope in ("", command):
         for name, value in config.values.get(scope, {}).items():
             if name in actions:
-                found[name] = (value, f"{config.source}: {name.replace('_', '-')}")
+                found[name] = (value, f"{config.source}: {name.replace('_', '-')}", scope == "")
     for name in actions:
         variable = ENV_PREFIX + name.upper()
         if variable in env:
-            found[name] = (env[variable], variable)
-    return {name: _convert(actions[name], value, where) for name, (value, where) in found.items()}
+            found[name] = (env[variable], variable, True)
+    out: dict[str, Any] = {}
+    for name, (value, where, shared) in found.items():
+        action = actions[name]
+        if nested and shared and action.choices is not None and str(value) not in map(str, action.choices):
+            continue
+        out[name] = _convert(action, value, where)
+    return out
 
 
 def _convert(action: argparse.Action, value: Any, where: str) -> Any:

@@ -380,6 +380,19 @@ class Contribution(BaseModel):
     detail: str = ""  # the rule's message, or the words that moved the text model
 
 
+class NetworkMembership(BaseModel):
+    """A site's place in an affiliate network of its audit run (networks/): added to the
+    stored report when the run's networks are exported. `verdict`/`score` of the report are
+    then the network-aware ones; `own_verdict`/`own_score` what the site alone gave."""
+
+    network: int
+    size: int = Field(ge=2)
+    rogue: int = Field(ge=0)
+    own_verdict: Verdict
+    own_score: int | None = None
+    rescored: bool = False  # whether the network finding moved the verdict or score
+
+
 class ToolInfo(BaseModel):
     name: str
     version: str
@@ -398,6 +411,9 @@ class Report(BaseModel):
     # and the features that decided it, largest first.
     confidence: float | None = Field(None, ge=0, le=1)
     contributions: list[Contribution] = Field(default_factory=list)
+    # The fitted judgement's class probabilities (legitimate, rogue, not_pharmacy): what a
+    # later, batch-level finding (a rogue network) is weighed against without re-reading pages.
+    probabilities: dict[str, float] = Field(default_factory=dict)
     criteria: dict[str, CriterionResult] = Field(default_factory=dict)
     findings: list[Finding] = Field(default_factory=list, description="every finding, once; each names its criterion")
     pages: list[PageInfo] = Field(default_factory=list)
@@ -410,6 +426,7 @@ class Report(BaseModel):
     # Facts beyond the pages (domain registration, certificate, DNS, host name...), each ok
     # or could_not_check with its reason.
     facts: list[SiteFact] = Field(default_factory=list)
+    network: NetworkMembership | None = None  # set in exports of an audit run whose networks are computed
     checked_at: str = ""
     duration: float = 0.0
 

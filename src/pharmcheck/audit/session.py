@@ -30,7 +30,7 @@ from pharmcheck.errors import UsageError
 from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, AuditRun, ExitCode, FetchOptions, Report
 from pharmcheck.report import RenderOptions, get_format
 from pharmcheck.report.format import SiteWriter
-from pharmcheck.report.output import open_output
+from pharmcheck.report.output import open_output, write_output
 from pharmcheck.rules import load_rules
 from pharmcheck.urls import host_of
 
@@ -54,6 +54,8 @@ class AuditOptions:
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"
     since: int | None = None  # after the audit, print the changes since this run (and judge --fail-on by them)
+    since_output: str | None = None  # where those changes go (None: stderr)
+    since_format: str | None = None  # text | json | csv (None: from since_output's extension, else text)
     save_warc: str | None = None  # folder
     live_links: bool = False
     no_progress: bool = False
@@ -219,6 +221,10 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
     options = opts.fetch
     source.check_usable()  # before the database: a wrong file creates no run
     _check_writable(opts.output)
+    if (opts.since_output or opts.since_format) and opts.since is None:
+        raise UsageError("--since-output and --since-format need --since RUN")
+    if opts.since_output:
+        _check_writable(opts.since_output)
     store = open_store(opts.db)
     try:
         if opts.since is not None:
@@ -341,14 +347,26 @@ def _compute_networks(store: Store, run: AuditRun, spec: ContextSpec, ctx: Check
               f"see: {TOOL_NAME} audit networks {run.id} --db {shlex.quote(store.location)}", file=err)
 
 
+def since_format(opts: AuditOptions) -> str:
+    """--since-format, else what --since-output's extension says, else text."""
+    if opts.since_format:
+        return opts.since_format
+    suffix = Path(opts.since_output).suffix.lower() if opts.since_output else ""
+    return {".json": "json", ".csv": "csv"}.get(suffix, "text")
+
+
 def _since(store: Store, run: AuditRun, opts: AuditOptions, err: TextIO) -> bool:
-    """Print the changes since run `opts.since`; True when --fail-on's level was reached since."""
-    from pharmcheck.audit.diff import diff_runs, render_text
+    """Write the changes since run `opts.since`; True when --fail-on's level was reached since."""
+    from pharmcheck.audit.diff import RENDERERS, diff_runs
 
     assert opts.since is not None
     store.get_run(opts.since)
     diff = diff_runs(store, opts.since, run.id)
-    err.write(render_text(diff))
+    rendered = RENDERERS[since_format(opts)](diff)
+    if opts.since_output:
+        write_output(opts.since_output, rendered)
+    else:
+        err.write(rendered)
     return bool(opts.fail_on and diff.appeared_at_or_above(opts.fail_on))
 
 
@@ -362,8 +380,11 @@ def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
 
 def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,
             elapsed: float, bad_lines: int, err: TextIO) -> int:
-    counts = store.verdict_counts(run.id)
-    stored = sum(counts.values())
+    from pharmcheck.networks.compute import network_verdict_counts
+
+    own_counts = store.verdict_counts(run.id)
+    counts = network_verdict_counts(store, run.id, own_counts)  # a rogue network's members, judged again
+    stored = sum(own_counts.values())
     rate = outcome.completed / elapsed if elapsed > 0 else 0.0
     total = f" of {run.total}" if run.total is not None else ""
     lines = [
@@ -371,6 +392,10 @@ def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome
         f"{format_duration(elapsed)} ({rate:.1f} sites/s)",
         f"  verdicts: {verdict_line(counts) or 'none'}",
     ]
+    moved = sum(abs(counts[v] - own_counts[v]) for v in set(counts) | set(own_counts)) // 2
+    if moved:
+        lines.append(f"  {moved} verdict(s) changed by the network finding (member of a network with rogue sites; "
+                     f"each site's own verdict is kept in the export's `network` block)")
     errors = store.error_counts(run.id)
     if errors:
         lines.append("  unreachable by error: " + ", ".join(f"{k} {n}" for k, n in errors.most_common()))
@@ -419,8 +444,12 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
 
 def write_run(out: TextIO, fmt: str, run: AuditRun, store: Store, live_links: bool) -> None:
     """A stored run in a run format; the HTML report also shows the run's networks and changes."""
+    from pharmcheck.networks.compute import with_networks
+    from pharmcheck.networks.config import load_scoring
+
     extras = html_extras(store, run) if fmt == "html" else {}
-    get_format(fmt).write_run(out, run, store.reports(run.id), RenderOptions(live_links, extras))
+    reports = with_networks(store, run.id, store.reports(run.id), load_scoring(run.arguments.get("rules")))
+    get_format(fmt).write_run(out, run, reports, RenderOptions(live_links, extras))
 
 
 def _stored_run(db: str, run_id: int | None) -> tuple[Store, AuditRun]:

@@ -75,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--since", type=positive_int, metavar="RUN",
                        help="after the audit, print what changed since run RUN (as `audit diff RUN NEW`); "
                             "with --fail-on, exit 1 only when a site reached that verdict since RUN")
+    audit.add_argument("--since-output", metavar="FILE",
+                       help="with --since: write the changes to FILE (default: stderr, as text; the report is on stdout)")
+    audit.add_argument("--since-format", choices=["text", "json", "csv"], default=None,
+                       help="with --since: format of the changes (default: from --since-output's extension, else text)")
     audit.add_argument("--save-warc", metavar="DIR", help="record each site's exchanges to DIR/<host>.warc.gz")
     audit.add_argument("--live-links", action="store_true", help="HTML output: clickable links instead of defanged")
     audit.add_argument("--no-progress", action="store_true", help="no progress on stderr (summary only)")
@@ -115,6 +119,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         resume=args.resume,
         fail_on=args.fail_on,
         since=args.since,
+        since_output=args.since_output,
+        since_format=args.since_format,
         save_warc=args.save_warc,
         live_links=args.live_links,
         no_progress=args.no_progress,

@@ -245,21 +245,29 @@ def config_argument(argv: list[str]) -> str | None:
     return None
 
 
-def _command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def _command_parsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command's parser by its full name ("check", "rules", "rules list"...), nested
+    actions included: `rules list` reads the same config as `check`."""
     found: dict[str, argparse.ArgumentParser] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            found.update(action.choices)
+            for name, sub in action.choices.items():
+                full = f"{prefix} {name}".strip()
+                found[full] = sub
+                found.update(_command_parsers(sub, full))
     return found
 
 
 def apply_config(parser: argparse.ArgumentParser, config_file: str | None) -> None:
     """Defaults of every command's options from the config file and PHARMCHECK_* variables
-    (precedence: command line > environment > file > built-in; see config.py)."""
+    (precedence: command line > environment > file > built-in; see config.py). A nested
+    action (`rules list`) reads the top level, then its command's table (`[rules]`)."""
     from pharmcheck.config import defaults_for, find_config
 
     config = find_config(config_file)
     for command, sub in _command_parsers(parser).items():
-        defaults = defaults_for(sub, command, config)
+        # `rules list` and `audit networks` (routed as `audit-networks`) are actions of a command
+        scope, nested = command.split()[0].partition("-")[0], " " in command or "-" in command
+        defaults = defaults_for(sub, scope, config, nested=nested)
         if defaults:
             sub.set_defaults(**defaults)

@@ -33,20 +33,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rules_list(args: argparse.Namespace) -> int:
+    from pharmcheck.networks.config import load_network_config
+
     ruleset = load_rules(args.rules)
+    # The batch-level finding an audit adds to members of a rogue network: not a page rule,
+    # but weighed like one, so it is listed with them.
+    net = load_network_config(args.rules).finding
+    net_name = "Member of a network of rogue sites (audit networks)"
     if args.format == "json":
         rows = [
             {**cr.rule.model_dump(mode="json", include={"id", "criterion", "name", "severity", "weight", "confidence", "references"}),
-             "file": ruleset.files[cr.rule.id]}
+             "file": ruleset.files[cr.rule.id], "scope": "site"}
             for cr in ruleset.rules
         ]
+        rows.append({"id": net.rule_id, "criterion": net.criterion, "name": net_name, "severity": net.severity.value,
+                     "weight": net.weight, "confidence": net.confidence.value, "references": net.references,
+                     "file": "data/networks.yaml", "scope": "audit"})
         write_output("-", json.dumps(rows, indent=2) + "\n")
         return ExitCode.OK
     lines = [f"{'ID':<34} {'CRITERION':<13} {'SEVERITY':<9} {'WEIGHT':>6}  NAME"]
     for cr in sorted(ruleset.rules, key=lambda c: (c.rule.criterion, c.rule.id)):
         r = cr.rule
         lines.append(f"{r.id:<34} {r.criterion:<13} {r.severity.value:<9} {r.weight:>+6g}  {r.name}")
-    lines.append(f"{_count(len(ruleset.rules), 'rule')}, version {ruleset.version}, from {ruleset.source}")
+    lines.append(f"{net.rule_id:<34} {net.criterion:<13} {net.severity.value:<9} {net.weight:>+6g}  {net_name}")
+    lines.append(f"{_count(len(ruleset.rules), 'rule')} and 1 audit-level finding, version {ruleset.version}, "
+                 f"from {ruleset.source}")
     write_output("-", "\n".join(lines) + "\n")
     return ExitCode.OK
 

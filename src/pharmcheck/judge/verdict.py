@@ -35,6 +35,7 @@ class SiteJudgement:
     summary: str
     confidence: float
     contributions: list[Contribution]
+    probabilities: dict[str, float]
 
 
 def describe(c: Contribution) -> str:
@@ -45,6 +46,12 @@ def describe(c: Contribution) -> str:
     if kind == "text":
         return c.detail or "its wording"
     return _FEATURE_WORDS.get(kind, "{key}").format(key=key.replace("_", " "))
+
+
+def legitimacy_score(probabilities: dict[str, float]) -> int:
+    """0 = certainly rogue, 100 = certainly legitimate; a non-pharmacy sits mid-way."""
+    p_legit, p_rogue = probabilities.get("legitimate", 0.0), probabilities.get("rogue", 0.0)
+    return round(100 * p_legit / (p_legit + p_rogue)) if p_legit + p_rogue > 1e-9 else 50
 
 
 def judge_site(
@@ -58,9 +65,7 @@ def judge_site(
     if model is None:
         return None
     j = model.judge(site, findings, rules_score, lists, lists.get("drug_names", []))
-    p_legit, p_rogue = j.probabilities.get("legitimate", 0.0), j.probabilities.get("rogue", 0.0)
-    # 0 = certainly rogue, 100 = certainly legitimate, as before; a non-pharmacy sits mid-way.
-    score = round(100 * p_legit / (p_legit + p_rogue)) if p_legit + p_rogue > 1e-9 else 50
+    score = legitimacy_score(j.probabilities)
     toward = [c for c in j.contributions if c.weight > 0]
     reasons = "; ".join(dict.fromkeys(describe(c) for c in toward[:REASONS_SHOWN])) or "no single feature decided it"
     best = j.contributions[0].toward if j.contributions else j.verdict.value
@@ -68,4 +73,4 @@ def judge_site(
         summary = f"suspicious: {j.reason}; leaning {best.replace('_', ' ')}: {reasons}"
     else:
         summary = f"{_LEAD[j.verdict]}: {reasons} (confidence {j.confidence:.0%})"
-    return SiteJudgement(j.verdict, score, summary, j.confidence, j.contributions)
+    return SiteJudgement(j.verdict, score, summary, j.confidence, j.contributions, j.probabilities)

@@ -21,7 +21,8 @@ class NetworkFindingConfig(_Strict):
     criterion: str = "identity"
     severity: Severity = Severity.high
     confidence: Confidence = Confidence.medium
-    weight: float = Field(-30, lt=0)
+    weight: float = Field(-30, lt=0)  # hand-set scoring (no fitted model)
+    log_odds: float = Field(1.5, ge=0, le=5)  # fitted judgement: prior on the odds of rogue
     references: list[str] = Field(default_factory=list)
 
 

@@ -126,3 +126,28 @@ def load(store: Store, run_id: int) -> dict[str, Any]:
 def site_findings(store: Store, run_id: int, url: str) -> list[tuple[Any, ...]]:
     return store.query("SELECT rule_id, criterion, severity, confidence, weight, message FROM findings"
                        " WHERE run_id = ? AND url = ?", (run_id, url))
+
+
+def site_report(store: Store, run_id: int, url: str) -> Report | None:
+    """One stored report (None when the row is gone or unreadable: it is then not judged again)."""
+    from pydantic import ValidationError
+
+    rows = store.query("SELECT report FROM sites WHERE run_id = ? AND url = ?", (run_id, url))
+    if not rows:
+        return None
+    stored = rows[0][0]
+    try:
+        text = bytes(stored).decode("utf-8") if isinstance(stored, (bytes, memoryview)) else str(stored)
+        return Report.model_validate_json(text)
+    except (UnicodeDecodeError, ValidationError):
+        return None
+
+
+def memberships(store: Store, run_id: int) -> dict[str, tuple[int, int, int, str | None, int | None, dict[str, Any] | None]]:
+    """url -> (network, size, rogue, network verdict, network score, finding) for a computed run."""
+    rows = store.query(
+        "SELECT m.url, m.network, n.size, n.rogue, m.network_verdict, m.network_score, m.finding"
+        " FROM network_members m JOIN networks n ON n.run_id = m.run_id AND n.network = m.network"
+        " WHERE m.run_id = ?", (run_id,))
+    return {url: (network, size, rogue, nverdict, nscore, json.loads(finding) if finding else None)
+            for url, network, size, rogue, nverdict, nscore, finding in rows}

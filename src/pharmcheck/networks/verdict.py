@@ -1,12 +1,24 @@
-"""The network finding: "member of a network of N sites, K judged rogue", scored like a rule.
+"""The network finding: "member of a network of N sites, K judged rogue", weighed like a rule.
 
-It is added to a member's own findings and the site is scored again, only when other
+It is added to a member's own findings and the site is judged again, only when other
 members were judged rogue and the site itself was judged neither legitimate nor
 not_pharmacy: a network never overrides a site's own licensing and prescription evidence.
+
+With the fitted judgement (reports carry its class probabilities), the finding is a prior
+on the odds of `rogue` (`finding.log_odds`, referenced in rules/data/networks.yaml: the
+audit corpus has no batches to fit it on), and the model's own decision rule (abstention,
+critical veto) gives the verdict. Without one (hand-set scoring, or a report stored before
+probabilities were kept), the finding is scored by its weight like any rule's.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pharmcheck.judge.model import JudgeModel
+from pharmcheck.judge.verdict import legitimacy_score
 from pharmcheck.models import Finding, Verdict
 from pharmcheck.networks.cluster import Network
 from pharmcheck.networks.config import NetworkConfig
@@ -14,6 +26,16 @@ from pharmcheck.rules.schema import ScoringConfig
 from pharmcheck.score import score_site
 
 RESCORED = frozenset({Verdict.suspicious.value, Verdict.rogue.value})
+
+
+@dataclass
+class MemberInput:
+    """What the stored report of one member says, for judging it again."""
+
+    verdict: str
+    score: int | None
+    findings: Sequence[Finding]
+    probabilities: dict[str, float]
 
 
 def network_finding(network: Network, url: str, config: NetworkConfig) -> Finding | None:
@@ -34,10 +56,25 @@ def network_finding(network: Network, url: str, config: NetworkConfig) -> Findin
     )
 
 
-def network_verdict(own: list[Finding], verdict: str, finding: Finding | None,
-                    scoring: ScoringConfig) -> tuple[str, int | None] | None:
-    """(verdict, score) with the network finding scored in; None when the site is not rescored."""
-    if finding is None or verdict not in RESCORED:
+def with_network_prior(probabilities: dict[str, float], log_odds: float) -> dict[str, float]:
+    """The class probabilities after multiplying the odds of `rogue` by e^log_odds."""
+    logits = {c: math.log(max(p, 1e-12)) + (log_odds if c == Verdict.rogue.value else 0.0)
+              for c, p in probabilities.items()}
+    top = max(logits.values())
+    exp = {c: math.exp(v - top) for c, v in logits.items()}
+    total = sum(exp.values())
+    return {c: round(v / total, 4) for c, v in exp.items()}
+
+
+def network_verdict(member: MemberInput, finding: Finding | None, scoring: ScoringConfig,
+                    model: JudgeModel | None = None, log_odds: float = 0.0) -> tuple[str, int | None] | None:
+    """(verdict, score) with the network finding weighed in; None when the site is not judged again."""
+    if finding is None or member.verdict not in RESCORED:
         return None
-    result = score_site([*own, finding], scoring, assessed=True)
+    findings = [*member.findings, finding]
+    if model is not None and member.probabilities and set(member.probabilities) == set(model.classes):
+        probs = with_network_prior(member.probabilities, log_odds)
+        verdict, _ = model.verdict_from(probs, findings)
+        return verdict.value, legitimacy_score(probs)
+    result = score_site(findings, scoring, assessed=True)
     return result.verdict.value, result.score

@@ -1,0 +1,103 @@
+"""The crawl frontier's shortcuts (one RE2 set for the link categories, normal hrefs left as
+they are, each href and each link offered once) pick exactly what the plain definitions pick."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pharmcheck.fetch.policy import CATEGORIES, CrawlFrontier, _category
+from pharmcheck.urls import InvalidURL, normalize_url
+
+SITE = "https://www.pharmacy-example.co.uk"
+
+
+def category_by_definition(haystack: str) -> tuple[int, str] | None:
+    for name, weight, pattern in CATEGORIES:
+        if pattern.search(haystack):
+            return weight, name
+    return None
+
+
+def normalized(href: str) -> str | None:
+    try:
+        return normalize_url(href)
+    except InvalidURL:
+        return None
+
+
+# Words of the category patterns, glued to letters that make word boundaries differ between
+# ASCII and Unicode (é, ß, ı, İ, K the Kelvin sign), separators and case changes.
+CATEGORY_WORDS = ["about", "Über-uns", "rx", "RX", "faq", "loi", "pago", "tos", "cgv", "o-nas", "promoções",
+                  "locations", "ordonnance", "prescription", "How_To_Order", "deals", "aide", "recept", "KONTAKT"]
+GLUE = ["", " ", "-", "_", "/", "é", "ß", "ı", "İ", "\u212a", "x", "1", "ü", "ç", "õ", "\u00a0"]
+haystacks = st.lists(st.sampled_from(CATEGORY_WORDS + GLUE), max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(haystacks)
+def test_the_category_of_a_link_is_the_first_category_whose_pattern_matches(haystack: str) -> None:
+    assert _category(haystack) == category_by_definition(haystack)
+
+
+def test_categories_on_words_a_menu_uses() -> None:
+    assert _category("about-us About us") == (85, "about")
+    assert _category("hilfe Hilfe") == (75, "faq")
+    assert _category("rezept-einloesen Rezept einlösen") == (90, "prescription")  # first category wins over "faq"
+    assert _category("products/sildenafil-12 Sildenafil 10 mg tablets") is None
+
+
+PATH_PIECES = ["/", "a", "B", "-", ".", "..", "//", "%41", "%2f", "?", "q=1", "&", "#", "frag", " ", "é", "\\", ";", "~",
+               "@", ":", "+", "*", "'", "(", "!", "$", ",", "="]
+ORIGINS = [SITE, "https://WWW.pharmacy-example.co.uk", "https://www.pharmacy-example.co.uk:443", "http://x.test:8080",
+           "https://user@www.pharmacy-example.co.uk", "https://bücher.test", "https://", "https:", "/relative", "mailto:a@b.c",
+           " https://www.pharmacy-example.co.uk", "https://www.pharmacy-example.co.uk."]
+hrefs = st.tuples(st.sampled_from(ORIGINS), st.lists(st.sampled_from(PATH_PIECES), max_size=8).map("".join)).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(hrefs)
+def test_an_href_normalises_as_normalize_url_says(href: str) -> None:
+    frontier = CrawlFrontier(SITE + "/", 6)
+    assert frontier._normalize(href) == normalized(href)
+    assert frontier._normalize(href) == normalized(href)  # and again, from its memory
+
+
+def pick_all(frontier: CrawlFrontier, pages: list[list[tuple[str, str]]]) -> list[str]:
+    """The pages a crawl takes when page i offers pages[i] (the first page is the home page)."""
+    picked = []
+    frontier.mark_visited(SITE + "/")
+    for links in pages:
+        frontier.add_links(links)
+        url = frontier.next_url()
+        if url is None:
+            break
+        picked.append(url)
+        frontier.mark_visited(url)
+    return picked
+
+
+def test_a_listing_that_repeats_its_links_is_crawled_as_if_each_link_came_once() -> None:
+    menu = [(SITE + "/about-us", "About us"), (SITE + "/contact", "Contact"), (SITE + "/faq", "FAQ"),
+            ("https://elsewhere.test/about", "About them"), (SITE + "/cart", "Basket"), (SITE + "/", "Home")]
+    cards = [(SITE + f"/products/drug-{i}", text) for i in range(40) for text in (f"Sertraline {i} mg", "")]
+    others = [(SITE + f"/blog/post-{i}", f"Post {i}") for i in range(6)]
+    page = menu + cards + others + menu + cards
+    frontier = CrawlFrontier(SITE + "/", 8, frozenset({"sertraline"}))
+    picked = pick_all(frontier, [page] * 8)
+    assert picked[:3] == [SITE + "/about-us", SITE + "/contact", SITE + "/faq"]
+    # 8 pages with the home page: 3 of the menu, 3 products (the cap), then one page of another kind
+    assert len(picked) == 7 and sum("/products/" in url for url in picked) == 3 and SITE + "/blog/post-0" in picked
+    assert not any("elsewhere" in url or url.endswith("/cart") for url in picked)
+    # offered once each, in the same order: the same choice
+    once = list(dict.fromkeys(page))
+    assert pick_all(CrawlFrontier(SITE + "/", 8, frozenset({"sertraline"})), [once] * 8) == picked
+
+
+def test_a_link_to_a_subdomain_is_same_site_and_one_to_another_site_is_not() -> None:
+    frontier = CrawlFrontier(SITE + "/", 6)
+    frontier.mark_visited(SITE + "/")
+    frontier.add_links([("https://shop.pharmacy-example.co.uk/contact", "Contact"),
+                        ("https://pharmacy-example.co.uk.evil.com/about", "About")])
+    assert frontier.next_url() == "https://shop.pharmacy-example.co.uk/contact"
+    assert frontier.next_url() is None
