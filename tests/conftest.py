@@ -10,7 +10,7 @@ import pytest
 
 from pgkit import PostgresServer, find_bindir
 from pharmcheck.language import preload_language_model
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
 
 # Checks read the user's imported register snapshots and refreshed RDAP bootstrap (facts/):
@@ -22,7 +22,7 @@ os.environ["XDG_CACHE_HOME"] = os.path.join(_USER_FOLDERS, "cache")
 
 @pytest.fixture(scope="session")
 def ruleset() -> RuleSet:
-    return load_rules()
+    return RuleSet.load()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,14 +17,15 @@ import pytest
 from netsites import ShopServer, start_all
 from pharmcheck.cli import main
 from pharmcheck.extract import extract_html
+from pharmcheck.extract.identifiers import normalise_phone
+from pharmcheck.extract.template import site_signature
 from pharmcheck.judge.model import CLASSES, Abstention, JudgeModel
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks.cluster import SiteInput, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
-from pharmcheck.networks.identifiers import normalise_phone
-from pharmcheck.networks.template import site_signature
+from pharmcheck.networks.store import site_inputs as store_inputs
 from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -212,7 +213,7 @@ def test_templates_link_near_identical_sites_only() -> None:
 
 
 def test_the_network_finding_never_overrides_own_legitimacy_evidence() -> None:
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     config = load_network_config(None)
     sites = [_site("a", "rogue", ("phone", "+15550100")), _site("b", "rogue", ("phone", "+15550100")),
              _site("c", "suspicious", ("phone", "+15550100")), _site("d", "legitimate", ("phone", "+15550100"))]
@@ -279,3 +280,39 @@ def test_exports_carry_each_members_network_and_the_network_finding(audited: tup
         fired = [f["rule_id"] for f in report["findings"]]
         assert ("NET-ROGUE-NETWORK" in fired) == block["rescored"]
     assert any(r["network"] and r["network"]["rescored"] for r in reports.values())
+
+
+def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> None:
+    from pharmcheck.audit.database import open_store
+    from pharmcheck.models import Report, SiteIdentifier, ToolInfo, Verdict
+    from pharmcheck.networks.compute import compute
+
+    tool = ToolInfo(name="pharmcheck", version="0", rules_version="0")
+
+    def report(url: str, *ids: tuple[str, str]) -> Report:
+        return Report(url=url, final_url=url, verdict=Verdict.suspicious, score=40, tool=tool,
+                      identifiers=[SiteIdentifier(kind=k, value=v, url=url, text=f"{k} {v}") for k, v in ids])
+
+    db = open_store(str(tmp_path / "audit.db"))
+    scoring = RuleSet.load().scoring
+    # Run 1: a theme's tag manager ID on 250 unrelated sites (a cut-off of 200 sites).
+    earlier = db.start_run("week1.txt", "week1", {}, tool, 250)
+    for i in range(250):
+        db.add_site(earlier.id, i, report(f"https://shop-{i}.test/", ("gtm", "GTM-THEME99")))
+    db.finish_run(earlier.id)
+    # Run 2: three sites share that ID only; three others share an operator's ID and phone.
+    later = db.start_run("week2.txt", "week2", {}, tool, 6)
+    for i in range(3):
+        db.add_site(later.id, i, report(f"https://other-{i}.test/", ("gtm", "GTM-THEME99")))
+        db.add_site(later.id, 3 + i, report(f"https://operator-{i}.test/", ("gtm", "GTM-OPER4TOR"),
+                                             ("phone", "+15550100")))
+    db.finish_run(later.id)
+    clustering = compute(db, later.id, None, scoring, model=False)
+    assert [sorted(m.url for m in n.members) for n in clustering.networks] == [
+        [f"https://operator-{i}.test/" for i in range(3)]]
+    learned = [c for c in clustering.commons if c.value == "GTM-THEME99"]
+    assert learned and learned[0].why == "seen on 253 sites across the database's runs"
+    # Alone, the same three sites would have been a network.
+    alone = find_networks(store_inputs(db, later.id), load_network_config(None))
+    assert len(alone.networks) == 2
+    db.close()

@@ -209,6 +209,11 @@ class PageInfo(BaseModel):
     rendered: bool = False  # read from the DOM headless Chromium built (--render)
     screenshot: Screenshot | None = None
 
+    @property
+    def was_read(self) -> bool:
+        """Fetched whole and without an HTTP error: what every report counts as "read"."""
+        return bool(self.status) and self.status < 400 and not self.error
+
 
 # --- extract ----------------------------------------------------------------------------
 
@@ -256,7 +261,7 @@ class DrugMention(BaseModel):
 
 class SiteIdentifier(BaseModel):
     """Something a site shares with the other storefronts of its operator (a phone, a tag
-    manager ID, a wallet, a certificate...), with where it was seen: see networks/identifiers.py."""
+    manager ID, a wallet, a certificate...), with where it was seen: see extract/identifiers.py."""
 
     kind: str  # e.g. "gtm", "phone", "email", "tls_certificate"
     value: str  # normalised: the same ID written two ways is one value
@@ -280,7 +285,7 @@ class PageFacts(BaseModel):
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
-    # Hashed DOM-path and text shingles of the page (networks/template.py); not output.
+    # Hashed DOM-path and text shingles of the page (extract/template.py); not output.
     shingles: frozenset[int] = Field(default_factory=frozenset, exclude=True, repr=False)
     language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
@@ -288,17 +293,34 @@ class PageFacts(BaseModel):
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
 
 
+DRUG_SCHEDULES = ("rx", "controlled", "otc", "unapproved")
+
+
 class DrugEntry(BaseModel):
     name: str
-    schedule: str = "rx"  # rx | controlled | otc
+    schedule: str = "rx"  # rx | controlled | otc | unapproved
     category: str = ""
     synonyms: list[str] = Field(default_factory=list)
+    # market (country code, "uk") -> its schedule there, where national law differs from `schedule`
+    markets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("markets")
+    @classmethod
+    def _known_schedules(cls, markets: dict[str, str]) -> dict[str, str]:
+        for market, schedule in markets.items():
+            if schedule not in DRUG_SCHEDULES:
+                raise ValueError(f"market {market!r}: unknown schedule {schedule!r} (one of {', '.join(DRUG_SCHEDULES)})")
+            if not (len(market) == 2 and market.isascii() and market.isalpha() and market.islower()):
+                raise ValueError(f"market {market!r}: a two-letter lower-case country code (uk for the United Kingdom)")
+        return markets
 
 
 class DrugLexicon(BaseModel):
     """Reference drug names, loaded from `rules/data/drugs.yaml`, handed to extraction."""
 
     drugs: list[DrugEntry] = Field(default_factory=list)
+    # page language -> its market, for pages whose host has no country code of a market
+    market_languages: dict[str, str] = Field(default_factory=dict)
 
 
 class FactOutcome(str, Enum):
@@ -429,6 +451,11 @@ class Report(BaseModel):
     network: NetworkMembership | None = None  # set in exports of an audit run whose networks are computed
     checked_at: str = ""
     duration: float = 0.0
+
+    @property
+    def pages_read(self) -> int:
+        """How many of `pages` were read (the "N read of M tried" of every format)."""
+        return sum(1 for page in self.pages if page.was_read)
 
     @model_validator(mode="after")
     def _findings_under_their_criteria(self) -> Report:

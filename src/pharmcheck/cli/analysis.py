@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pharmcheck import TOOL_NAME
-from pharmcheck.audit.store import Store, is_postgres_url, open_store
+from pharmcheck.audit.database import open_store
+from pharmcheck.audit.store import Store, is_postgres_url
 from pharmcheck.cli.options import add_rules_option, positive_int
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode
@@ -96,8 +97,8 @@ def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
 
 def cmd_networks(args: argparse.Namespace) -> int:
     from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
     from pharmcheck.networks.render import RENDERERS
+    from pharmcheck.ruleset import load_scoring
 
     store = _open(args.db)
     try:

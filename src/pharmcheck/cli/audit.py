@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pharmcheck.audit.runner import runner_kinds
 from pharmcheck.audit.session import (
     DEFAULT_DB,
     DEFAULT_FORMAT,
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="worker processes sharing the workers (default: one per CPU core when --workers "
                             "is at least 8; 1 = threads in this process only; with --runner dask and no --scheduler: "
                             "the local cluster's worker processes)")
-    audit.add_argument("--runner", choices=["local", "dask"], default=None,
+    audit.add_argument("--runner", choices=runner_kinds(), default=None,
                        help="where sites are audited: local threads/processes (default), or a Dask cluster "
                             "(pip install 'pharmcheck[dask]')")
     audit.add_argument("--scheduler", metavar="ADDRESS",

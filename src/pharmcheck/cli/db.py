@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from pharmcheck.audit.database import open_store
 from pharmcheck.audit.session import DEFAULT_DB
-from pharmcheck.audit.store import is_postgres_url, open_store
+from pharmcheck.audit.store import is_postgres_url
 from pharmcheck.cli.audit import DB_HELP
 from pharmcheck.cli.options import Parser
 from pharmcheck.errors import UsageError
