@@ -25,7 +25,7 @@ from pharmcheck.facts.rdap import RdapProvider, parse_rdap_domain
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.models import FactOutcome, FetchOptions, Report
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 from sitekit import CHEAP_MEDS, EXAMPLES, NORTHBRIDGE, SiteServer
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -405,7 +405,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_audits_keep_rdap_answers_in_the_store_for_the_next_run(db: str, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from pharmcheck.audit.store import open_store
+    from pharmcheck.audit.database import open_store
 
     with RdapServer({"kept-a.com": rdap_domain("kept-a.com", 20), "kept-b.com": rdap_domain("kept-b.com", 900)}) as rdap, \
             SiteServer(NORTHBRIDGE) as site:
