@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME
+from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, make_runner
@@ -31,10 +32,6 @@ from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output, write_output
 from pharmcheck.rules import load_rules
 from pharmcheck.urls import host_of
-
-DEFAULT_DB = "pharmcheck.db"
-DEFAULT_WORKERS = 32
-DEFAULT_FORMAT = "jsonl"
 
 
 @dataclass(frozen=True)
