@@ -22,6 +22,7 @@ from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks.cluster import SiteInput, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.identifiers import normalise_phone
+from pharmcheck.networks.store import site_inputs as store_inputs
 from pharmcheck.networks.template import site_signature
 from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
 from pharmcheck.rules import load_rules
@@ -295,3 +296,39 @@ def test_a_site_signature_is_datasketchs_minhash_of_its_shingles() -> None:
         reference.update_batch(np.fromiter(pages[0] | pages[1], dtype=np.uint64))
         assert site_signature(pages) == [int(v) for v in reference.hashvalues]
     assert site_signature([frozenset()]) == []
+
+
+def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> None:
+    from pharmcheck.audit.store import open_store
+    from pharmcheck.models import Report, SiteIdentifier, ToolInfo, Verdict
+    from pharmcheck.networks.compute import compute
+
+    tool = ToolInfo(name="pharmcheck", version="0", rules_version="0")
+
+    def report(url: str, *ids: tuple[str, str]) -> Report:
+        return Report(url=url, final_url=url, verdict=Verdict.suspicious, score=40, tool=tool,
+                      identifiers=[SiteIdentifier(kind=k, value=v, url=url, text=f"{k} {v}") for k, v in ids])
+
+    db = open_store(str(tmp_path / "audit.db"))
+    scoring = load_rules().scoring
+    # Run 1: a theme's tag manager ID on 250 unrelated sites (a cut-off of 200 sites).
+    earlier = db.start_run("week1.txt", "week1", {}, tool, 250)
+    for i in range(250):
+        db.add_site(earlier.id, i, report(f"https://shop-{i}.test/", ("gtm", "GTM-THEME99")))
+    db.finish_run(earlier.id)
+    # Run 2: three sites share that ID only; three others share an operator's ID and phone.
+    later = db.start_run("week2.txt", "week2", {}, tool, 6)
+    for i in range(3):
+        db.add_site(later.id, i, report(f"https://other-{i}.test/", ("gtm", "GTM-THEME99")))
+        db.add_site(later.id, 3 + i, report(f"https://operator-{i}.test/", ("gtm", "GTM-OPER4TOR"),
+                                             ("phone", "+15550100")))
+    db.finish_run(later.id)
+    clustering = compute(db, later.id, None, scoring, model=False)
+    assert [sorted(m.url for m in n.members) for n in clustering.networks] == [
+        [f"https://operator-{i}.test/" for i in range(3)]]
+    learned = [c for c in clustering.commons if c.value == "GTM-THEME99"]
+    assert learned and learned[0].why == "seen on 253 sites across the database's runs"
+    # Alone, the same three sites would have been a network.
+    alone = find_networks(store_inputs(db, later.id), load_network_config(None))
+    assert len(alone.networks) == 2
+    db.close()

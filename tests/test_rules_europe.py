@@ -122,3 +122,69 @@ def test_the_crawler_follows_european_page_names() -> None:
         frontier.mark_visited(url)
     assert picked[0] == "rezept-einloesen"  # the prescription policy first
     assert set(picked[:4]) == {"rezept-einloesen", "mentions-legales", "offerte", "versand"}  # before the gallery
+
+
+SHOP_PAGE = ("<html><head><title>{title}</title></head><body><h1>{title}</h1>"
+             "<p>Buy {drug} 50 mg tablets online, in stock now. Add to cart.</p></body></html>")
+
+
+@pytest.mark.parametrize(("drug", "host", "controlled"), [
+    ("tramadol", "apotheke-beispiel.com", True),   # US and UK law: a controlled drug
+    ("tramadol", "apotheke-beispiel.de", False),   # Germany: prescription-only, not a Betaeubungsmittel
+    ("tramadol", "apotheek-voorbeeld.nl", False),  # the Netherlands: not on the Opiumwet lists
+    ("tramadol", "tabletten.se", True),            # Sweden names no exception: the default stands
+    ("modafinil", "wakeful-example.com", True),    # US CSA schedule IV
+    ("modafinil", "wakeful-example.co.uk", False), # UK: a prescription-only medicine, not controlled
+    ("gabapentin", "nerve-example.us", False),     # not federally scheduled in the US
+    ("gabapentin", "nerve-example.co.uk", True),   # UK: class C since 2019
+])
+def test_a_drugs_schedule_follows_the_market_of_the_page(tmp_path: Path, drug: str, host: str,
+                                                        controlled: bool) -> None:
+    import shutil
+
+    from pharmcheck.rules import load_rules
+
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    (rules / "market.yaml").write_text("""rules:
+  - id: TEST-CONTROLLED-HERE
+    criterion: prescription
+    name: A drug controlled in the page's market is sold
+    description: a test rule judging schedules by the page's market
+    severity: high
+    weight: -20
+    confidence: medium
+    message: a drug controlled here is sold
+    match:
+      all:
+        - drug: {schedule: [controlled], market: true}
+        - text: {phrases: [add to cart]}
+    references: ["rules/data/drugs.yaml, markets"]
+    examples:
+      match: ["Oxycodone 10 mg: add to cart.", "Xanax 2 mg, add to cart now."]
+      no_match: ["Add to cart.", "Vitamin C: add to cart."]
+""")
+    market_rules = load_rules(rules)
+    _, fired = verdict(market_rules, f"https://{host}/", {"/shop": SHOP_PAGE.format(title="Online shop", drug=drug)})
+    assert ("TEST-CONTROLLED-HERE" in fired) == controlled
+    assert "RX-CONTROLLED-FOR-SALE" in fired  # the shipped rules keep the strictest schedule
+
+
+def test_a_page_without_a_country_code_takes_its_languages_market(ruleset: RuleSet) -> None:
+    from pharmcheck.models import DrugLexicon, DrugMention, PageFacts
+    from pharmcheck.rules.matchers.catalogue import DrugMarkets
+    from pharmcheck.rules.page import Page
+
+    markets = DrugMarkets.of(ruleset.data.drugs)
+
+    def market(url: str, language: str) -> str:
+        return markets.market(Page(PageFacts(url=url, language=language), "x"))
+
+    assert market("https://versand-beispiel.com/", "de") == "de"  # a German page on a generic TLD
+    assert market("https://versand-beispiel.at/", "de") == "de"   # .at names no market here: the language's
+    assert market("https://shop-example.com/", "en") == ""        # English on .com: the default schedule
+    assert market("https://shop-example.co.uk/", "de") == "uk"    # the country code wins over the language
+    tramadol = DrugMention(name="tramadol", matched="tramadol", schedule="controlled")
+    assert markets.schedule(tramadol, "de") == "rx" and markets.schedule(tramadol, "") == "controlled"
+    with pytest.raises(ValueError, match="schedule"):
+        DrugLexicon.model_validate({"drugs": [{"name": "x", "markets": {"de": "narcotic"}}]})

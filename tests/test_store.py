@@ -5,8 +5,12 @@ concurrent writers and openers, as several audit machines sharing one database w
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -239,3 +243,35 @@ def test_output_to_a_pipe_or_device_is_written_to_not_renamed_over(tmp_path: Pat
     reader.join(10)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert len(received) == 2 and json.loads(received[1])["verdict"] == "rogue"
+
+
+def test_a_run_is_claimed_by_one_process_at_a_time_on_both_backends(db: str) -> None:
+    from pharmcheck.audit.store import RunBusy
+
+    store = open_store(db)
+    run = store.start_run("list.txt", "/abs/list.txt", {}, TOOL, total=1)
+    other = store.start_run("other.txt", "/abs/other.txt", {}, TOOL, total=1)
+    # Another process (another machine, for PostgreSQL) holds run 1, as a running audit would.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pharmcheck.audit.store import open_store; "
+         f"s = open_store({db!r}); s.lock_run({run.id}); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunBusy, match=f"run {run.id} .* being audited by another pharmcheck process"):
+            store.lock_run(run.id)
+        store.lock_run(other.id)  # only that run is claimed, not the database
+        holder.kill()  # the claim ends with its holder, however it ends (kill -9 included)
+        holder.wait(timeout=30)
+        for _ in range(50):  # PostgreSQL notices the dropped connection within moments
+            try:
+                store.lock_run(run.id)
+                break
+            except RunBusy:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the run stayed claimed after its holder died")
+    finally:
+        holder.kill()
+        store.close()

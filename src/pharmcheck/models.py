@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 # 2: each finding once (in `findings`, not also under each criterion); `score` is null for an
@@ -255,17 +255,34 @@ class PageFacts(BaseModel):
     words: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
 
 
+DRUG_SCHEDULES = ("rx", "controlled", "otc", "unapproved")
+
+
 class DrugEntry(BaseModel):
     name: str
-    schedule: str = "rx"  # rx | controlled | otc
+    schedule: str = "rx"  # rx | controlled | otc | unapproved
     category: str = ""
     synonyms: list[str] = Field(default_factory=list)
+    # market (country code, "uk") -> its schedule there, where national law differs from `schedule`
+    markets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("markets")
+    @classmethod
+    def _known_schedules(cls, markets: dict[str, str]) -> dict[str, str]:
+        for market, schedule in markets.items():
+            if schedule not in DRUG_SCHEDULES:
+                raise ValueError(f"market {market!r}: unknown schedule {schedule!r} (one of {', '.join(DRUG_SCHEDULES)})")
+            if not (len(market) == 2 and market.isascii() and market.isalpha() and market.islower()):
+                raise ValueError(f"market {market!r}: a two-letter lower-case country code (uk for the United Kingdom)")
+        return markets
 
 
 class DrugLexicon(BaseModel):
     """Reference drug names, loaded from `rules/data/drugs.yaml`, handed to extraction."""
 
     drugs: list[DrugEntry] = Field(default_factory=list)
+    # page language -> its market, for pages whose host has no country code of a market
+    market_languages: dict[str, str] = Field(default_factory=dict)
 
 
 class SiteFacts(BaseModel):

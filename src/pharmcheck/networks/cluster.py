@@ -8,14 +8,16 @@ only together with something else. Networks are the connected components.
 
 Commons never link: an identifier listed in `network_commons`, or shared by more sites than
 the cut-off (a CDN certificate, a theme's demo analytics ID), is reported and ignored; so is
-a template that more sites than the cut-off share (a popular theme).
+a template that more sites than the cut-off share (a popular theme). Commons are also learned
+from the audit database: an identifier its runs together saw on more than `commons_min_sites`
+sites links nobody, even in a run that holds only a few of them.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -97,7 +99,7 @@ class Common:
     kind: str
     value: str
     sites: int
-    why: str  # "listed" or "shared by N sites"
+    why: str  # "listed", "shared by N sites" or "seen on N sites across the database's runs"
 
 
 @dataclass
@@ -107,8 +109,12 @@ class Clustering:
     sites: int
 
 
-def find_networks(sites: list[SiteInput], config: NetworkConfig) -> Clustering:
+def find_networks(sites: list[SiteInput], config: NetworkConfig,
+                  learned: Mapping[tuple[str, str], int] | None = None) -> Clustering:
+    """`learned`: identifiers the audit database has seen on more than `commons_min_sites`
+    sites across its runs (networks/store.seen_across_runs), with that count: commons too."""
     cutoff = config.commons_cutoff(len(sites))
+    learned = learned or {}
     edges: dict[tuple[int, int], list[Reason]] = defaultdict(list)
     commons: list[Common] = []
     by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -135,6 +141,9 @@ def find_networks(sites: list[SiteInput], config: NetworkConfig) -> Clustering:
             continue
         if len(members) > cutoff:
             commons.append(Common(kind, value, len(members), f"shared by {len(members)} sites"))
+            continue
+        if key_seen := learned.get((kind, value)):
+            commons.append(Common(kind, value, len(members), f"seen on {key_seen} sites across the database's runs"))
             continue
         weight = config.weight(kind)
         for i, j in _links(members):

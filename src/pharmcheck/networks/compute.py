@@ -30,7 +30,8 @@ def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: Scori
     if model is True:
         model = load_model(Path(rules_dir) if rules_dir else default_rules_dir())
     judge = model if isinstance(model, JudgeModel) else None
-    clustering = find_networks(store.site_inputs(db, run_id), config)
+    learned = store.seen_across_runs(db, run_id, config.commons_min_sites)
+    clustering = find_networks(store.site_inputs(db, run_id), config, learned)
     rescored: dict[str, tuple[str, int | None, str]] = {}
     for net in clustering.networks:
         for member in net.members:

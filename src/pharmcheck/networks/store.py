@@ -151,3 +151,18 @@ def memberships(store: Store, run_id: int) -> dict[str, tuple[int, int, int, str
         " WHERE m.run_id = ?", (run_id,))
     return {url: (network, size, rogue, nverdict, nscore, json.loads(finding) if finding else None)
             for url, network, size, rogue, nverdict, nscore, finding in rows}
+
+
+def seen_across_runs(store: Store, run_id: int, more_than: int) -> dict[tuple[str, str], int]:
+    """Identifiers of run `run_id` that the database's runs together saw on more than
+    `more_than` distinct sites: what a team's weekly audits learn are commons (a theme's tag,
+    a host's certificate) even when one run holds only a few of those sites. Empty when no
+    other run holds identifiers (one run alone teaches nothing beyond its own cutoff)."""
+    if not store.query("SELECT 1 FROM site_identifiers WHERE run_id <> ? LIMIT 1", (run_id,)):
+        return {}
+    rows = store.query(
+        "SELECT o.kind, o.value, COUNT(DISTINCT o.url) FROM"
+        " (SELECT DISTINCT kind, value FROM site_identifiers WHERE run_id = ?) i"
+        " JOIN site_identifiers o ON o.kind = i.kind AND o.value = i.value"
+        " GROUP BY o.kind, o.value HAVING COUNT(DISTINCT o.url) > ?", (run_id, more_than))
+    return {(kind, value): int(n) for kind, value, n in rows}

@@ -6,16 +6,22 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from pharmcheck.models import Evidence
+from pharmcheck.models import DrugLexicon, DrugMention, Evidence
 from pharmcheck.rules.data import Strict
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, Fired, MatcherKind, register
 from pharmcheck.rules.page import MAX_EVIDENCE, Page
+from pharmcheck.urls import host_of
 
 
 class DrugMatcher(Strict):
     schedule: list[str] = Field(default_factory=list)  # rx | controlled | otc; empty: any
     category: list[str] = Field(default_factory=list)
     min: int = Field(1, ge=1)  # distinct drugs on the page (or site, for site rules)
+    # Judge `schedule` by the page's market (drugs.yaml `markets`) instead of the default, the
+    # strictest (US and UK law). Off in the shipped rules: a rogue shop on a .de host offering
+    # tramadol is no less rogue for German law calling it prescription-only, and cross-validated
+    # it cost 4 exact verdicts and added a critical error (benchmarks/accuracy.py --cv).
+    market: bool = False
 
 
 class PriceMatcher(Strict):
@@ -23,16 +29,49 @@ class PriceMatcher(Strict):
 
 
 @dataclass
+class DrugMarkets:
+    """Where a drug's schedule differs by country (tramadol is a controlled drug in the US and
+    the UK, prescription-only but not a narcotic in Germany): a page's market is its host's
+    country code when it is one of the markets named, else its language's market."""
+
+    schedules: dict[str, dict[str, str]]  # drug (canonical name) -> market -> schedule
+    by_language: dict[str, str]
+    known: frozenset[str]
+
+    @classmethod
+    def of(cls, lexicon: DrugLexicon) -> DrugMarkets:
+        schedules: dict[str, dict[str, str]] = {}
+        for entry in lexicon.drugs:
+            if entry.markets:
+                schedules.setdefault(entry.name, {}).update(entry.markets)
+        known = frozenset(m for per in schedules.values() for m in per) | frozenset(lexicon.market_languages.values())
+        return cls(schedules, dict(lexicon.market_languages), known)
+
+    def market(self, page: Page) -> str:
+        tld = host_of(page.facts.url).rpartition(".")[2]
+        if tld in self.known:
+            return tld
+        return self.by_language.get(page.facts.language, "")
+
+    def schedule(self, mention: DrugMention, market: str) -> str:
+        return self.schedules.get(mention.name, {}).get(market, mention.schedule) if market else mention.schedule
+
+
+@dataclass
 class DrugC(Compiled):
     schedules: frozenset[str]
     categories: frozenset[str]
     minimum: int
+    markets: DrugMarkets | None = None
 
     def _names(self, page: Page) -> list[str]:
+        markets = self.markets
+        market = markets.market(page) if markets is not None and self.schedules else ""
         return [
             d.name
             for d in page.facts.drugs
-            if (not self.schedules or d.schedule in self.schedules) and (not self.categories or d.category in self.categories)
+            if (not self.schedules or (markets.schedule(d, market) if markets and market else d.schedule) in self.schedules)
+            and (not self.categories or d.category in self.categories)
         ]
 
     def on_page(self, page: Page) -> list[Evidence] | None:
@@ -61,7 +100,13 @@ class PriceC(Compiled):
 
 
 def compile_drug(m: DrugMatcher, ctx: CompileContext) -> DrugC:
-    return DrugC(frozenset(m.schedule), frozenset(m.category), m.min)
+    return DrugC(frozenset(m.schedule), frozenset(m.category), m.min, _markets(ctx.data.drugs) if m.market else None)
+
+
+def _markets(lexicon: DrugLexicon) -> DrugMarkets | None:
+    """The lexicon's market table (a few hundred entries: cheap to build per matcher)."""
+    markets = DrugMarkets.of(lexicon)
+    return markets if markets.schedules else None
 
 
 def compile_price(m: PriceMatcher, ctx: CompileContext) -> PriceC:
@@ -72,7 +117,8 @@ register(MatcherKind(
     name="drug",
     options=DrugMatcher,
     compile=compile_drug,
-    matches="drugs from `rules/data/drugs.yaml` by `schedule` (rx, controlled, otc, unapproved), `category`, `min` distinct",
+    matches="drugs from `rules/data/drugs.yaml` by `schedule` (rx, controlled, otc, unapproved; "
+            "`market: true`: as the page's market's law has it), `category`, `min` distinct",
     evidence="the drugs named",
 ))
 register(MatcherKind(
