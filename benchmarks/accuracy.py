@@ -25,7 +25,7 @@ from corpus import CV_CORPORA, DEFAULT_CORPUS, load_corpus, site_to_warc
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 LABELS = ["legitimate", "suspicious", "rogue", "not_pharmacy", "unreachable"]
 
@@ -66,7 +66,7 @@ def cv_main(argv: list[str]) -> int:
     skip = {sys.argv.index(o) + 1 for o in ("--folds", "--seed") if o in sys.argv}
     roots = [Path(a) for i, a in enumerate(sys.argv[1:], 1) if not a.startswith("-") and i not in skip]
     folds, seed = _option("--folds", 5), _option("--seed", 0)
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     sites = load_labelled(roots or CV_CORPORA)
     start = time.perf_counter()
     evidence = collect(sites, ruleset)
@@ -99,7 +99,7 @@ def main() -> int:
         print(f"no corpus at {', '.join(map(str, roots))}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     load_ms = (time.perf_counter() - start) * 1000
     print(f"rules: {len(ruleset.rules)} loaded and compiled in {load_ms:.0f} ms (cold, in this process)\n")
     matrix: Counter[tuple[str, str]] = Counter()

@@ -22,18 +22,19 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 from lxml import html as lxml_html
 
-from pharmcheck.check import CheckContext, check_site, drug_index
+from pharmcheck.check import CheckContext, check_site
 from pharmcheck.extract import extract_page
 from pharmcheck.fetch import ArchiveIndex, CrawlFrontier
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.judge.verdict import judge_site
 from pharmcheck.language import detect_language
 from pharmcheck.models import FetchOptions, Response, SiteFacts
-from pharmcheck.rules import evaluate, load_rules
+from pharmcheck.rules import evaluate
 from pharmcheck.rules.compile import _text_leaves
 from pharmcheck.rules.inflect import expand as expand_lemmas
 from pharmcheck.rules.lemmatables import lemma_phrases
 from pharmcheck.rules.schema import Rule
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 
 PRODUCT = """
@@ -95,8 +96,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
     body = listing_page()
-    ruleset = load_rules()
-    index = drug_index(ruleset)
+    ruleset = RuleSet.load()
+    index = ruleset.drug_index
     url = "https://pharmacy.example/medicines/"
     resp = Response(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", body=body)
 

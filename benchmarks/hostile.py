@@ -53,13 +53,12 @@ CASES: list[tuple[str, str, str, dict[str, Any], str | None]] = [
 
 
 def _warm_up(ruleset: Any) -> None:
-    from pharmcheck.check import drug_index
     from pharmcheck.extract import extract_page
     from pharmcheck.models import Response
 
     url = "https://warm.example/"
     body = b"<html><head><title>Warm</title></head><body><p>A pharmacy page in plain English.</p></body></html>"
-    extract_page(Response(url=url, final_url=url, status=200, content_type="text/html", body=body), drug_index(ruleset))
+    extract_page(Response(url=url, final_url=url, status=200, content_type="text/html", body=body), ruleset.drug_index)
 
 
 def offline_child(spec: dict[str, Any]) -> None:
@@ -68,13 +67,13 @@ def offline_child(spec: dict[str, Any]) -> None:
     from pharmcheck.errors import PharmcheckError
     from pharmcheck.fetch import ArchiveIndex
     from pharmcheck.models import FetchOptions
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     if spec["kind"] == "load":
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.monotonic()
         try:
-            load_rules(spec["rules"])
+            RuleSet.load(spec["rules"])
             outcome = "loaded"
         except PharmcheckError as exc:
             outcome = "refused: " + str(exc).split(": ", 2)[-1][:60]
@@ -83,7 +82,7 @@ def offline_child(spec: dict[str, Any]) -> None:
         print(json.dumps({"wall": wall, "rss_mb": peak / 1024, "rss_growth_mb": (peak - before) / 1024,
                           "pages": 0, "bytes": 0, "verdict": outcome, "errors": []}))
         return
-    ruleset = load_rules(spec["rules"])
+    ruleset = RuleSet.load(spec["rules"])
     _warm_up(ruleset)
     options = FetchOptions.model_validate(spec["options"])
     archive = ArchiveIndex(spec["replay"])
@@ -180,14 +179,14 @@ def child(spec: dict[str, Any]) -> None:
     from pharmcheck.check import CheckContext, check_site
     from pharmcheck.fetch import guard
     from pharmcheck.models import FetchOptions
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     if spec["guard"] is not None:
         real_resolve, real_peer = guard.resolve, guard.check_peer
         guard.resolve = lambda host, port: [PUBLIC] if host == "localhost" else real_resolve(host, port)  # type: ignore[assignment]
         if spec["guard"] == "public":  # the public host really is 127.0.0.1 here: only redirects are tested
             guard.check_peer = lambda a: None if a == "127.0.0.1" else real_peer(a)  # type: ignore[assignment]
-    ruleset = load_rules(spec["rules"])
+    ruleset = RuleSet.load(spec["rules"])
     _warm_up(ruleset)
     options = FetchOptions.model_validate(spec["options"])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

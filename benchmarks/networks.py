@@ -70,14 +70,14 @@ def build(db: str, sites: int, seed: int) -> tuple[int, list[set[str]]]:
     # Imported here: the measuring parent stays small (a child's peak RSS starts from its
     # parent's at fork on Linux), so the sites are built in a child process of their own.
     sys.path.insert(0, SRC)
-    from pharmcheck.audit.store import open_store
+    from pharmcheck.audit.database import open_store
     from pharmcheck.check import assess, tool_info
     from pharmcheck.extract import extract_html
     from pharmcheck.models import SiteFacts
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     rng = random.Random(seed)
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     store = open_store(db)
 
     run = store.start_run("generated", "generated", {}, tool_info(ruleset), sites)

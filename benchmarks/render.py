@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 from pharmcheck.check import CheckContext, check_site  # noqa: E402
 from pharmcheck.fetch.render import chromium_path  # noqa: E402
 from pharmcheck.models import FetchOptions, Report  # noqa: E402
-from pharmcheck.rules import load_rules  # noqa: E402
+from pharmcheck.ruleset import RuleSet  # noqa: E402
 from render_sites import RenderSiteServer  # noqa: E402
 from sitekit import NORTHBRIDGE, SiteServer  # noqa: E402
 
@@ -105,7 +105,7 @@ class PeakSampler:
 
 def run_mode(name: str, urls: list[str], repeat: int, workers: int, max_pages: int) -> tuple[float, int, int, float]:
     options = FetchOptions(allow_private=True, max_pages=max_pages, timeout=5.0, **MODES[name])  # type: ignore[arg-type]
-    ctx = CheckContext(ruleset=load_rules(), options=options)
+    ctx = CheckContext(ruleset=RuleSet.load(), options=options)
     jobs = [u for _ in range(repeat) for u in urls]
     with PeakSampler() as mem, ThreadPoolExecutor(workers) as pool:
         started = time.monotonic()

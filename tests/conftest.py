@@ -8,13 +8,13 @@ import pytest
 
 from pgkit import PostgresServer, find_bindir
 from pharmcheck.language import preload_language_model
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
 
 
 @pytest.fixture(scope="session")
 def ruleset() -> RuleSet:
-    return load_rules()
+    return RuleSet.load()
 
 
 @pytest.fixture(scope="session", autouse=True)

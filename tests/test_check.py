@@ -8,7 +8,7 @@ from pathlib import Path
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions, Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 from sitekit import EXAMPLES, SiteServer
 
 LOCAL = FetchOptions(allow_private=True, site_timeout=20)

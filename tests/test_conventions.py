@@ -157,10 +157,10 @@ def test_progress_shows_pages_fetched_and_the_current_url_on_a_terminal() -> Non
 def test_check_reports_progress_to_its_callback_for_every_page() -> None:
     from pharmcheck.check import CheckContext, check_site
     from pharmcheck.fetch import ArchiveIndex
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     seen: list[tuple[str, int]] = []
-    ctx = CheckContext(ruleset=load_rules(), archive=ArchiveIndex(ROGUE[2]), on_fetch=lambda u, n: seen.append((u, n)))
+    ctx = CheckContext(ruleset=RuleSet.load(), archive=ArchiveIndex(ROGUE[2]), on_fetch=lambda u, n: seen.append((u, n)))
     report = check_site(ROGUE[0], ctx)
     assert [n for _, n in seen] == list(range(len(report.pages)))
     assert seen[0][0] == ROGUE[0] and [u for u, _ in seen] == [p.url for p in report.pages]

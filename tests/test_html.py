@@ -235,10 +235,10 @@ def test_criterion_labels_come_with_the_reports() -> None:
     from pharmcheck.fetch import ArchiveIndex
     from pharmcheck.models import AuditRun
     from pharmcheck.report.html import render_audit_html, render_site_html
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
     from sitekit import EXAMPLES
 
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     report = check_site("https://cheap-meds-24.example/",
                         CheckContext(ruleset=ruleset, archive=ArchiveIndex(EXAMPLES / "cheap-meds-24.warc.gz")))
     assert report.criteria["identity"].label == ruleset.scoring.criteria["identity"].label

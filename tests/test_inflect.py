@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from pharmcheck.rules import RuleSet
 from pharmcheck.rules.inflect import braced_words, expand, invert
 from pharmcheck.rules.lemmatables import FILE_NAME, LEMMA_LANGUAGES, lemma_phrases
 from pharmcheck.rules.load import default_rules_dir, load_data
+from pharmcheck.ruleset import RuleSet
 from test_rules_traps import verdict
 
 

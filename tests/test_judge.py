@@ -15,7 +15,7 @@ from pharmcheck.judge.corpus import collect, load_labelled
 from pharmcheck.judge.fit import FitSettings, cross_validate, examples_from, fit_corpora, fit_judge
 from pharmcheck.judge.model import Abstention, JudgeModel, load_model
 from pharmcheck.models import Confidence, Finding, Severity, Verdict
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 from sitekit import EXAMPLES
 
 pytest.importorskip("sklearn")
@@ -146,7 +146,7 @@ def test_the_fitted_model_judges_new_made_up_sites(fitted: JudgeModel, ruleset: 
 
     shutil.copytree(ruleset.source, rules, ignore=shutil.ignore_patterns("model.yaml"))
     fitted.save(rules / "model.yaml")
-    fresh = load_rules(rules)
+    fresh = RuleSet.load(rules)
     new = write_corpus(tmp_path / "new", per_label=7)  # site 7 of each label was never fitted on
     held = {s.host: s for s in load_labelled([new]) if s.host.startswith("garston")}
     from pharmcheck.judge.verdict import judge_site
@@ -224,7 +224,7 @@ def test_a_broken_model_file_is_a_rule_error(tmp_path: Path) -> None:
 
 
 def test_shipped_rules_carry_a_model() -> None:
-    model = load_rules().model
+    model = RuleSet.load().model
     assert model is not None and model.text is not None
     assert sum(model.fitted_on["sites"].values()) >= 100
 

@@ -15,7 +15,7 @@ from pharmcheck.language import SAMPLE_CHARS, declared_language, detect_language
 from pharmcheck.models import FetchOptions
 from pharmcheck.report import render_json, render_text
 from pharmcheck.report.html import render_site_html
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 # Written for these tests: what a pharmacy's help page says, in each language.
 SENTENCES = {

@@ -17,15 +17,15 @@ import pytest
 from netsites import ShopServer, start_all
 from pharmcheck.cli import main
 from pharmcheck.extract import extract_html
+from pharmcheck.extract.identifiers import normalise_phone
+from pharmcheck.extract.template import site_signature
 from pharmcheck.judge.model import CLASSES, Abstention, JudgeModel
 from pharmcheck.models import Confidence, Finding, Severity
 from pharmcheck.networks.cluster import SiteInput, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
-from pharmcheck.networks.identifiers import normalise_phone
 from pharmcheck.networks.store import site_inputs as store_inputs
-from pharmcheck.networks.template import site_signature
 from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -213,7 +213,7 @@ def test_templates_link_near_identical_sites_only() -> None:
 
 
 def test_the_network_finding_never_overrides_own_legitimacy_evidence() -> None:
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     config = load_network_config(None)
     sites = [_site("a", "rogue", ("phone", "+15550100")), _site("b", "rogue", ("phone", "+15550100")),
              _site("c", "suspicious", ("phone", "+15550100")), _site("d", "legitimate", ("phone", "+15550100"))]
@@ -287,7 +287,7 @@ def test_a_site_signature_is_datasketchs_minhash_of_its_shingles() -> None:
     # give datasketch's values exactly (affine32 scheme, the same seed and permutations).
     from datasketch import MinHash
 
-    from pharmcheck.networks.template import NUM_PERM, SCHEME, SEED
+    from pharmcheck.extract.template import NUM_PERM, SCHEME, SEED
 
     rng = np.random.default_rng(5)
     for size in (1, 7, 3000):
@@ -299,7 +299,7 @@ def test_a_site_signature_is_datasketchs_minhash_of_its_shingles() -> None:
 
 
 def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> None:
-    from pharmcheck.audit.store import open_store
+    from pharmcheck.audit.database import open_store
     from pharmcheck.models import Report, SiteIdentifier, ToolInfo, Verdict
     from pharmcheck.networks.compute import compute
 
@@ -310,7 +310,7 @@ def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> 
                       identifiers=[SiteIdentifier(kind=k, value=v, url=url, text=f"{k} {v}") for k, v in ids])
 
     db = open_store(str(tmp_path / "audit.db"))
-    scoring = load_rules().scoring
+    scoring = RuleSet.load().scoring
     # Run 1: a theme's tag manager ID on 250 unrelated sites (a cut-off of 200 sites).
     earlier = db.start_run("week1.txt", "week1", {}, tool, 250)
     for i in range(250):

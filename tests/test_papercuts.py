@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pharmcheck.audit.store import open_store
+from pharmcheck.audit.database import open_store
 from pharmcheck.cli import main
 from pharmcheck.models import ErrorCode, ExitCode, Report
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 from sitekit import EXAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,5 +109,5 @@ def test_readme_lists_every_error_kind() -> None:
 def test_readme_says_how_many_rules_ship() -> None:
     said = re.search(r"(\d+) rules ship", README)
     assert said, "README states the number of rules that ship"
-    actual = len(load_rules().rules)
+    actual = len(RuleSet.load().rules)
     assert int(said.group(1)) == actual, f"README says {said.group(1)} rules ship; there are {actual}: update README.md"

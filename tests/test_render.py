@@ -22,7 +22,7 @@ from pharmcheck.cli import main
 from pharmcheck.fetch import guard
 from pharmcheck.fetch.render import CHROMIUM_ENV, chromium_path
 from pharmcheck.models import ExitCode, FetchOptions, Report, Verdict
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 from render_sites import CountingServer, RenderSiteServer
 from sitekit import NORTHBRIDGE, REPO, SiteServer
 
@@ -33,7 +33,7 @@ SLACK = 3.0  # seconds past a deadline: a browser on a busy 2-core box wakes up 
 
 @pytest.fixture(scope="module")
 def ruleset() -> RuleSet:
-    return load_rules()
+    return RuleSet.load()
 
 
 @pytest.fixture(scope="module")
@@ -233,11 +233,10 @@ def test_bare_render_flag_before_the_url(shop: RenderSiteServer) -> None:
      + "<noscript><img src='/pixel.gif'></noscript></body></html>", None),
 ])
 def test_render_auto_picks_pages_that_look_empty_or_script_built(html: str, why: str | None, ruleset: RuleSet) -> None:
-    from pharmcheck.check import drug_index
     from pharmcheck.extract import extract_page
     from pharmcheck.fetch.render import needs_browser
     from pharmcheck.models import Response
 
     resp = Response(url="https://shop.example/", final_url="https://shop.example/", status=200,
                     content_type="text/html", body=html.encode())
-    assert needs_browser(resp, extract_page(resp, drug_index(ruleset))) == why
+    assert needs_browser(resp, extract_page(resp, ruleset.drug_index)) == why

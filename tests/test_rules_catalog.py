@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
-from pharmcheck.rules import RuleSet, evaluate, load_rules
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 
 CLEAN = Path(__file__).parent / "fixtures" / "clean_pharmacy.html"
@@ -17,7 +17,7 @@ CLEAN_URL = "https://www.riverside-pharmacy.test/"
 
 
 def _site(ruleset: RuleSet, html: str, url: str) -> SiteFacts:
-    page = extract_html(html, url, drug_index(ruleset))
+    page = extract_html(html, url, ruleset.drug_index)
     return SiteFacts(url=url, final_url=url, domain="riverside-pharmacy.test", host="www.riverside-pharmacy.test", pages=[page])
 
 
@@ -27,7 +27,7 @@ def test_catalog_covers_every_criterion_with_many_rules(ruleset: RuleSet) -> Non
     assert len(ruleset.rules) >= 70
 
 
-@pytest.mark.parametrize("rule_id", [cr.rule.id for cr in load_rules().rules])
+@pytest.mark.parametrize("rule_id", [cr.rule.id for cr in RuleSet.load().rules])
 def test_every_rule_cites_a_source_and_has_two_examples_each_way(ruleset: RuleSet, rule_id: str) -> None:
     rule = next(cr.rule for cr in ruleset.rules if cr.rule.id == rule_id)
     assert rule.references and all(ref.strip() for ref in rule.references)

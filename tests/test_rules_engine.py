@@ -175,14 +175,14 @@ def test_data_lists_may_name_other_lists() -> None:
 def test_text_whose_lower_case_changes_length_is_still_matched() -> None:
     # "İ" lower-cases to two characters: offsets of the lower-cased text no longer line up,
     # so the engine falls back from its shared passes to case-insensitive patterns.
-    from pharmcheck.check import drug_index
     from pharmcheck.extract import extract_html
     from pharmcheck.models import SiteFacts
-    from pharmcheck.rules import evaluate, load_rules
+    from pharmcheck.rules import evaluate
+    from pharmcheck.ruleset import RuleSet
 
-    rules = load_rules()
+    rules = RuleSet.load()
     page = extract_html("<p>İstanbul shop: buy tramadol without a prescription, add to cart.</p>",
-                        "https://x.test/", drug_index(rules))
+                        "https://x.test/", rules.drug_index)
     site = SiteFacts(url="https://x.test/", final_url="https://x.test/", domain="x.test", host="x.test", pages=[page])
     fired = {f.rule_id for f in evaluate(rules.rules, site)}
     assert {"RX-NO-PRESCRIPTION", "RX-CONTROLLED-FOR-SALE"} <= fired

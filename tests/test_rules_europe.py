@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pharmcheck.rules import RuleSet
 from pharmcheck.rules.load import default_rules_dir
+from pharmcheck.ruleset import RuleSet
 from test_rules_traps import verdict
 
 CASES = {
@@ -75,9 +75,8 @@ def test_european_drug_spellings_keep_the_schedule_of_their_drug() -> None:
 
 
 def test_lexicon_knows_local_spellings_and_brands(ruleset: RuleSet) -> None:
-    from pharmcheck.check import drug_index
 
-    found = drug_index(ruleset).find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
+    found = ruleset.drug_index.find("Tramal, Stilnox, Lexotanil, Rivotril, Tavor, oxicodona, codéine et sildénafil")
     assert {d.name for d in found} == {"tramadol", "zolpidem", "bromazepam", "clonazepam", "lorazepam", "oxycodone", "codeine", "sildenafil"}
 
 
@@ -142,7 +141,6 @@ def test_a_drugs_schedule_follows_the_market_of_the_page(tmp_path: Path, drug: s
                                                         controlled: bool) -> None:
     import shutil
 
-    from pharmcheck.rules import load_rules
 
     rules = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), rules)
@@ -164,7 +162,7 @@ def test_a_drugs_schedule_follows_the_market_of_the_page(tmp_path: Path, drug: s
       match: ["Oxycodone 10 mg: add to cart.", "Xanax 2 mg, add to cart now."]
       no_match: ["Add to cart.", "Vitamin C: add to cart."]
 """)
-    market_rules = load_rules(rules)
+    market_rules = RuleSet.load(rules)
     _, fired = verdict(market_rules, f"https://{host}/", {"/shop": SHOP_PAGE.format(title="Online shop", drug=drug)})
     assert ("TEST-CONTROLLED-HERE" in fired) == controlled
     assert "RX-CONTROLLED-FOR-SALE" in fired  # the shipped rules keep the strictest schedule

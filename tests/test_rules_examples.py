@@ -2,10 +2,10 @@
 
 import pytest
 
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.ruletest import run_examples
 
-RESULTS = run_examples(load_rules())
+RESULTS = run_examples(RuleSet.load())
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=[f"{r.rule_id}-{'match' if r.expected else 'no_match'}-{i}" for i, r in enumerate(RESULTS)])

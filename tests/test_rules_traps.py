@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 from pharmcheck.urls import host_of, registrable_domain
 
 
 def verdict(ruleset: RuleSet, url: str, pages: dict[str, str]) -> tuple[str, set[str]]:
-    index = drug_index(ruleset)
+    index = ruleset.drug_index
     facts = [extract_html(f"<html><head><title>{path}</title></head><body><main>{html}</main></body></html>", url.rstrip("/") + path, index)
              for path, html in pages.items()]
     host = host_of(url)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pharmcheck.models import Confidence, Finding, Severity, Status, Verdict
-from pharmcheck.rules import RuleSet
-from pharmcheck.rules.schema import ScoringConfig
-from pharmcheck.score import score_criteria, score_site
+from pharmcheck.ruleset import RuleSet
+from pharmcheck.score import ScoringConfig, score_criteria, score_site
 
 
 def finding(criterion: str, weight: float, severity: Severity = Severity.info, rule_id: str = "X-RULE") -> Finding:

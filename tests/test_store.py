@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from pharmcheck.audit.database import open_store
 from pharmcheck.audit.migrations import LATEST
-from pharmcheck.audit.store import SqliteStore, Store, open_store
+from pharmcheck.audit.store import SqliteStore, Store
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.cli import main
 from pharmcheck.errors import UsageError
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import FetchOptions, Report, ToolInfo
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 from sitekit import EXAMPLES
 
 TOOL = ToolInfo(name="pharmcheck", version="0.1.0", rules_version="test")
@@ -253,7 +254,7 @@ def test_a_run_is_claimed_by_one_process_at_a_time_on_both_backends(db: str) -> 
     other = store.start_run("other.txt", "/abs/other.txt", {}, TOOL, total=1)
     # Another process (another machine, for PostgreSQL) holds run 1, as a running audit would.
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pharmcheck.audit.store import open_store; "
+        [sys.executable, "-c", "import sys; from pharmcheck.audit.database import open_store; "
          f"s = open_store({db!r}); s.lock_run({run.id}); print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

@@ -43,3 +43,29 @@ def test_defang_makes_links_unclickable() -> None:
     assert defang("https://rogue.example/buy?x=1") == "hxxps://rogue[.]example/buy?x=1"
     assert defang("HTTP://a.example") == "hxxp://a[.]example"
     assert defang("javascript:alert(document.domain)") == "javascript:alert(document[.]domain)"
+
+
+def test_url_pieces_by_string_split_agree_with_urlsplit() -> None:
+    from urllib.parse import urlsplit
+
+    from pharmcheck.urls import (
+        authority,
+        endpoint,
+        fast_host,
+        origin_of,
+        request_target,
+        robots_url,
+        without_scheme,
+    )
+
+    for url in ["https://shop.example/a/b?c=1", "http://shop.example:8080/", "https://x.example",
+                "https://[2001:db8::1]:8443/p", "https://Shop.Example./"]:
+        parts = urlsplit(url)
+        assert fast_host(url) == (parts.hostname or "").rstrip(".")
+        assert authority(url) == parts.netloc
+        assert request_target(url) == (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        assert origin_of(url) == f"{parts.scheme}://{parts.netloc}"
+        assert robots_url(url) == f"{parts.scheme}://{parts.netloc}/robots.txt"
+        assert without_scheme(url) == url.split("//", 1)[1]
+    assert endpoint("https://shop.example/") == ("https", "shop.example", 443)
+    assert endpoint("http://shop.example:8080/x") == ("http", "shop.example", 8080)

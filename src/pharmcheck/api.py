@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from pharmcheck.errors import UsageError
 from pharmcheck.models import FetchOptions, Report
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 
 # One loaded rule set per folder: loading compiles every rule (~0.3 s), a script may call
 # check() many times.
@@ -28,7 +28,7 @@ def _ruleset(rules: str | Path | None) -> RuleSet:
     key = str(Path(rules).resolve()) if rules is not None else ""
     with _RULESETS_LOCK:
         if key not in _RULESETS:
-            _RULESETS[key] = load_rules(rules)
+            _RULESETS[key] = RuleSet.load(rules)
         return _RULESETS[key]
 
 
@@ -80,8 +80,7 @@ def audit(urls: Iterable[str], *, workers: int = 8, rules: str | Path | None = N
     fetch = _fetch_options(options)
     spec = ContextSpec(options=fetch, rules=str(rules) if rules is not None else None,
                        replay=str(replay) if replay is not None else None)
-    ctx = spec.build()
-    ctx = type(ctx)(ruleset=_ruleset(rules), options=ctx.options, archive=ctx.archive, limiter=ctx.limiter)
+    ctx = spec.build(_ruleset(rules))
     reports: dict[int, Report] = {}
     failures: list[tuple[str, BaseException]] = []
 

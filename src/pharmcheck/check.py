@@ -17,7 +17,9 @@ from typing import Any
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
-from pharmcheck.extract import DrugIndex, extract_page
+from pharmcheck.extract import extract_page
+from pharmcheck.extract.identifiers import certificate_identifiers, merge_site_identifiers
+from pharmcheck.extract.template import site_signature
 from pharmcheck.fetch import (
     ArchiveIndex,
     CrawlFrontier,
@@ -30,7 +32,6 @@ from pharmcheck.fetch import (
 from pharmcheck.fetch.render import PageReader, PageView
 from pharmcheck.judge.verdict import judge_site
 from pharmcheck.models import (
-    DrugLexicon,
     ErrorCode,
     FetchError,
     FetchOptions,
@@ -41,9 +42,8 @@ from pharmcheck.models import (
     SiteFacts,
     ToolInfo,
 )
-from pharmcheck.networks.identifiers import certificate_identifiers, merge_site_identifiers
-from pharmcheck.networks.template import site_signature
-from pharmcheck.rules import RuleSet, evaluate_within
+from pharmcheck.rules import evaluate_within
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
 
@@ -60,21 +60,6 @@ class CheckContext:
     on_fetch: Callable[[str, int], None] | None = None
     archive: ArchiveIndex | None = None
     limiter: HostLimiter | None = None
-
-
-# One DrugIndex per loaded lexicon (checked by identity: a rule set is loaded once per run).
-_DRUG_INDEXES: dict[int, tuple[DrugLexicon, DrugIndex]] = {}
-
-
-def drug_index(ruleset: RuleSet) -> DrugIndex:
-    """The extraction-side index of the rule set's drug names, built once per rule set."""
-    lexicon = ruleset.data.drugs
-    cached = _DRUG_INDEXES.get(id(lexicon))
-    if cached is None or cached[0] is not lexicon:
-        if len(_DRUG_INDEXES) >= 8:
-            _DRUG_INDEXES.clear()
-        cached = _DRUG_INDEXES[id(lexicon)] = (lexicon, DrugIndex(lexicon))
-    return cached[1]
 
 
 def tool_info(ruleset: RuleSet) -> ToolInfo:
@@ -125,7 +110,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
     """Fetch and extract up to `max_pages` pages of the site at `url`, within `deadline`
     (default: --site-timeout from now)."""
     options = ctx.options
-    index = drug_index(ctx.ruleset)
+    index = ctx.ruleset.drug_index
     transport = make_transport(options, ctx.archive, save_warc, ctx.limiter)
     fetcher = SiteFetcher(transport, options, url, deadline)
     reader = PageReader(options, fetcher.deadline, ctx.archive,
@@ -134,15 +119,13 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
     infos: list[PageInfo] = []
     errors: list[FetchError] = []
     try:
-        if not options.ignore_robots and not fetcher.robots().allowed(url):
-            robots = fetcher.robots()
-            why = robots.reason or "robots.txt disallows " + ("the whole site" if robots.disallows_all else "this URL")
-            errors.append(FetchError(code=ErrorCode.robots, url=url, message=f"{why} (use --ignore-robots to check it anyway)"))
-            return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         frontier = CrawlFrontier(url, options.max_pages, index.words)
         if ctx.on_fetch is not None:
             ctx.on_fetch(url, 0)
-        first = fetcher.get(url)
+        first = fetcher.get(url)  # robots.txt is checked there, for every page
+        if first.error is not None and first.error.code == ErrorCode.robots:
+            errors.append(first.error)  # the start page is off limits: nothing to assess
+            return SiteFacts(url=url, final_url=url, domain=registrable_domain(host_of(url)), host=host_of(url)), infos, errors
         final_url = first.final_url
         if not frontier.same_site(final_url):
             # The start URL sends us to another site (search-redirection spam does this);

@@ -176,6 +176,11 @@ class PageInfo(BaseModel):
     rendered: bool = False  # read from the DOM headless Chromium built (--render)
     screenshot: Screenshot | None = None
 
+    @property
+    def was_read(self) -> bool:
+        """Fetched whole and without an HTTP error: what every report counts as "read"."""
+        return bool(self.status) and self.status < 400 and not self.error
+
 
 # --- extract ----------------------------------------------------------------------------
 
@@ -223,7 +228,7 @@ class DrugMention(BaseModel):
 
 class SiteIdentifier(BaseModel):
     """Something a site shares with the other storefronts of its operator (a phone, a tag
-    manager ID, a wallet, a certificate...), with where it was seen: see networks/identifiers.py."""
+    manager ID, a wallet, a certificate...), with where it was seen: see extract/identifiers.py."""
 
     kind: str  # e.g. "gtm", "phone", "email", "tls_certificate"
     value: str  # normalised: the same ID written two ways is one value
@@ -247,7 +252,7 @@ class PageFacts(BaseModel):
     jsonld: list[dict[str, Any]] = Field(default_factory=list)
     truncated: bool = False
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
-    # Hashed DOM-path and text shingles of the page (networks/template.py); not output.
+    # Hashed DOM-path and text shingles of the page (extract/template.py); not output.
     shingles: frozenset[int] = Field(default_factory=frozenset, exclude=True, repr=False)
     language: str = ""  # ISO 639-1 code of the visible text ("" when it cannot be told)
     # Lower-case words of the title, text and link addresses: computed once by extraction for
@@ -381,6 +386,11 @@ class Report(BaseModel):
     network: NetworkMembership | None = None  # set in exports of an audit run whose networks are computed
     checked_at: str = ""
     duration: float = 0.0
+
+    @property
+    def pages_read(self) -> int:
+        """How many of `pages` were read (the "N read of M tried" of every format)."""
+        return sum(1 for page in self.pages if page.was_read)
 
     @model_validator(mode="after")
     def _findings_under_their_criteria(self) -> Report:

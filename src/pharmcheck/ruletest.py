@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from pharmcheck.check import drug_index
 from pharmcheck.extract import extract_html
 from pharmcheck.models import SiteFacts
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import evaluate
 from pharmcheck.rules.schema import Example
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, registrable_domain
 
 
@@ -32,7 +32,7 @@ class ExampleResult:
 def _site(example: str | Example, ruleset: RuleSet) -> SiteFacts:
     ex = example if isinstance(example, Example) else Example(html=example)
     html = ex.html if "<" in ex.html else f"<html><body><p>{escape(ex.html, quote=False)}</p></body></html>"
-    page = extract_html(html, ex.url, drug_index(ruleset))
+    page = extract_html(html, ex.url, ruleset.drug_index)
     host = host_of(ex.url)
     return SiteFacts(url=ex.url, final_url=ex.url, domain=registrable_domain(host), host=host, pages=[page])
 

@@ -9,11 +9,49 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pharmcheck.models import CriterionResult, Finding, Severity, Status, Verdict
-from pharmcheck.rules.schema import ScoringConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pharmcheck.models import Confidence, CriterionResult, Finding, Severity, Status, Verdict
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 SELLER = "seller"  # criterion saying whether the site sells medicines at all
+
+
+# --- scoring.yaml: the criteria (their names, labels and order are data) and the thresholds ---
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CriterionConfig(_Strict):
+    label: str
+    description: str = ""
+    scale: float = Field(30.0, gt=0)  # total weight at which the score is ~88 (tanh(1))
+
+
+class VerdictConfig(_Strict):
+    legitimate_min_score: int = Field(70, ge=0, le=100)
+    legitimate_requires_met: list[str] = Field(default_factory=list)
+    rogue_max_score: int = Field(30, ge=0, le=100)
+    rogue_on_red_flag_severity: list[Severity] = Field(default_factory=lambda: [Severity.critical])
+    red_flag_min_severity: Severity = Severity.high
+    seller_min_weight: float = 1.0  # below this, the site sells no medicines: not_pharmacy
+
+
+class ScoringConfig(_Strict):
+    rules_version: str
+    confidence_factor: dict[Confidence, float]
+    overall_scale: float = Field(40.0, gt=0)
+    criteria: dict[str, CriterionConfig]  # the criteria a rule may score
+    verdict: VerdictConfig
+
+    @model_validator(mode="after")
+    def _required_are_criteria(self) -> ScoringConfig:
+        unknown = [c for c in self.verdict.legitimate_requires_met if c not in self.criteria]
+        if unknown:
+            raise ValueError(f"verdict.legitimate_requires_met names unknown criteria {unknown}")
+        return self
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pharmcheck.check import CheckContext, check_site, tool_info
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.models import AuditRun, FetchOptions, Report
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 # What a hostile site's own text tries to run inside the report. Each payload would set
 # window.__pwned or change the page title if the report ever let it execute.
@@ -100,7 +100,7 @@ def write_capture(path: Path) -> Path:
 def replayed_reports(directory: Path) -> tuple[AuditRun, list[Report]]:
     """Check every made-up site by replaying its capture; returns an AuditRun and the Reports."""
     warc = write_capture(directory / "sites.warc.gz")
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     ctx = CheckContext(ruleset=ruleset, options=FetchOptions(max_pages=6, retries=0), archive=ArchiveIndex(warc))
     reports = [check_site(f"https://{host}/", ctx) for host in SITES]
     run = AuditRun(

@@ -13,7 +13,7 @@ from test_html_browser import Watched
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
 from pharmcheck.report.html import render_site_html
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 from render_sites import RenderSiteServer
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 def shot_report(browser: Any) -> Report:  # `browser`: skipped without Chromium, like the rest
     options = FetchOptions(allow_private=True, render="on", screenshots=True, max_pages=2, timeout=3.0)
     with RenderSiteServer() as shop:
-        return check_site(shop.url, CheckContext(ruleset=load_rules(), options=options))
+        return check_site(shop.url, CheckContext(ruleset=RuleSet.load(), options=options))
 
 
 def test_report_with_screenshots_opens_offline_and_quiet(browser: Any, shot_report: Report, tmp_path: Path,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hostile.hostile_server import HostileServer
-from pharmcheck.rules import RuleSet, load_rules
+from pharmcheck.ruleset import RuleSet
 
 
 @pytest.fixture(scope="session")
@@ -26,4 +26,4 @@ def server(hostile_server: HostileServer) -> HostileServer:
 
 @pytest.fixture(scope="session")
 def ruleset() -> RuleSet:
-    return load_rules()
+    return RuleSet.load()

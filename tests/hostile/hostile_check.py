@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 # Small limits keep every test fast; the bounds must hold at any size.
 SITE_TIMEOUT = 3.0

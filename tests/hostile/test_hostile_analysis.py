@@ -9,12 +9,13 @@ from pathlib import Path
 
 from hostile.hostile_check import options
 from hostile.hostile_pages import jsonld_blocks_page, word_soup_site
-from pharmcheck.check import CheckContext, assess, check_site, crawl, drug_index, start_url
+from pharmcheck.check import CheckContext, assess, check_site, crawl, start_url
 from pharmcheck.extract import MAX_JSONLD_ITEMS, extract_page
 from pharmcheck.fetch import ArchiveIndex, Deadline
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.models import FetchError, PageInfo, Response, SiteFacts, Verdict
-from pharmcheck.rules import RuleSet, evaluate_within
+from pharmcheck.rules import evaluate_within
+from pharmcheck.ruleset import RuleSet
 
 BASE = "https://word-soup.example/"
 
@@ -77,7 +78,7 @@ def test_tens_of_thousands_of_jsonld_blocks_are_capped(tmp_path: Path, ruleset: 
     url = "https://jsonld.example/"
     body = jsonld_blocks_page(20_000)
     facts = extract_page(Response(url=url, final_url=url, status=200, content_type="text/html", body=body),
-                         drug_index(ruleset))
+                         ruleset.drug_index)
     assert len(facts.jsonld) == MAX_JSONLD_ITEMS
     warc = write_warc(tmp_path / "jsonld.warc.gz", [(url, body, "text/html")])
     report = check_site(url, CheckContext(ruleset=ruleset, options=options(site_timeout=3.0),

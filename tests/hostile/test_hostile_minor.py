@@ -9,7 +9,7 @@ import pytest
 from hostile.hostile_check import check, codes
 from hostile.hostile_server import HostileServer
 from pharmcheck.errors import UsageError
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, normalize_url
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from pharmcheck.errors import RuleError
 from pharmcheck.fetch.pagedir import write_warc
-from pharmcheck.rules import load_rules
 from pharmcheck.rules.load import default_rules_dir
+from pharmcheck.ruleset import RuleSet
 
 SITE = "https://backtrack.example/"
 # Exponential on a backtracking engine against a run of x's with no y; linear on RE2.
@@ -72,7 +72,7 @@ def test_dotted_capital_i_cannot_switch_a_rule_regex_to_backtracking(tmp_path: P
 def test_regex_re2_cannot_run_is_refused_at_load_naming_the_rule(tmp_path: Path) -> None:
     root = rules_with(tmp_path, rule('text: {regex: ["buy(?!\\\\s+nothing)"]}', "SELL-LOOKAHEAD"))
     with pytest.raises(RuleError, match=r"SELL-LOOKAHEAD: text: regular expression .* cannot run on RE2"):
-        load_rules(root)
+        RuleSet.load(root)
     out = subprocess.run([sys.executable, "-m", "pharmcheck", "rules", "list", "--rules", str(root)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
@@ -84,11 +84,11 @@ def test_regex_re2_cannot_run_is_refused_at_load_naming_the_rule(tmp_path: Path)
 def test_every_regex_field_is_refused_when_re2_cannot_run_it(tmp_path: Path, kind: str) -> None:
     root = rules_with(tmp_path, rule(f'{kind}: ["(a)\\\\1"]}}', "SELL-BACKREF"))
     with pytest.raises(RuleError, match=r"SELL-BACKREF: .*cannot run on RE2"):
-        load_rules(root)
+        RuleSet.load(root)
 
 
 def test_shipped_question_veto_keeps_its_meaning_on_re2() -> None:
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     (veto,) = ruleset.data.lists["question"]
     import re2
 

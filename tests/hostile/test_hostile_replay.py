@@ -15,7 +15,7 @@ from pharmcheck.check import CheckContext, check_site
 from pharmcheck.cli import main
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.models import ExitCode, Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 URL = "https://huge-record.example/"
 MAX_BYTES = 1_000_000

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pharmcheck.errors import RuleError
-from pharmcheck.rules import load_rules
 from pharmcheck.rules.load import default_rules_dir
+from pharmcheck.ruleset import RuleSet
 
 # A rule that uses the last list, so an unbounded loader has to expand it.
 BOMB_RULE = """rules:
@@ -68,17 +68,17 @@ def test_billion_laughs_data_list_is_refused_naming_the_list(tmp_path: Path) -> 
 def test_lists_nested_too_deep_are_refused(tmp_path: Path) -> None:
     root = rules_with(tmp_path, laughs(20, 1), rule=None)  # each names the one before: 20 deep
     with pytest.raises(RuleError, match=r"@laugh\d+ nests other lists more than \d+ deep"):
-        load_rules(root)
+        RuleSet.load(root)
 
 
 def test_list_naming_itself_through_others_is_refused(tmp_path: Path) -> None:
     root = rules_with(tmp_path, 'ping: [a, "@pong"]\npong: [b, "@ping"]\n', rule=None)
     with pytest.raises(RuleError, match=r"@ping includes itself \(@ping -> @pong -> @ping\)"):
-        load_rules(root)
+        RuleSet.load(root)
 
 
 def test_shipped_lists_that_name_lists_still_load() -> None:
-    ruleset = load_rules()
+    ruleset = RuleSet.load()
     assert "@advice_context" in ruleset.data.lists["no_prescription_vetoes"]
 
 
@@ -87,4 +87,4 @@ def test_rule_field_naming_a_big_list_many_times_is_refused(tmp_path: Path) -> N
     rule = BOMB_RULE.replace('"@laugh8"', ", ".join(['"@big"'] * 4))
     root = rules_with(tmp_path, big, rule)
     with pytest.raises(RuleError, match=r"SELL-BOMB: a list field expands to more than 200,000 items"):
-        load_rules(root)
+        RuleSet.load(root)

@@ -18,7 +18,7 @@ from pharmcheck.check import CheckContext, check_site
 from pharmcheck.cli import main
 from pharmcheck.fetch import ArchiveIndex, Deadline, HostLimiter, LiveTransport
 from pharmcheck.models import ExitCode, Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 SLACK = 1.5  # seconds allowed past the site deadline (thread wake-ups on a busy 2-core box)
 

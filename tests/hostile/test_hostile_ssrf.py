@@ -16,7 +16,7 @@ from hostile.hostile_server import HostileServer
 from pharmcheck.cli import main
 from pharmcheck.fetch import guard
 from pharmcheck.models import ExitCode, Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 PUBLIC = "93.184.216.34"
 

@@ -14,7 +14,7 @@ import pytest
 
 from hostile.hostile_check import check, codes
 from pharmcheck.models import Verdict
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ progress, outputs and Ctrl-C are unchanged. Only `audit_site` runs on the worker
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import logging
 import math
@@ -38,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from pharmcheck import __version__
-from pharmcheck.audit.runner import AuditObserver, ContextSpec, RunOutcome, SiteTask, _deliver, audit_site
+from pharmcheck.audit.runner import (
+    AuditObserver,
+    ContextSpec,
+    RunnerSettings,
+    RunOutcome,
+    SiteTask,
+    _deliver,
+    audit_site,
+)
 from pharmcheck.check import CheckContext, assess
 from pharmcheck.errors import UsageError
 from pharmcheck.models import ErrorCode, FetchError, Report, SiteFacts
@@ -51,11 +58,7 @@ _WORKER_WAIT = 60  # seconds to wait for a first worker at an external scheduler
 
 def rules_identity(ctx: CheckContext) -> dict[str, str]:
     """What must be the same on the client and every worker for their reports to agree."""
-    digest = hashlib.sha256()
-    root = Path(ctx.ruleset.source)
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return {"pharmcheck": __version__, "rules_version": ctx.ruleset.version, "rules_sha256": digest.hexdigest()[:16]}
+    return {"pharmcheck": __version__, "rules_version": ctx.ruleset.version, "rules_sha256": ctx.ruleset.content_hash}
 
 
 class RulesMismatch(Exception):
@@ -268,6 +271,11 @@ class DaskRunner:
         if running:
             client.cancel([futures_of[key] for key in running], force=True)
         return outcome
+
+
+def dask_runner(settings: RunnerSettings) -> DaskRunner:
+    """`--runner dask`: the cluster at `--scheduler`, or a local one of `--processes` workers."""
+    return DaskRunner(settings.workers, scheduler=settings.scheduler, local_workers=settings.processes, ctx=settings.ctx)
 
 
 def _domain(url: str) -> str:

@@ -10,6 +10,7 @@ a distributed runner (Dask) only has to implement `Runner.run` the same way.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import queue
@@ -18,12 +19,13 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, registrable_domain
 
 
@@ -36,12 +38,13 @@ class ContextSpec:
     rules: str | None = None  # rules directory; None = the default rules
     replay: str | None = None  # WARC file or folder to answer from
 
-    def build(self) -> CheckContext:
+    def build(self, ruleset: RuleSet | None = None) -> CheckContext:
+        """The context, with `ruleset` when the caller loaded it already (from `self.rules`):
+        a run loads its rules once in the parent; a worker process calls this once."""
         from pharmcheck.fetch import ArchiveIndex, HostLimiter
-        from pharmcheck.rules import load_rules
 
         return CheckContext(
-            ruleset=load_rules(self.rules),
+            ruleset=ruleset if ruleset is not None else RuleSet.load(self.rules),
             options=self.options,
             archive=ArchiveIndex(self.replay) if self.replay else None,
             # One limiter for every site the context serves: the per-host cap holds across sites.
@@ -346,6 +349,47 @@ def default_processes(workers: int) -> int:
     return max(1, min(os.cpu_count() or 1, workers // 4))
 
 
-def make_runner(workers: int, processes: int | None = None, ctx: CheckContext | None = None) -> Runner:
-    processes = default_processes(workers) if processes is None else processes
-    return ThreadRunner(workers, ctx) if processes <= 1 else ProcessRunner(workers, processes)
+# --- the registry: runner kind -> its factory ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """What `pharmcheck audit` tells a runner (each kind uses what applies to it)."""
+
+    workers: int  # sites in flight
+    processes: int | None = None  # worker processes (None: the runner's default)
+    scheduler: str | None = None  # address of a cluster's scheduler, for runners that use one
+    ctx: CheckContext | None = None  # the run's context, built (rules loaded) once by the caller
+
+
+RunnerFactory = Callable[[RunnerSettings], Runner]
+
+# kind -> "module:factory". A new runner is one module with a factory taking RunnerSettings,
+# plus one line here; the module is imported only when its kind is asked for (Dask is heavy).
+RUNNERS: dict[str, str] = {
+    "local": "pharmcheck.audit.runner:local_runner",
+    "dask": "pharmcheck.audit.dask_runner:dask_runner",
+}
+DEFAULT_RUNNER = "local"
+
+
+def runner_kinds() -> list[str]:
+    """The kinds `--runner` accepts."""
+    return list(RUNNERS)
+
+
+def make_runner(kind: str, settings: RunnerSettings) -> Runner:
+    """The runner of `kind` (one of `runner_kinds()`); ValueError for an unknown kind."""
+    target = RUNNERS.get(kind)
+    if target is None:
+        raise ValueError(f"unknown runner {kind!r} (known: {', '.join(RUNNERS)})")
+    module, _, name = target.partition(":")
+    factory: RunnerFactory = getattr(importlib.import_module(module), name)
+    return factory(settings)
+
+
+def local_runner(settings: RunnerSettings) -> Runner:
+    """Threads in this process, or (more than one process) worker processes each running threads."""
+    workers = settings.workers
+    processes = default_processes(workers) if settings.processes is None else settings.processes
+    return ThreadRunner(workers, settings.ctx) if processes <= 1 else ProcessRunner(workers, processes)

@@ -19,19 +19,28 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME
+from pharmcheck.audit.database import open_store
 from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
-from pharmcheck.audit.runner import ContextSpec, Runner, RunOutcome, SiteTask, make_runner
-from pharmcheck.audit.store import Store, StoreFull, is_postgres_url, open_store
+from pharmcheck.audit.runner import (
+    DEFAULT_RUNNER,
+    ContextSpec,
+    Runner,
+    RunnerSettings,
+    RunOutcome,
+    SiteTask,
+    make_runner,
+)
+from pharmcheck.audit.store import Store, StoreFull, is_postgres_url
 from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import FAIL_ON_RANK, VERDICT_RANK, AuditRun, ExitCode, FetchOptions, Report
 from pharmcheck.report import RenderOptions, get_format
 from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output, write_output
-from pharmcheck.rules import load_rules
-from pharmcheck.urls import host_of
+from pharmcheck.ruleset import RuleSet
+from pharmcheck.urls import authority, host_of, request_target
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class AuditOptions:
     output: str = "-"
     workers: int = DEFAULT_WORKERS
     processes: int | None = None
-    runner: str | None = None  # "local" | "dask" (None: local, unless a scheduler is given)
+    runner: str | None = None  # a kind of audit/runner.py's RUNNERS (None: local, unless a scheduler is given)
     scheduler: str | None = None  # Dask scheduler address (implies the dask runner)
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"
@@ -58,6 +67,11 @@ class AuditOptions:
     rules: str | None = None
     replay: str | None = None
     fetch: FetchOptions = field(default_factory=FetchOptions)
+
+    @property
+    def runner_kind(self) -> str:
+        """The runner to use: the one asked for; else a --scheduler means a cluster (Dask's)."""
+        return self.runner or ("dask" if self.scheduler else DEFAULT_RUNNER)
 
 
 class StreamSink:
@@ -140,9 +154,9 @@ class StopOnInterrupt:
 
 def _warc_path(directory: Path, url: str) -> str:
     host = host_of(url)
-    port = url.split("://", 1)[1].split("/", 1)[0].rpartition(":")[2] if url.count(":") > 1 else ""
+    port = authority(url).rpartition(":")[2] if url.count(":") > 1 else ""
     name = host + (f"_{port}" if port.isdigit() else "")
-    rest = url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else ""
+    rest = request_target(url)[1:]
     if rest:  # two sites on one host must not share a file
         name += "-" + hashlib.sha1(url.encode()).hexdigest()[:8]
     return str(directory / f"{name.replace('[', '').replace(']', '').replace(':', '_')}.warc.gz")
@@ -154,7 +168,7 @@ def _run_arguments(opts: AuditOptions, options: FetchOptions) -> dict[str, Any]:
         "rules": opts.rules,
         "workers": opts.workers,
         "processes": opts.processes,
-        "runner": "dask" if opts.runner == "dask" or opts.scheduler else "local",
+        "runner": opts.runner_kind,
         "replay": str(Path(opts.replay).resolve()) if opts.replay else None,
         "save_warc": str(Path(opts.save_warc).resolve()) if opts.save_warc else None,
     }
@@ -223,9 +237,9 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
     try:
         if opts.since is not None:
             store.get_run(opts.since)  # a bad RUN is a usage error before any site is audited
-        run, spec = _start_or_resume(store, source, opts, options, err)
+        run, spec, ruleset = _start_or_resume(store, source, opts, options, err)
         store.lock_run(run.id)  # a second `--resume` of this run now would fetch the same sites
-        ctx = spec.build()
+        ctx = spec.build(ruleset)  # the rules are loaded once per audit, here
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)
@@ -246,20 +260,20 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
 
 
 def _start_or_resume(store: Store, source: InputSource, opts: AuditOptions, options: FetchOptions,
-                     err: TextIO) -> tuple[AuditRun, ContextSpec]:
+                     err: TextIO) -> tuple[AuditRun, ContextSpec, RuleSet]:
     """The run to work on, with the options it was started with (a resumed run keeps them, so
-    all its reports were made the same way)."""
+    all its reports were made the same way), and its rules, loaded."""
     from pharmcheck.check import tool_info
 
     if opts.resume is None:
-        ruleset = load_rules(opts.rules)  # fail on bad rules before creating a run
+        ruleset = RuleSet.load(opts.rules)  # fail on bad rules before creating a run
         unfinished = store.resumable_run(source.key)
         if unfinished is not None:
             print(f"{TOOL_NAME}: note: starting a new run; run {unfinished.id} over {opts.input} is unfinished "
                   f"(add --resume to continue it instead)", file=err)
         run = store.start_run(opts.input, source.key, _run_arguments(opts, options), tool_info(ruleset),
                               source.count())
-        return run, ContextSpec(options=options, rules=opts.rules, replay=opts.replay)
+        return run, ContextSpec(options=options, rules=opts.rules, replay=opts.replay), ruleset
     if opts.resume:
         run = store.get_run(opts.resume)
         if store.input_key(run.id) != source.key:
@@ -275,7 +289,8 @@ def _start_or_resume(store: Store, source: InputSource, opts: AuditOptions, opti
     if stored_options != options:
         print(f"{TOOL_NAME}: note: resuming run {run.id} with the fetch options it was started with "
               "(the ones given now differ)", file=err)
-    return run, ContextSpec(options=stored_options, rules=stored.get("rules"), replay=stored.get("replay"))
+    spec = ContextSpec(options=stored_options, rules=stored.get("rules"), replay=stored.get("replay"))
+    return run, spec, RuleSet.load(spec.rules)
 
 
 def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, ctx: CheckContext,
@@ -363,11 +378,8 @@ def _since(store: Store, run: AuditRun, opts: AuditOptions, err: TextIO) -> bool
 
 
 def _make_runner(opts: AuditOptions, ctx: CheckContext) -> Runner:
-    if opts.runner == "dask" or opts.scheduler:
-        from pharmcheck.audit.dask_runner import DaskRunner
-
-        return DaskRunner(opts.workers, scheduler=opts.scheduler, local_workers=opts.processes, ctx=ctx)
-    return make_runner(opts.workers, opts.processes, ctx)
+    settings = RunnerSettings(workers=opts.workers, processes=opts.processes, scheduler=opts.scheduler, ctx=ctx)
+    return make_runner(opts.runner_kind, settings)
 
 
 def _finish(store: Store, run: AuditRun, opts: AuditOptions, outcome: RunOutcome,
@@ -424,7 +436,7 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
     they never were) and the changes since the previous run of the same list."""
     from pharmcheck.audit.diff import change_rows, diff_runs
     from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
+    from pharmcheck.ruleset import load_scoring
 
     rules = run.arguments.get("rules")
     extras: dict[str, Any] = {"networks": networks_of_run(store, run.id, rules, load_scoring(rules))}
@@ -437,7 +449,7 @@ def html_extras(store: Store, run: AuditRun) -> dict[str, Any]:
 def write_run(out: TextIO, fmt: str, run: AuditRun, store: Store, live_links: bool) -> None:
     """A stored run in a run format; the HTML report also shows the run's networks and changes."""
     from pharmcheck.networks.compute import with_networks
-    from pharmcheck.networks.config import load_scoring
+    from pharmcheck.ruleset import load_scoring
 
     extras = html_extras(store, run) if fmt == "html" else {}
     reports = with_networks(store, run.id, store.reports(run.id), load_scoring(run.arguments.get("rules")))

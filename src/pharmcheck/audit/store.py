@@ -155,16 +155,6 @@ class Store(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
 
 
-def open_store(db: str, migrate: bool = True, readonly: bool = False) -> Store:
-    """The store for `--db`: a PostgreSQL URL or an SQLite file path. `readonly` (export,
-    report): never write, so a database on read-only media can be read."""
-    if is_postgres_url(db):
-        from pharmcheck.audit.pgstore import PostgresStore
-
-        return PostgresStore(db, migrate=migrate and not readonly)
-    return SqliteStore(db, migrate=migrate, readonly=readonly)
-
-
 _RUN_COLUMNS = "id, input, arguments, tool_name, tool_version, rules_version, started_at, finished_at, total"
 
 

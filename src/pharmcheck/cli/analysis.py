@@ -87,7 +87,8 @@ def add_diff_options(p: argparse.ArgumentParser) -> None:
 
 
 def _open(db: str) -> Store:
-    from pharmcheck.audit.store import is_postgres_url, open_store
+    from pharmcheck.audit.database import open_store
+    from pharmcheck.audit.store import is_postgres_url
 
     if not is_postgres_url(db) and not Path(db).is_file():
         raise UsageError(f"database not found: {db}")
@@ -101,8 +102,8 @@ def _rules_of(run: AuditRun, args: argparse.Namespace) -> str | None:
 
 def cmd_networks(args: argparse.Namespace) -> int:
     from pharmcheck.networks.compute import networks_of_run
-    from pharmcheck.networks.config import load_scoring
     from pharmcheck.networks.render import RENDERERS
+    from pharmcheck.ruleset import load_scoring
 
     store = _open(args.db)
     try:

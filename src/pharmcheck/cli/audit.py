@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
+from pharmcheck.audit.runner import runner_kinds
 from pharmcheck.cli.options import (
     EXIT_CODES_EPILOG,
     add_console_options,
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="worker processes sharing the workers (default: one per CPU core when --workers "
                             "is at least 8; 1 = threads in this process only; with --runner dask and no --scheduler: "
                             "the local cluster's worker processes)")
-    audit.add_argument("--runner", choices=["local", "dask"], default=None,
+    audit.add_argument("--runner", choices=runner_kinds(), default=None,
                        help="where sites are audited: local threads/processes (default), or a Dask cluster "
                             "(pip install 'pharmcheck[dask]')")
     audit.add_argument("--scheduler", metavar="ADDRESS",

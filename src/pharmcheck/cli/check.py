@@ -77,11 +77,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pharmcheck.console import CheckProgress, is_terminal, painter
     from pharmcheck.fetch import ArchiveIndex
     from pharmcheck.report.text import render_text
-    from pharmcheck.rules import load_rules
+    from pharmcheck.ruleset import RuleSet
 
     console_setup(args)
     options = fetch_options_from_args(args)
-    ruleset = load_rules(args.rules)
+    ruleset = RuleSet.load(args.rules)
     archive = ArchiveIndex(args.replay) if args.replay else None
     # A live line on a terminal only: piped or logged stderr gets none (and -q none at all).
     live = not args.quiet and not args.verbose and args.log_level is None and is_terminal(sys.stderr)

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    from pharmcheck.audit.store import open_store
+    from pharmcheck.audit.database import open_store
 
     store = open_store(args.db, migrate=False)
     try:
@@ -49,7 +49,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_info(args: argparse.Namespace) -> int:
-    from pharmcheck.audit.store import is_postgres_url, open_store
+    from pharmcheck.audit.database import open_store
+    from pharmcheck.audit.store import is_postgres_url
 
     if not is_postgres_url(args.db) and not Path(args.db).is_file():
         raise UsageError(f"database not found: {args.db} (`pharmcheck db migrate --db {args.db}` creates it)")

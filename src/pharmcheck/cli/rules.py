@@ -11,7 +11,7 @@ from pharmcheck.cli.options import Parser, add_rules_option
 from pharmcheck.errors import UsageError
 from pharmcheck.models import ExitCode
 from pharmcheck.report.output import write_output
-from pharmcheck.rules import load_rules
+from pharmcheck.ruleset import RuleSet
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_rules_list(args: argparse.Namespace) -> int:
     from pharmcheck.networks.config import load_network_config
 
-    ruleset = load_rules(args.rules)
+    ruleset = RuleSet.load(args.rules)
     # The batch-level finding an audit adds to members of a rogue network: not a page rule,
     # but weighed like one, so it is listed with them.
     net = load_network_config(args.rules).finding
@@ -65,7 +65,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from pharmcheck.ruletest import run_examples
 
-    ruleset = load_rules(args.rules)
+    ruleset = RuleSet.load(args.rules)
     unknown = set(args.ids) - {cr.rule.id for cr in ruleset.rules}
     if unknown:
         raise UsageError(f"unknown rule id(s): {', '.join(sorted(unknown))}")
@@ -84,7 +84,7 @@ def cmd_rules_fit(args: argparse.Namespace) -> int:
     from pharmcheck.judge.fit import fit_corpora
     from pharmcheck.judge.model import MODEL_FILE
 
-    ruleset = load_rules(args.rules)
+    ruleset = RuleSet.load(args.rules)
     out = Path(args.output) if args.output else ruleset.source / MODEL_FILE
     model, counts = fit_corpora(args.corpora, ruleset)
     try:

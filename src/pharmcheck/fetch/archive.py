@@ -23,7 +23,7 @@ from pharmcheck.errors import ArchiveError
 from pharmcheck.fetch.base import Deadline, Transport
 from pharmcheck.fetch.content import dechunked, read_capped, stream_chunks
 from pharmcheck.models import ErrorCode, FetchError, Response
-from pharmcheck.urls import InvalidURL, normalize_url
+from pharmcheck.urls import InvalidURL, authority, normalize_url, request_target
 
 # Headers that describe the wire encoding, which no longer applies to the decoded body we keep.
 _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
@@ -75,8 +75,8 @@ class WarcRecorder:
             resp.url, "response", payload=io.BytesIO(resp.body), http_headers=http_headers
         )
         req_headers = StatusAndHeaders(
-            f"GET {_path_of(resp.url)} HTTP/1.1",
-            [("Host", _host_of(resp.url)), ("User-Agent", self.user_agent)],
+            f"GET {request_target(resp.url)} HTTP/1.1",
+            [("Host", authority(resp.url)), ("User-Agent", self.user_agent)],
             is_http_request=True,
         )
         request = self._writer.create_warc_record(
@@ -105,15 +105,6 @@ class WarcRecorder:
         with self._lock:
             if not self._file.closed:
                 self._file.close()
-
-
-def _path_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-
-
-def _host_of(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 class ArchiveIndex:

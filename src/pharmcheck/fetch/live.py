@@ -18,7 +18,6 @@ import zlib
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -32,6 +31,7 @@ from pharmcheck.fetch import guard
 from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline, error_response
 from pharmcheck.fetch.content import CHUNK, read_capped
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
+from pharmcheck.urls import endpoint
 
 DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
 # One request may use at most this many times --timeout in total (a drip-fed page must not
@@ -198,13 +198,12 @@ class LiveTransport:
     def exchange(self, url: str, deadline: Deadline) -> Response:
         """One request (redirects not followed), retried on connection errors, 408, 429 and
         5xx with exponential backoff or the server's Retry-After, within the deadline."""
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https"):
-            return error_response(url, ErrorCode.unsupported_scheme, f"unsupported scheme {parts.scheme!r}: only http and https")
+        scheme, host, port = endpoint(url)
+        if scheme not in ("http", "https"):
+            return error_response(url, ErrorCode.unsupported_scheme, f"unsupported scheme {scheme!r}: only http and https")
         if not self.options.allow_private:
             try:
-                guard.check_host(host, parts.port or (443 if parts.scheme == "https" else 80))
+                guard.check_host(host, port)
             except guard.Unresolvable as exc:
                 return error_response(url, ErrorCode.dns, f"DNS lookup failed: {exc}")
             except guard.Blocked as exc:

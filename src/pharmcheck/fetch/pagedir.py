@@ -15,6 +15,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
+from pharmcheck.urls import authority, request_target
 
 
 def write_warc(out: Path, pages: Iterable[tuple[str, bytes, str]], status: str = "200 OK") -> Path:
@@ -29,9 +30,8 @@ def write_warc(out: Path, pages: Iterable[tuple[str, bytes, str]], status: str =
                 status, [("Content-Type", content_type), ("Content-Length", str(len(body)))], protocol="HTTP/1.1"
             )
             response = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=headers)
-            rest = url.split("://", 1)[1]
-            host, _, path = rest.partition("/")
-            req = StatusAndHeaders(f"GET /{path} HTTP/1.1", [("Host", host)], is_http_request=True)
+            req = StatusAndHeaders(f"GET {request_target(url)} HTTP/1.1", [("Host", authority(url))],
+                                   is_http_request=True)
             request = writer.create_warc_record(url, "request", payload=io.BytesIO(b""), http_headers=req)
             writer.write_request_response_pair(request, response)
     return out

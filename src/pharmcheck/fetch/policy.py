@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import re2
 from protego import Protego
 
-from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain
+from pharmcheck.urls import InvalidURL, host_of, normalize_url, registrable_domain, request_target
 
 # What a link promises, by the words in its URL or text, with how much we want it.
 # Evidence for each criterion tends to sit on these pages (NABP/LegitScript reviewers read
@@ -151,7 +151,7 @@ class CrawlFrontier:
         return known
 
     def _score(self, url: str, text: str) -> tuple[int, str] | None:
-        path = url.split("://", 1)[-1].partition("/")[2]
+        path = request_target(url)[1:]
         haystack = f"{path} {text}"
         category = _category(haystack)
         if category is not None:

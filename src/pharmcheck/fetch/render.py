@@ -30,12 +30,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from pharmcheck.errors import UsageError
 from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline
 from pharmcheck.fetch.live import REQUEST_TOTAL_FACTOR, HostLimiter, LiveTransport
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, PageFacts, Response, Screenshot
+from pharmcheck.urls import scheme_of
 
 T = TypeVar("T")
 
@@ -340,7 +340,7 @@ class SiteRenderer:
 
         def failed(request: Any) -> None:
             # What interception never sees: file:, chrome:, and the like, refused by Chromium.
-            scheme = urlsplit(request.url).scheme
+            scheme = scheme_of(request.url)
             if tab.visit is not None and scheme not in ("http", "https", "data", "blob", "about"):
                 tab.visit.budget.refuse(ErrorCode.unsupported_scheme, request.url,
                                         f"the browser's request for {request.url[:200]} was refused: only http and https are fetched")
@@ -400,7 +400,7 @@ class SiteRenderer:
         resp, deadline, budget = visit.resp, visit.deadline, visit.budget
         request = route.request
         url = request.url
-        scheme = urlsplit(url).scheme
+        scheme = scheme_of(url)
         if scheme not in ("http", "https"):
             budget.refuse(ErrorCode.unsupported_scheme, url,
                           f"the browser's request for {url[:200]} was refused: only http and https are fetched")

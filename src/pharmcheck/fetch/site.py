@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from pharmcheck.fetch.base import Deadline, Transport, error_response, follow_redirects
 from pharmcheck.fetch.content import sniff_binary
 from pharmcheck.fetch.live import DEFAULT_USER_AGENT
 from pharmcheck.fetch.policy import Robots
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
+from pharmcheck.urls import robots_url
 
 _log = logging.getLogger("pharmcheck")
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five
@@ -27,8 +27,7 @@ class SiteFetcher:
         self.deadline = deadline or Deadline(options.site_timeout)
         self.user_agent = options.user_agent or DEFAULT_USER_AGENT
         self._robots: Robots | None = None
-        parts = urlsplit(start_url)
-        self.robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
+        self.robots_url = robots_url(start_url)
 
     def robots(self) -> Robots:
         """The site's robots.txt, fetched once (an allow-all stand-in with --ignore-robots)."""
@@ -50,7 +49,8 @@ class SiteFetcher:
 
     def get(self, url: str) -> Response:
         if not self.options.ignore_robots and not self.robots().allowed(url):
-            why = self.robots().reason or "robots.txt disallows this page"
+            robots = self.robots()
+            why = robots.reason or "robots.txt disallows " + ("the whole site" if robots.disallows_all else "this page")
             return error_response(url, ErrorCode.robots, f"{why} (use --ignore-robots to check it anyway)")
         started = time.monotonic()
         resp = follow_redirects(self.transport, url, self.deadline, self.options.max_redirects)

@@ -17,7 +17,8 @@ from pharmcheck.errors import UsageError
 from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.models import FetchOptions, Finding, SiteFacts
-from pharmcheck.rules import RuleSet, evaluate
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import Score, score_site
 
 LABELS = ("legitimate", "rogue", "not_pharmacy")

@@ -19,7 +19,7 @@ from pharmcheck.errors import UsageError
 from pharmcheck.judge.corpus import SiteEvidence
 from pharmcheck.judge.features import hashed, named_features, text_tokens
 from pharmcheck.judge.model import CLASSES, Abstention, JudgeModel, TextModel
-from pharmcheck.rules import RuleSet
+from pharmcheck.ruleset import RuleSet
 
 
 @dataclass

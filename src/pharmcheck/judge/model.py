@@ -17,16 +17,14 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from pharmcheck.errors import RuleError
 from pharmcheck.judge.features import hashed, named_features, text_tokens, text_vector
 from pharmcheck.models import Contribution, Finding, Severity, SiteFacts, Verdict
-
-if TYPE_CHECKING:  # score imports the rules package, which loads this module
-    from pharmcheck.score import Score
+from pharmcheck.score import Score
 
 MODEL_FORMAT = 1
 MODEL_FILE = "model.yaml"

@@ -24,8 +24,8 @@ import networkx as nx
 import numpy as np
 from datasketch import MinHashLSH
 
+from pharmcheck.extract.template import NUM_PERM, lean
 from pharmcheck.networks.config import NetworkConfig
-from pharmcheck.networks.template import NUM_PERM, lean
 
 # An identifier shared by more sites than this links them as a star around the first one
 # (as connected as all pairs, with linear edges): a 300-site network stays 300 edges.

@@ -8,9 +8,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pharmcheck.audit.store import Store
 from pharmcheck.judge.model import JudgeModel, load_model
 from pharmcheck.models import Confidence, Finding, NetworkMembership, Report, Severity, Verdict
 from pharmcheck.networks import store
@@ -18,8 +17,10 @@ from pharmcheck.networks.cluster import Clustering, find_networks
 from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
 from pharmcheck.rules.load import default_rules_dir
-from pharmcheck.rules.schema import ScoringConfig
-from pharmcheck.score import score_criteria
+from pharmcheck.score import ScoringConfig, score_criteria
+
+if TYPE_CHECKING:  # the audit store calls into networks/; networks only uses the store it is given
+    from pharmcheck.audit.store import Store
 
 
 def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pharmcheck.errors import RuleError
 from pharmcheck.models import Confidence, Severity
-from pharmcheck.rules.schema import ScoringConfig
 
 
 class _Strict(BaseModel):
@@ -58,18 +57,6 @@ class NetworkConfig(_Strict):
             elif value.lower() == entry_value.lower():
                 return True
         return False
-
-
-def load_scoring(rules_dir: str | Path | None) -> ScoringConfig:
-    """Only the thresholds of a rules folder (the network finding is scored with them):
-    compiling every rule would cost seconds for nothing."""
-    from pharmcheck.rules.load import default_rules_dir
-
-    path = Path(rules_dir or default_rules_dir()) / "scoring.yaml"
-    try:
-        return ScoringConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise RuleError(f"{path}: {exc}") from exc
 
 
 def load_network_config(rules_dir: str | Path | None) -> NetworkConfig:

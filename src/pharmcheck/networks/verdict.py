@@ -22,8 +22,7 @@ from pharmcheck.judge.verdict import legitimacy_score
 from pharmcheck.models import Finding, Verdict
 from pharmcheck.networks.cluster import Network
 from pharmcheck.networks.config import NetworkConfig
-from pharmcheck.rules.schema import ScoringConfig
-from pharmcheck.score import score_site
+from pharmcheck.score import ScoringConfig, score_site
 
 RESCORED = frozenset({Verdict.suspicious.value, Verdict.rogue.value})
 

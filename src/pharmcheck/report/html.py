@@ -27,8 +27,8 @@ from markupsafe import Markup
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
 from pharmcheck.report.format import Format, RenderOptions, register_format
-from pharmcheck.report.order import criterion_rank, ordered_criteria, ordered_findings
-from pharmcheck.urls import defang
+from pharmcheck.report.order import criteria_order, ordered_criteria, ordered_findings
+from pharmcheck.urls import defang, without_scheme
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -137,7 +137,7 @@ def _criteria(reports: Iterable[Report]) -> dict[str, str]:
         for f in r.findings:
             labels.setdefault(f.criterion, "")
     # Labels come with the reports (rules/scoring.yaml); columns in the order of the text report.
-    return {name: labels[name] or name.replace("_", " ").capitalize() for name in sorted(labels, key=criterion_rank)}
+    return {name: labels[name] or name.replace("_", " ").capitalize() for name in criteria_order(labels)}
 
 
 def _when(stamp: str | None) -> str:
@@ -156,7 +156,7 @@ def _when(stamp: str | None) -> str:
 
 def _short(shown_url: str) -> str:
     """The site column's label: the (possibly defanged) URL without scheme or a bare `/` path."""
-    rest = shown_url.split("://", 1)[-1]
+    rest = without_scheme(shown_url)
     return rest[:-1] if rest.endswith("/") and rest.count("/") == 1 else rest
 
 
@@ -190,7 +190,7 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
                 for f in ordered_findings(findings)
             ],
         })
-    read = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
+    read = report.pages_read
     final = report.final_url != report.url
 
     return {

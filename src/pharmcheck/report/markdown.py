@@ -14,7 +14,7 @@ from typing import TextIO
 
 from pharmcheck.models import AuditRun, Report, Status
 from pharmcheck.report.format import Format, RenderOptions, register_format
-from pharmcheck.report.order import criterion_rank, ordered_criteria, ordered_findings
+from pharmcheck.report.order import criteria_order, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
 
 _STATUS = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ **red flag**", Status.unknown: "? unknown"}
@@ -80,7 +80,7 @@ def render_markdown(report: Report, live_links: bool = False, heading: str = "##
             if len(f.evidence) > EVIDENCE_SHOWN:
                 lines.append(f"  - (+{len(f.evidence) - EVIDENCE_SHOWN} more in `--format json`)")
         lines.append("")
-    read = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
+    read = report.pages_read
     lines.append(f"Pages: {read} read of {len(report.pages)} tried.")
     for err in report.errors:
         lines.append(f"- error `{err.code.value}` {_address(err.url, live_links)}: {escape(err.message, live_links=live_links)}")
@@ -97,7 +97,7 @@ def render_markdown_audit(run: AuditRun, reports: Iterable[Report], live_links: 
     for r in reports:
         counts[r.verdict.value] = counts.get(r.verdict.value, 0) + 1
     order = ["rogue", "suspicious", "unreachable", "not_pharmacy", "legitimate"]
-    columns = sorted({name for r in reports for name in r.criteria}, key=criterion_rank)
+    columns = criteria_order(name for r in reports for name in r.criteria)
     labels = {name: next((r.criteria[name].label for r in reports if name in r.criteria and r.criteria[name].label), name)
               for name in columns}
     lines = [f"# Audit #{run.id}: {len(reports)} site{'' if len(reports) == 1 else 's'}", "",

@@ -8,19 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pharmcheck.models import Finding, Report, Status
-
-# The safety criteria first, in the order a reviewer checks them; "seller" last.
-CRITERIA_ORDER = ["licensing", "prescription", "reviews", "identity", "commerce", "seller"]
+from pharmcheck.score import SELLER
 
 
-def criterion_rank(name: str) -> tuple[int, str]:
-    """Sort key of a criterion in fixed columns (audit tables): the order above, then by name."""
-    return (CRITERIA_ORDER.index(name) if name in CRITERIA_ORDER else len(CRITERIA_ORDER), name)
+def criteria_order(names: Iterable[str]) -> list[str]:
+    """Criterion names as the reports list them: in scoring.yaml's order (the order of every
+    report's `criteria`, the only place criteria are named), except that "sells medicines"
+    (is it a shop at all, not a safety mark) comes last. Duplicates are dropped."""
+    unique = list(dict.fromkeys(names))
+    return [n for n in unique if n != SELLER] + [n for n in unique if n == SELLER]
 
 
 def ordered_criteria(report: Report) -> list[str]:
     """A report's criteria as one site's report shows them: red flags first, then the order above."""
-    return sorted(report.criteria, key=lambda n: (report.criteria[n].status != Status.red_flag, criterion_rank(n)))
+    order = criteria_order(report.criteria)
+    return sorted(order, key=lambda n: (report.criteria[n].status != Status.red_flag, order.index(n)))
 
 
 def ordered_findings(findings: Iterable[Finding]) -> list[Finding]:

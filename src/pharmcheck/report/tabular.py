@@ -65,7 +65,7 @@ class CsvFormatter:
         cells += [report.criteria[name].status.value if name in report.criteria else "" for name in self.criteria]
         cells += [
             " | ".join(f"{f.rule_id}: {f.message}" for f in top),
-            str(sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)),
+            str(report.pages_read),
             report.checked_at,
         ]
         return _line(cells)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pharmcheck.models import Report, Status
 from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import ordered_criteria, ordered_findings
+from pharmcheck.score import SELLER
 
 _STATUS_MARK = {Status.met: "✓ met", Status.not_met: "✗ not met", Status.red_flag: "⚑ RED FLAG", Status.unknown: "? unknown"}
 EVIDENCE_SHOWN = 2  # per finding; the JSON report has all of it
@@ -46,7 +47,7 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
     for name in ordered_criteria(report):
         crit = report.criteria[name]
         lines.append(f"{name:<13} {paint(f'{_STATUS_MARK[crit.status]:<12}', crit.status.value)} {crit.score:>3}/100")
-        shown = 1 if name == "seller" else EVIDENCE_SHOWN  # "is it a shop" needs one quote a finding
+        shown = 1 if name == SELLER else EVIDENCE_SHOWN  # "is it a shop" needs one quote a finding
         for f in ordered_findings(crit.findings):
             sign = paint("+", "for") if f.weight > 0 else paint("−", "against")
             lines.append(f"  {sign} [{f.rule_id}] {f.message} ({f.severity.value}, {f.confidence.value} confidence)")
@@ -55,7 +56,7 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
                 lines.append(f"        “{_safe(' '.join(ev.text.split()))}”")
             if len(f.evidence) > shown:
                 lines.append(f"      (+{len(f.evidence) - shown} more in --format json)")
-    ok = sum(1 for p in report.pages if p.status and p.status < 400 and not p.error)
+    ok = report.pages_read
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)
     spoken = ", ".join(f"{code} ({n})" for code, n in languages.most_common())

@@ -1,8 +1,11 @@
-"""Load and validate a rules directory: rule files, rules/data/*.yaml and rules/scoring.yaml."""
+"""Read and validate the parts of a rules folder: rule files (compiled) and rules/data/*.yaml.
+
+The folder as a whole (with scoring.yaml and the fitted model) is `pharmcheck.ruleset.RuleSet`,
+whose `RuleSet.load` is the one loader; this module knows only the rules stage's own files."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +13,9 @@ import yaml
 from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
-from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
 from pharmcheck.models import DrugLexicon
 from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
-from pharmcheck.rules.schema import Register, Rule, RuleSetData, ScoringConfig, SealData
+from pharmcheck.rules.schema import Register, Rule, RuleSetData, SealData
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
 
@@ -21,23 +23,6 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is 
 # previous list ten times expand to a billion items (a billion-laughs through the data).
 MAX_LIST_ITEMS = 100_000  # items of one list once every "@name" in it is expanded
 MAX_LIST_DEPTH = 8  # lists naming lists naming lists...
-
-
-@dataclass
-class RuleSet:
-    rules: list[CompiledRule]
-    scoring: ScoringConfig
-    data: RuleSetData
-    source: Path
-    files: dict[str, str] = field(default_factory=dict)  # rule id -> file it came from
-    model: JudgeModel | None = None  # the fitted judgement (model.yaml); None: hand-set scoring
-
-    @property
-    def version(self) -> str:
-        return self.scoring.rules_version
-
-    def get(self, rule_id: str) -> CompiledRule | None:
-        return next((r for r in self.rules if r.rule.id == rule_id), None)
 
 
 def default_rules_dir() -> Path:
@@ -49,7 +34,8 @@ def default_rules_dir() -> Path:
     return here.parent.parent / "rules"
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file of the rules folder; RuleError (with the line) if it cannot be read."""
     try:
         with open(path, encoding="utf-8") as fh:
             return yaml.load(fh, Loader=_Loader)
@@ -62,7 +48,8 @@ def _read_yaml(path: Path) -> Any:
         raise RuleError(f"{path}:{where}: invalid YAML: {problem}") from exc
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
+    """The first problem of a validation error, as "field.path: message"."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "union")))
     return f"{loc}: {err['msg']}" if loc else err["msg"]
@@ -75,7 +62,7 @@ def load_data(directory: Path) -> RuleSetData:
         return data
     origins: dict[str, Path] = {}  # list name -> the file that defines it
     for path in sorted(data_dir.glob("*.yaml")):
-        content = _read_yaml(path)
+        content = read_yaml(path)
         name = path.stem
         try:
             if name == "drugs":
@@ -98,7 +85,7 @@ def load_data(directory: Path) -> RuleSetData:
             elif content is not None:
                 raise RuleError(f"{path}: a data file is a mapping of names to lists")
         except ValidationError as exc:
-            raise RuleError(f"{path}: {_describe(exc)}") from exc
+            raise RuleError(f"{path}: {describe(exc)}") from exc
     for issuer in data.seals.issuers:
         if issuer.registers:
             if issuer.registers not in data.registers:
@@ -171,27 +158,20 @@ def _inflections(path: Path, table: Any) -> dict[str, list[str]]:
     return {lemma: sorted(forms) for lemma, forms in merged.items()}
 
 
-def load_rules(directory: str | Path | None = None) -> RuleSet:
-    """Load every rule under `directory` (default: the shipped rules). Raises RuleError."""
-    root = Path(directory) if directory is not None else default_rules_dir()
-    if not root.is_dir():
-        raise RuleError(f"{root}: rules directory not found")
-    scoring_path = root / "scoring.yaml"
-    if not scoring_path.is_file():
-        raise RuleError(f"{scoring_path}: missing (thresholds and weights live there)")
-    try:
-        scoring = ScoringConfig.model_validate(_read_yaml(scoring_path))
-    except ValidationError as exc:
-        raise RuleError(f"{scoring_path}: {_describe(exc)}") from exc
-    data = load_data(root)
+def load_rule_files(root: Path, data: RuleSetData, criteria: Collection[str],
+                    skip: Collection[Path] = ()) -> tuple[list[CompiledRule], dict[str, str]]:
+    """Every rule file under `root` (not data/ nor the files in `skip`), validated and compiled
+    against `data`, site rules ordered after those they name; and rule id -> its file.
+    `criteria`: the criterion names a rule may score (scoring.yaml's). Raises RuleError."""
     compiled: list[CompiledRule] = []
     files: dict[str, str] = {}
+    skipped = set(skip)
     rule_files = sorted(
         p for p in root.rglob("*.yaml")
-        if p != scoring_path and p.name != MODEL_FILE and "data" not in p.relative_to(root).parts[:-1]
+        if p not in skipped and "data" not in p.relative_to(root).parts[:-1]
     )
     for path in rule_files:
-        content = _read_yaml(path)
+        content = read_yaml(path)
         items = content.get("rules") if isinstance(content, dict) else None
         if not isinstance(items, list):
             raise RuleError(f"{path}: a rule file holds `rules:`, a list of rules")
@@ -200,10 +180,10 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
             try:
                 rule = Rule.model_validate(item)
             except ValidationError as exc:
-                raise RuleError(f"{path}: {rule_id}: {_describe(exc)}") from exc
+                raise RuleError(f"{path}: {rule_id}: {describe(exc)}") from exc
             if rule.id in files:
                 raise RuleError(f"{path}: {rule.id}: duplicate id (also in {files[rule.id]})")
-            if rule.criterion not in scoring.criteria:
+            if rule.criterion not in criteria:
                 raise RuleError(f"{path}: {rule.id}: criterion {rule.criterion!r} has no entry in scoring.yaml")
             try:
                 compiled.append(compile_rule(rule, data))
@@ -218,8 +198,7 @@ def load_rules(directory: str | Path | None = None) -> RuleSet:
     if not compiled:
         raise RuleError(f"{root}: no rules found")
     attach_phrase_book(compiled)
-    return RuleSet(rules=_site_rules_in_order(compiled, root, files), scoring=scoring, data=data, source=root, files=files,
-                   model=load_model(root))
+    return _site_rules_in_order(compiled, root, files), files
 
 
 def _site_rules_in_order(compiled: list[CompiledRule], root: Path, files: dict[str, str]) -> list[CompiledRule]:

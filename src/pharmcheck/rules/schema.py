@@ -16,7 +16,6 @@ from pharmcheck.rules.data import Register, RuleSetData, SealData, SealIssuer, S
 from pharmcheck.rules.matchers import MATCHER_KINDS
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
-CRITERIA = ("licensing", "prescription", "reviews", "identity", "commerce", "seller")
 
 class _MatcherBase(Strict):
     """Exactly one of the keys below."""
@@ -110,13 +109,6 @@ class Rule(Strict):
             raise ValueError("languages are ISO 639-1 codes such as de, fr")
         return codes
 
-    @field_validator("criterion")
-    @classmethod
-    def _known_criterion(cls, v: str) -> str:
-        if v not in CRITERIA:
-            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
-        return v
-
     @field_validator("weight")
     @classmethod
     def _nonzero(cls, v: float) -> float:
@@ -129,38 +121,7 @@ class RuleFile(Strict):
     rules: list[dict[str, Any]]
 
 
-class CriterionConfig(Strict):
-    label: str
-    description: str = ""
-    scale: float = Field(30.0, gt=0)  # total weight at which the score is ~88 (tanh(1))
-
-
-class VerdictConfig(Strict):
-    legitimate_min_score: int = Field(70, ge=0, le=100)
-    legitimate_requires_met: list[str] = Field(default_factory=list)
-    rogue_max_score: int = Field(30, ge=0, le=100)
-    rogue_on_red_flag_severity: list[Severity] = Field(default_factory=lambda: [Severity.critical])
-    red_flag_min_severity: Severity = Severity.high
-    seller_min_weight: float = 1.0  # below this, the site sells no medicines: not_pharmacy
-
-
-class ScoringConfig(Strict):
-    rules_version: str
-    confidence_factor: dict[Confidence, float]
-    overall_scale: float = Field(40.0, gt=0)
-    criteria: dict[str, CriterionConfig]
-    verdict: VerdictConfig
-
-    @field_validator("criteria")
-    @classmethod
-    def _known(cls, v: dict[str, CriterionConfig]) -> dict[str, CriterionConfig]:
-        unknown = set(v) - set(CRITERIA)
-        if unknown:
-            raise ValueError(f"unknown criteria {sorted(unknown)}")
-        return v
-
-
 __all__ = [
-    "CRITERIA", "Confidence", "CriterionConfig", "Example", "Examples", "Matcher", "Register", "Rule", "RuleFile",
-    "RuleSetData", "ScoringConfig", "SealData", "SealIssuer", "Severity", "StrList", "Strict", "VerdictConfig",
+    "Confidence", "Example", "Examples", "Matcher", "Register", "Rule", "RuleFile",
+    "RuleSetData", "SealData", "SealIssuer", "Severity", "StrList", "Strict",
 ]

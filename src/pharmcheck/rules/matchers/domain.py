@@ -11,6 +11,7 @@ from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import Page
 from pharmcheck.rules.textsearch import Searcher, regex_union
+from pharmcheck.urls import fast_host
 
 
 class DomainMatcher(Strict):
@@ -24,7 +25,7 @@ class DomainC(Compiled):
     host_re: Searcher | None  # RE2
 
     def on_page(self, page: Page) -> list[Evidence] | None:
-        host = page.facts.url.split("://", 1)[-1].split("/", 1)[0].split(":")[0].lower()
+        host = fast_host(page.facts.url)
         if self.tlds and host.rsplit(".", 1)[-1] not in self.tlds:
             return None
         if self.host_re is not None and not self.host_re.search(host):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import re2
 
 from pharmcheck.models import Link, SiteIdentifier
-from pharmcheck.urls import registrable_domain
+from pharmcheck.urls import fast_host, host_of, origin_of, registrable_domain
 
 MAX_PER_PAGE = 100  # identifiers kept per page (a hostile page may list thousands of IDs)
 MAX_PER_SITE = 300
@@ -106,10 +106,9 @@ def page_identifiers(source: str, url: str, emails: Iterable[str], phones: Itera
         digits = normalise_phone(phone)
         if digits:
             add("phone", digits, phone)
-    own_host = urlsplit(url).hostname or ""
+    own_host = host_of(url)
     own = registrable_domain(own_host)
-    origin = url.split("/", 3)[:3]
-    same_origin = "/".join(origin) + "/" if len(origin) == 3 else url
+    same_origin = origin_of(url) + "/"
     offsite = 0
     for link in links:
         # Most links of a page are its own site's: skipped before any parsing.
@@ -136,11 +135,7 @@ def normalise_phone(phone: str) -> str:
 
 def _link_identifiers(href: str, own_domain: str) -> Iterator[tuple[str, str]]:
     # The host and query by string splits: urlsplit costs ~40 us a link, and a page has hundreds.
-    rest = href.split("://", 1)[1]
-    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    host = netloc.rpartition("@")[2]
-    host = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
-    host = host.lower().rstrip(".")
+    host = fast_host(href)
     if not host:
         return
     domain = registrable_domain(host)

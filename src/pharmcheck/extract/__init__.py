@@ -3,6 +3,9 @@
 lxml is used directly because it is the hot path: on a 150 KB listing page building a
 BeautifulSoup tree costs ~35 ms, lxml's parse ~2 ms (see benchmarks/analysis.py).
 bs4 is only used to guess the encoding of bytes that declare none that works.
+
+The same pass gathers what networks/ later compares across sites: the page's identifiers
+(extract/identifiers.py) and its template shingles (extract/template.py).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import re
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import re2
 from lxml import etree
 
+from pharmcheck.extract.identifiers import page_identifiers
+from pharmcheck.extract.template import page_shingles
 from pharmcheck.language import detect_language
 from pharmcheck.models import (
     DrugLexicon,
@@ -29,8 +34,7 @@ from pharmcheck.models import (
     Price,
     Response,
 )
-from pharmcheck.networks.identifiers import page_identifiers
-from pharmcheck.networks.template import page_shingles
+from pharmcheck.urls import origin_of
 
 # Caps per page: a hostile page with 100,000 links must not make every later stage slow.
 MAX_LINKS = 3000
@@ -259,7 +263,7 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     emails = sorted(found | _mailtos(links))
     # Link addresses name drugs too (product slugs): each once (cards link twice), and the
     # site's own ones without their repeated scheme and host.
-    origin = _origin(base)
+    origin = origin_of(base)
     paths = dict.fromkeys(link.url[len(origin) :] if link.url.startswith(origin) else link.url for link in links[:500])
     searchable = title + "\n" + text + "\n" + " ".join(paths)
     words = frozenset(_TOKEN.findall(searchable.lower()))
@@ -319,17 +323,12 @@ def _absolute(href: str, base: str, origin: str) -> str | None:
         return None
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def _fold(text: str) -> str:
     return " ".join(text.split())
 
 
 def _links(root: Any, base: str) -> list[Link]:
-    origin = _origin(base)
+    origin = origin_of(base)
     out: list[Link] = []
     for el in root.iter("a", "area"):
         href = el.get("href")
@@ -353,7 +352,7 @@ def _mailtos(links: list[Link]) -> set[str]:
 
 
 def _images(root: Any, base: str) -> list[Image]:
-    origin = _origin(base)
+    origin = origin_of(base)
     out: list[Image] = []
     for el in root.iter("img"):
         src = el.get("src") or el.get("data-src") or ""
@@ -381,7 +380,7 @@ def _images(root: Any, base: str) -> list[Image]:
 
 
 def _forms(root: Any, base: str) -> list[Form]:
-    origin = _origin(base)
+    origin = origin_of(base)
     out: list[Form] = []
     for el in root.iter("form"):
         fields: list[str] = []

@@ -1,0 +1,101 @@
+"""A loaded rules folder, as one object: `RuleSet.load(path)` is the one loader.
+
+It owns everything a check needs from the folder: the compiled rules, the scoring
+(scoring.yaml: criteria, thresholds, rules_version), the data lists, the extraction-side
+drug index, the fitted judgement (model.yaml) and a content hash of the folder. `check`,
+`audit` (once per run in the parent, once per worker process for process and Dask runners),
+`rules list/test/fit` and the Python API all go through it, so a folder is read, compiled
+and indexed once per run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pharmcheck.errors import RuleError
+from pharmcheck.extract import DrugIndex
+from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
+from pharmcheck.rules.compile import CompiledRule
+from pharmcheck.rules.data import RuleSetData
+from pharmcheck.rules.load import default_rules_dir, describe, load_data, load_rule_files, read_yaml
+from pharmcheck.score import ScoringConfig
+
+SCORING_FILE = "scoring.yaml"
+
+
+def load_scoring(directory: str | Path | None = None) -> ScoringConfig:
+    """Only scoring.yaml of a rules folder (default: the shipped rules): cheap, nothing is
+    compiled (the network finding of a stored run is scored with it). Raises RuleError."""
+    path = rules_root(directory) / SCORING_FILE
+    if not path.is_file():
+        raise RuleError(f"{path}: missing (thresholds and weights live there)")
+    try:
+        return ScoringConfig.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise RuleError(f"{path}: {describe(exc)}") from exc
+
+
+def rules_root(directory: str | Path | None) -> Path:
+    """The rules folder meant by `directory` (None: the shipped rules)."""
+    return Path(directory) if directory is not None else default_rules_dir()
+
+
+@dataclass(eq=False)
+class RuleSet:
+    rules: list[CompiledRule]
+    scoring: ScoringConfig
+    data: RuleSetData
+    source: Path
+    files: dict[str, str] = field(default_factory=dict)  # rule id -> file it came from
+    model: JudgeModel | None = None  # the fitted judgement (model.yaml); None: hand-set scoring
+    _drug_index: DrugIndex | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> RuleSet:
+        """Load every rule under `directory` (default: the shipped rules). Raises RuleError."""
+        root = rules_root(directory)
+        if not root.is_dir():
+            raise RuleError(f"{root}: rules directory not found")
+        scoring = load_scoring(root)
+        data = load_data(root)
+        rules, files = load_rule_files(root, data, scoring.criteria, skip=(root / SCORING_FILE, root / MODEL_FILE))
+        return cls(rules=rules, scoring=scoring, data=data, source=root, files=files, model=load_model(root))
+
+    @property
+    def version(self) -> str:
+        """rules_version of scoring.yaml: what reports name as "rules"."""
+        return self.scoring.rules_version
+
+    @property
+    def criteria(self) -> list[str]:
+        """The criterion names, in scoring.yaml's order (the only place they are defined)."""
+        return list(self.scoring.criteria)
+
+    @property
+    def drug_index(self) -> DrugIndex:
+        """The extraction-side index of the drug names, built once per rule set (the first
+        site's threads may ask at once: one builds it, the others wait)."""
+        with self._lock:
+            if self._drug_index is None:
+                self._drug_index = DrugIndex(self.data.drugs)
+            return self._drug_index
+
+    @cached_property
+    def content_hash(self) -> str:
+        """A hash of every file of the folder (names and bytes): two rule sets with the same
+        hash judge alike (with the same pharmcheck)."""
+        digest = hashlib.sha256()
+        root = self.source
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:16]
+
+    def get(self, rule_id: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.rule.id == rule_id), None)

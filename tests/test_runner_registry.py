@@ -1,0 +1,82 @@
+"""Runners are chosen by kind from one registry (audit/runner.py RUNNERS): a new runner is a
+module with a factory plus one registration line, and `--runner` offers every kind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from pharmcheck.audit import runner
+from pharmcheck.audit.runner import (
+    AuditObserver,
+    ContextSpec,
+    RunnerSettings,
+    RunOutcome,
+    SiteTask,
+    ThreadRunner,
+    audit_site,
+    make_runner,
+    runner_kinds,
+)
+from pharmcheck.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SITES = ["https://cheap-meds-24.example/", "https://www.northbridge-pharmacy.example/"]
+USED: list[RunnerSettings] = []
+
+
+class SerialRunner:
+    """The smallest runner there is: one site at a time, on the caller's thread."""
+
+    def __init__(self, settings: RunnerSettings) -> None:
+        self.settings = settings
+
+    def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
+            stop: threading.Event) -> RunOutcome:
+        ctx = self.settings.ctx or spec.build()
+        outcome = RunOutcome()
+        for task in tasks:
+            if stop.is_set():
+                outcome.stopped = True
+                break
+            observer.site_started(task)
+            observer.site_done(task, audit_site(task, ctx))
+            outcome.completed += 1
+        return outcome
+
+
+def serial_runner(settings: RunnerSettings) -> SerialRunner:
+    USED.append(settings)
+    return SerialRunner(settings)
+
+
+def test_the_shipped_kinds_and_what_they_make() -> None:
+    assert runner_kinds()[:2] == ["local", "dask"]
+    assert isinstance(make_runner("local", RunnerSettings(workers=4, processes=1)), ThreadRunner)
+    assert isinstance(make_runner("local", RunnerSettings(workers=8, processes=2)), runner.ProcessRunner)
+    with pytest.raises(ValueError, match="unknown runner 'carrier-pigeon'"):
+        make_runner("carrier-pigeon", RunnerSettings(workers=1))
+
+
+def test_a_registered_runner_is_offered_by_the_cli_and_audits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(runner.RUNNERS, "serial", f"{__name__}:serial_runner")  # the one registration line
+    assert "serial" in runner_kinds()
+    assert main(["audit", "sites.txt", "--runner", "nope"]) == 2  # usage error, naming every kind
+    assert "'local', 'dask', 'serial'" in capsys.readouterr().err
+    USED.clear()
+    targets = tmp_path / "sites.txt"
+    targets.write_text("\n".join(SITES) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code = main(["audit", str(targets), "--runner", "serial", "--workers", "3", "--db", str(tmp_path / "a.db"),
+                 "--replay", str(EXAMPLES), "--no-progress", "-o", str(out)])
+    assert code == 0
+    assert len(USED) == 1 and USED[0].workers == 3 and USED[0].ctx is not None  # built once, by the session
+    reports = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["url"] for r in reports] == SITES  # one at a time, in input order
+    assert {r["verdict"] for r in reports} == {"rogue", "legitimate"}
+    capsys.readouterr()
