@@ -111,8 +111,39 @@ def test_saved_model_predicts_the_same_and_unknown_features_weigh_nothing(fitted
     loaded = JudgeModel.load(path)
     feats = {"red_flags:critical": 1.0, "page:article": 0.5, "text:rogue": 0.7}
     assert loaded.probabilities(feats) == pytest.approx(fitted.probabilities(feats), abs=1e-5)
-    # A rule added after the fit (unknown to the model) does not move the prediction.
+    # A feature unknown to the model, with no fired rule behind it, does not move the prediction.
     assert loaded.probabilities({**feats, "rule:NEW-RULE-FROM-LATER": 1.0}) == loaded.probabilities(feats)
+    assert loaded.prior == fitted.prior
+
+
+def test_a_rule_the_fit_never_saw_weighs_its_prior_by_severity_and_direction() -> None:
+    # A fact rule (say, a domain registered last week) fires on no offline corpus site, so the
+    # fit gives it nothing; its prior still moves the verdict, and the report says so.
+    model = JudgeModel("x", {"legitimate": {"page:cart": 1.0}, "rogue": {}, "not_pharmacy": {}},
+                       {"legitimate": 0.0, "rogue": 0.0, "not_pharmacy": 0.0}, abstention=Abstention(0.5, 0.25, 0.25))
+    feats = {"page:cart": 1.5}
+    before = model.decide(feats, set(), [])
+    assert before.verdict == Verdict.legitimate
+    flag = Finding(rule_id="SYN-FACT-NEW-DOMAIN", criterion="identity", severity=Severity.high,
+                   confidence=Confidence.high, weight=-20, message="the domain is days old")
+    after = model.decide({**feats, "rule:SYN-FACT-NEW-DOMAIN": 1.0}, set(), [flag])
+    assert after.probabilities["rogue"] > before.probabilities["rogue"] + 0.1
+    assert after.verdict == Verdict.suspicious  # high red flag beside a shop: no longer legitimate
+    shown = {c.feature: c for c in after.contributions}["rule:SYN-FACT-NEW-DOMAIN"]
+    assert shown.rule == "SYN-FACT-NEW-DOMAIN" and shown.detail.startswith("prior, not in the fit corpus")
+    # The size follows severity: a low rule of the same direction moves it less.
+    low = flag.model_copy(update={"severity": Severity.low})
+    milder = model.decide({**feats, "rule:SYN-FACT-NEW-DOMAIN": 1.0}, set(), [low])
+    assert before.probabilities["rogue"] < milder.probabilities["rogue"] < after.probabilities["rogue"]
+    # A seller rule of positive weight says "sells medicines": it pushes away from not_pharmacy.
+    seller = Finding(rule_id="SYN-SELLER-LISTED", criterion="seller", severity=Severity.info,
+                     confidence=Confidence.high, weight=5, message="listed as a seller")
+    listed = model.decide({**feats, "rule:SYN-SELLER-LISTED": 1.0}, set(), [seller])
+    assert listed.probabilities["not_pharmacy"] < before.probabilities["not_pharmacy"]
+    # Once a fit has weighed the rule, the prior is gone and the fitted weight alone counts.
+    model.coef["rogue"]["rule:SYN-FACT-NEW-DOMAIN"] = 0.01
+    fitted_now = model.decide({**feats, "rule:SYN-FACT-NEW-DOMAIN": 1.0}, set(), [flag])
+    assert fitted_now.probabilities["rogue"] < after.probabilities["rogue"]
 
 
 def _finding(rule_id: str, severity: Severity, weight: float) -> Finding:

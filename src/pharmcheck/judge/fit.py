@@ -18,7 +18,7 @@ from typing import Any
 from pharmcheck.errors import UsageError
 from pharmcheck.judge.corpus import SiteEvidence
 from pharmcheck.judge.features import hashed, named_features, text_tokens
-from pharmcheck.judge.model import CLASSES, Abstention, JudgeModel, TextModel
+from pharmcheck.judge.model import CLASSES, DEFAULT_PRIOR, Abstention, JudgeModel, TextModel
 from pharmcheck.ruleset import RuleSet
 
 
@@ -37,6 +37,8 @@ class FitSettings:
     cost_wrong: float = 2.0  # any other wrong committed verdict
     cost_suspicious: float = 2.0  # abstaining on a legitimate or not_pharmacy site: as inexact as a wrong verdict
     cost_suspicious_rogue: float = 1.0  # abstaining on a rogue site still warns the user (rogue caught)
+    # Weight per severity for a fired rule the fit gave no weight (model.yaml `prior:`).
+    prior: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIOR))
 
 
 @dataclass
@@ -211,6 +213,7 @@ def fit_judge(examples: Sequence[Example], rules_version: str, settings: FitSett
         intercept=intercept,
         text=text,
         abstention=abstention,
+        prior=dict(settings.prior),
         fitted_on={
             "sites": {c: counts[c] for c in CLASSES},
             "seed": settings.seed,

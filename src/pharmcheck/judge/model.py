@@ -5,8 +5,11 @@ statistical text feature per class (a hashed-words logistic regression, stacked:
 on the training sites, its log-odds become `text:<class>`). Then a decision with abstention:
 `suspicious` when the model is unsure or evidence conflicts, preferred to a critical error.
 
-No scikit-learn here: the core install predicts from the stored coefficients. A feature the
-model does not know (a rule added after the last refit) has weight 0.
+No scikit-learn here: the core install predicts from the stored coefficients. A rule the fit
+never saw (added after the last refit, or one on site facts such as domain age or TLS, which an
+offline corpus cannot show) is not silently weightless: it gets a documented prior weight from
+its severity and direction (`prior:` in model.yaml, see `prior_weights`). Any other unknown
+feature has weight 0.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ MODEL_FILE = "model.yaml"
 CLASSES = ("legitimate", "rogue", "not_pharmacy")
 CONTRIBUTIONS_SHOWN = 8
 TEXT_WORDS_SHOWN = 6
+# Prior weight per unit of rule strength for a rule absent from the fit, by severity. A red flag
+# at full strength (a critical rule of weight 40: strength 2) moves the logit by 2 toward rogue.
+DEFAULT_PRIOR = {"info": 0.25, "low": 0.25, "medium": 0.5, "high": 0.75, "critical": 1.0}
+PRIOR_DETAIL = "prior, not in the fit corpus: "
 
 
 def encode_floats(values: Sequence[float]) -> str:
@@ -104,10 +111,41 @@ class JudgeModel:
     text: TextModel | None = None
     abstention: Abstention = field(default_factory=Abstention)
     fitted_on: dict[str, Any] = field(default_factory=dict)  # counts per label, seed, settings
+    prior: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIOR))  # severity -> weight
 
     @property
     def classes(self) -> list[str]:
         return list(self.coef)
+
+    def knows(self, feature: str) -> bool:
+        """Whether the fit gave `feature` a weight (it was seen on enough training sites)."""
+        return any(feature in w for w in self.coef.values())
+
+    def prior_weights(self, findings: Sequence[Finding]) -> dict[str, dict[str, float]]:
+        """class -> feature -> weight for the fired rules the fit never saw.
+
+        Direction from the rule itself: a seller rule of positive weight says "sells medicines"
+        (against not_pharmacy), of negative weight "sells none" (toward not_pharmacy); any other
+        rule of negative weight is a rogue mark (toward rogue), of positive weight a mark of a
+        legitimate pharmacy. Size from its severity (`prior`), times the feature's strength.
+        """
+        out: dict[str, dict[str, float]] = {c: {} for c in self.coef}
+        for f in findings:
+            name = f"rule:{f.rule_id}"
+            if self.knows(name) or not f.weight:
+                continue
+            size = self.prior.get(f.severity.value, 0.0)
+            if f.criterion == "seller":
+                toward, size = "not_pharmacy", size if f.weight < 0 else -size
+            else:
+                toward = "rogue" if f.weight < 0 else "legitimate"
+            out[toward][name] = size
+        return out
+
+    def _weight(self, cls: str, feature: str, extra: dict[str, dict[str, float]] | None) -> float:
+        if extra and feature in extra[cls]:
+            return extra[cls][feature]
+        return self.coef[cls].get(feature, 0.0)
 
     # --- persistence ----------------------------------------------------------------
 
@@ -120,6 +158,7 @@ class JudgeModel:
             "classes": self.classes,
             "intercept": {c: round(v, 6) for c, v in self.intercept.items()},
             "coef": {c: {k: round(v, 6) for k, v in sorted(w.items()) if v} for c, w in self.coef.items()},
+            "prior": dict(self.prior),
         }
         if self.text is not None:
             doc["text"] = {
@@ -157,8 +196,12 @@ class JudgeModel:
                     raise RuleError(f"{where}: text weights do not have {dim} entries")
                 text = TextModel(dim=dim, weights=weights, intercept={c: float(t["intercept"][c]) for c in classes})
             abst = Abstention(**{k: float(v) for k, v in (doc.get("abstention") or {}).items()})
+            prior = {**DEFAULT_PRIOR, **{str(k): float(v) for k, v in (doc.get("prior") or {}).items()}}
+            unknown = set(prior) - {s.value for s in Severity}
+            if unknown:
+                raise RuleError(f"{where}: prior: unknown severities {', '.join(sorted(unknown))}")
             return cls(rules_version=str(doc.get("rules_version", "")), coef=coef, intercept=intercept, text=text,
-                       abstention=abst, fitted_on=dict(doc.get("fitted_on") or {}))
+                       abstention=abst, fitted_on=dict(doc.get("fitted_on") or {}), prior=prior)
         except RuleError:
             raise
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -190,20 +233,23 @@ class JudgeModel:
             feats.update(self.text.features(text_vector(tokens, self.text.dim)))
         return feats, tokens
 
-    def probabilities(self, feats: dict[str, float]) -> dict[str, float]:
-        logits = {c: self.intercept[c] + sum(w.get(k, 0.0) * v for k, v in feats.items()) for c, w in self.coef.items()}
+    def probabilities(self, feats: dict[str, float], extra: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
+        """Class probabilities; `extra` adds weights the fit does not have (priors)."""
+        logits = {c: self.intercept[c] + sum(self._weight(c, k, extra) * v for k, v in feats.items()) for c in self.coef}
         top = max(logits.values())
         exp = {c: math.exp(v - top) for c, v in logits.items()}
         total = sum(exp.values())
         return {c: v / total for c, v in exp.items()}
 
-    def contributions(self, feats: dict[str, float], toward: str) -> list[tuple[str, float]]:
+    def contributions(
+        self, feats: dict[str, float], toward: str, extra: dict[str, dict[str, float]] | None = None
+    ) -> list[tuple[str, float]]:
         """Each feature's push toward class `toward` relative to the average class, largest first."""
         n = len(self.coef)
         out = []
         for k, v in feats.items():
-            own = self.coef[toward].get(k, 0.0)
-            mean = sum(w.get(k, 0.0) for w in self.coef.values()) / n
+            own = self._weight(toward, k, extra)
+            mean = sum(self._weight(c, k, extra) for c in self.coef) / n
             if own != mean:
                 out.append((k, (own - mean) * v))
         out.sort(key=lambda kv: (-abs(kv[1]), kv[0]))
@@ -238,22 +284,26 @@ class JudgeModel:
         return Verdict(best), ""
 
     def decide(self, feats: dict[str, float], tokens: set[str], findings: Sequence[Finding]) -> Judgement:
-        probs = self.probabilities(feats)
+        extra = self.prior_weights(findings)
+        probs = self.probabilities(feats, extra)
         best = max(probs, key=lambda c: (probs[c], c))
         verdict, reason = self.verdict_from(probs, findings)
+        priors = {k for w in extra.values() for k in w}
         contribs = [
-            self._contribution(name, value, best, tokens, findings)
-            for name, value in self.contributions(feats, best)[:CONTRIBUTIONS_SHOWN]
+            self._contribution(name, value, best, tokens, findings, name in priors)
+            for name, value in self.contributions(feats, best, extra)[:CONTRIBUTIONS_SHOWN]
         ]
         return Judgement(verdict, {c: round(p, 4) for c, p in probs.items()}, round(probs[best], 4), contribs, reason)
 
-    def _contribution(self, name: str, value: float, toward: str, tokens: set[str], findings: Sequence[Finding]) -> Contribution:
+    def _contribution(
+        self, name: str, value: float, toward: str, tokens: set[str], findings: Sequence[Finding], prior: bool = False
+    ) -> Contribution:
         kind, _, key = name.partition(":")
         detail = ""
         rule_id = None
         if kind == "rule":
             rule_id = key
-            detail = next((f.message for f in findings if f.rule_id == key), "")
+            detail = (PRIOR_DETAIL if prior else "") + next((f.message for f in findings if f.rule_id == key), "")
         elif kind == "red_flags":
             flags = [f.message for f in findings if f.weight < 0 and f.severity.value == key]
             detail = f"{key} red flags: " + "; ".join(dict.fromkeys(flags[:3]))

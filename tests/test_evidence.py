@@ -1,0 +1,92 @@
+"""The broader evidence of issue 17, as a user sees it on made-up pages: vetoes that must not
+silence a shop's own sentence, names that are not offers, rogue marks without "no prescription",
+and a pharmacy's own-words prescription flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pharmcheck.extract import extract_html
+from pharmcheck.models import SiteFacts
+from pharmcheck.rules import evaluate
+from pharmcheck.ruleset import RuleSet
+
+# Words so common in a shop's own sentences that, as a one-word sentence veto, they silence true
+# evidence ("the lowest price of all websites", "why choose us?").
+GENERIC_VETO_WORDS = {"website", "websites", "site", "sites", "why", "online", "internet", "pharmacy", "pharmacies"}
+
+
+def _fired(ruleset: RuleSet, *paragraphs: str, title: str = "Page") -> set[str]:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    html = f"<html><head><title>{title}</title></head><body><main>{body}</main></body></html>"
+    url = "https://shop.example.test/page"
+    page = extract_html(html, url, ruleset.drug_index)
+    site = SiteFacts(url=url, final_url=url, domain="example.test", host="shop.example.test", pages=[page])
+    return {f.rule_id for f in evaluate(ruleset.rules, site)}
+
+
+def test_no_rule_is_vetoed_by_one_generic_word_in_the_sentence(ruleset: RuleSet) -> None:
+    offenders = []
+    for path in sorted(Path(ruleset.source).rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for rule in (doc or {}).get("rules", []) if isinstance(doc, dict) else []:
+            for veto in rule.get("unless", []):
+                text = veto.get("text") if isinstance(veto, dict) else None
+                if text and text.get("window", "sentence") != "page":
+                    offenders += [(rule["id"], w) for w in text.get("phrases", []) if w.lower() in GENERIC_VETO_WORDS]
+    assert offenders == []
+
+
+def test_a_shop_sentence_naming_websites_is_still_evidence(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "Buy cetirizine 10mg today: the best price of all websites.",
+        "Delivery costs £3.50 per order on both our websites.",
+        "A valid prescription is required for every order placed on our websites.",
+    )
+    assert {"SELL-DRUG-OFFER", "SELL-DELIVERY-TERMS", "RX-REQUIRES-PRESCRIPTION"} <= fired
+    # Other people's websites, spoken of as advice, still veto.
+    advice = _fired(ruleset, "Many websites that sell tramadol cheap are illegal: buy only from a registered pharmacy.")
+    assert "SELL-DRUG-OFFER" not in advice
+
+
+def test_why_in_a_shop_title_does_not_hide_a_no_prescription_offer(ruleset: RuleSet) -> None:
+    assert "RX-NO-PRESCRIPTION-IN-NAME" in _fired(ruleset, "Fast shipping.", title="Why choose us? Order lorazepam without prescription")
+    assert "RX-NO-PRESCRIPTION-IN-NAME" not in _fired(
+        ruleset, "Read on.", title="Why you should never order lorazepam without a prescription")
+
+
+def test_a_controlled_drug_named_beside_prescription_charges_is_no_offer(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "Prescription charges: card holders pay 2.50 per item, with a family maximum of 25.00.",
+        "People in the treatment scheme receive methadone free of charge.",
+    )
+    assert not fired & {"RX-CONTROLLED-PRICED", "RX-CONTROLLED-NO-RX-STEP", "SELL-PRICED-DRUGS"}
+    # The same drug with a price on a shop page is still an offer without a prescription step.
+    shop = _fired(ruleset, "Methadone 10mg, 30 tablets: $89.00. Add to cart.")
+    assert "RX-CONTROLLED-PRICED" in shop
+
+
+def test_rogue_marks_without_the_words_no_prescription(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "We never print the names of medicines on the parcel, and parcels are mailed from a private address.",
+        "If your parcel does not arrive it will be reshipped at no extra cost.",
+        "Every order goes out in plain, unmarked packaging.",
+    )
+    assert {"COM-CONCEALED-SHIPMENT", "COM-FREE-RESHIP", "COM-DISCREET"} <= fired
+    assert not _fired(ruleset, "Our pharmacy address is printed on every parcel.") & {"COM-CONCEALED-SHIPMENT"}
+
+
+def test_a_pharmacy_telling_its_own_prescription_flow_is_a_seller(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "Ask us to contact your doctor, and we will prepare your medication for picking up.",
+        "Turn on automatic refills for eligible prescriptions.",
+    )
+    assert "SELL-PRESCRIPTION-FLOW" in fired
+    # The same steps told as advice to patients are not the site's own flow.
+    assert "SELL-PRESCRIPTION-FLOW" not in _fired(ruleset, "Patients should ask the pharmacy to contact their doctor.")
