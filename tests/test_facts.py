@@ -247,6 +247,10 @@ def test_an_audit_asks_rdap_once_per_registrable_domain(tmp_path: Path) -> None:
 
 
 def test_the_shipped_bootstrap_is_dated_and_maps_the_main_tlds() -> None:
+    from pharmcheck.cli.facts import IANA_URL as CLI_DEFAULT
+    from pharmcheck.facts.bootstrap import IANA_URL
+
+    assert CLI_DEFAULT == IANA_URL == "https://data.iana.org/rdap/dns.json"
     bootstrap = load_bootstrap()
     assert bootstrap.publication.startswith("20")
     assert bootstrap.base_for("shop.com") == "https://rdap.verisign.com/com/v1/"

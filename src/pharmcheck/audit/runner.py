@@ -382,6 +382,7 @@ RunnerFactory = Callable[[RunnerSettings], Runner]
 RUNNERS: dict[str, str] = {
     "local": "pharmcheck.audit.runner:local_runner",
     "dask": "pharmcheck.audit.dask_runner:dask_runner",
+    "serial": "pharmcheck.audit.serial_runner:serial_runner",
 }
 DEFAULT_RUNNER = "local"
 

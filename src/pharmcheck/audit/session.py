@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME
 from pharmcheck.audit.database import open_store
+from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
 from pharmcheck.audit.factcache import store_facts
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
@@ -42,10 +43,6 @@ from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output, write_output
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import authority, host_of, request_target
-
-DEFAULT_DB = "pharmcheck.db"
-DEFAULT_WORKERS = 32
-DEFAULT_FORMAT = "jsonl"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from pharmcheck.cli.options import add_console_options, console_setup
 from pharmcheck.errors import PharmcheckError, UsageError
 from pharmcheck.models import ExitCode
 
+# Also facts.bootstrap.IANA_URL; not imported here: the facts package loads every provider,
+# and building the parser must stay cheap.
+IANA_URL = "https://data.iana.org/rdap/dns.json"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pharmcheck.facts.bootstrap import IANA_URL
-
     facts = sub.add_parser("facts", help="site facts: the RDAP bootstrap file",
                            description="Site facts gathered beyond the pages (RDAP, certificate, host name).")
     fsub = facts.add_subparsers(dest="facts_command", metavar="COMMAND")
