@@ -4,6 +4,7 @@ module with a factory plus one registration line, and `--runner` offers every ki
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,14 +24,15 @@ from pharmcheck.audit.runner import (
     runner_kinds,
 )
 from pharmcheck.cli import main
+from pharmcheck.ruleset import RuleSet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SITES = ["https://cheap-meds-24.example/", "https://www.northbridge-pharmacy.example/"]
 USED: list[RunnerSettings] = []
 
 
-class SerialRunner:
-    """The smallest runner there is: one site at a time, on the caller's thread."""
+class OneByOne:
+    """A runner defined outside the package: one site at a time, on the caller's thread."""
 
     def __init__(self, settings: RunnerSettings) -> None:
         self.settings = settings
@@ -49,13 +51,13 @@ class SerialRunner:
         return outcome
 
 
-def serial_runner(settings: RunnerSettings) -> SerialRunner:
+def one_by_one(settings: RunnerSettings) -> OneByOne:
     USED.append(settings)
-    return SerialRunner(settings)
+    return OneByOne(settings)
 
 
 def test_the_shipped_kinds_and_what_they_make() -> None:
-    assert runner_kinds()[:2] == ["local", "dask"]
+    assert runner_kinds()[:3] == ["local", "dask", "serial"]
     assert isinstance(make_runner("local", RunnerSettings(workers=4, processes=1)), ThreadRunner)
     assert isinstance(make_runner("local", RunnerSettings(workers=8, processes=2)), runner.ProcessRunner)
     with pytest.raises(ValueError, match="unknown runner 'carrier-pigeon'"):
@@ -64,19 +66,43 @@ def test_the_shipped_kinds_and_what_they_make() -> None:
 
 def test_a_registered_runner_is_offered_by_the_cli_and_audits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(runner.RUNNERS, "serial", f"{__name__}:serial_runner")  # the one registration line
-    assert "serial" in runner_kinds()
+    monkeypatch.setitem(runner.RUNNERS, "one-by-one", f"{__name__}:one_by_one")  # the one registration line
+    assert "one-by-one" in runner_kinds()
     assert main(["audit", "sites.txt", "--runner", "nope"]) == 2  # usage error, naming every kind
-    assert "'local', 'dask', 'serial'" in capsys.readouterr().err
+    assert "'local', 'dask', 'serial', 'one-by-one'" in capsys.readouterr().err
     USED.clear()
     targets = tmp_path / "sites.txt"
     targets.write_text("\n".join(SITES) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    code = main(["audit", str(targets), "--runner", "serial", "--workers", "3", "--db", str(tmp_path / "a.db"),
+    code = main(["audit", str(targets), "--runner", "one-by-one", "--workers", "3", "--db", str(tmp_path / "a.db"),
                  "--replay", str(EXAMPLES), "--no-progress", "-o", str(out)])
     assert code == 0
     assert len(USED) == 1 and USED[0].workers == 3 and USED[0].ctx is not None  # built once, by the session
     reports = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["url"] for r in reports] == SITES  # one at a time, in input order
     assert {r["verdict"] for r in reports} == {"rogue", "legitimate"}
+    capsys.readouterr()
+
+
+def test_the_serial_runner_audits_in_input_order_and_loads_the_rules_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    loads: list[object] = []
+    real_load = RuleSet.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls: type[RuleSet], directory: str | Path | None = None) -> RuleSet:
+        loads.append(directory)
+        return real_load(cls, directory)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(RuleSet, "load", classmethod(counting_load))
+    targets = tmp_path / "sites.txt"
+    targets.write_text("\n".join(reversed(SITES)) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["audit", str(targets), "--runner", "serial", "--db", str(tmp_path / "a.db"),
+                 "--replay", str(EXAMPLES), "--no-progress", "-o", str(out)]) == 0
+    reports = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["url"] for r in reports] == list(reversed(SITES))
+    assert len(loads) == 1
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        (arguments,) = db.execute("SELECT arguments FROM runs").fetchone()
+    assert json.loads(arguments)["runner"] == "serial"
     capsys.readouterr()
