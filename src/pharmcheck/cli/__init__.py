@@ -21,7 +21,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pharmcheck.cli import analysis, audit, check, db, rules
+    from pharmcheck.cli import analysis, audit, check, db, facts, registers, rules
     from pharmcheck.cli.options import MAIN_EPILOG, Parser
 
     parser = Parser(prog=TOOL_NAME, description="Tells whether an online pharmacy is legitimate, with the evidence.",
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     # The order of `pharmcheck --help`.
     for register in (check.register, rules.register, check.register_schema, analysis.register, audit.register,
-                     db.register, check.register_completion):
+                     db.register, facts.register, registers.register, check.register_completion):
         register(sub)
     return parser
 
