@@ -11,6 +11,12 @@ request), and the audit process's peak RSS from wait4().
     python benchmarks/audit_throughput.py                    # 200 and 2000 sites, 32 workers
     python benchmarks/audit_throughput.py --sizes 200 --delay 0.1 --workers 64
     python benchmarks/audit_throughput.py --runner dask     # threads vs a Dask LocalCluster of 1, 2, 4 workers
+    python benchmarks/audit_throughput.py --sizes 200 --delay 0.05 --workers 64 --bare   # and the fetch-only floor
+
+With `--bare`, each size is also fetched by a bare client (asyncio streams, HTTP/1.1 keep-alive,
+one connection per site, the same number of sites in flight, robots.txt and every page of
+each site, nothing parsed): the requests/s a fetch-only client gets from the same server, and
+the audit's requests/s as a fraction of it.
 
 With `--runner dask`, each size is audited by the thread runner (`--processes 1`) and by
 `--runner dask` with 1, 2 and 4 local worker processes, side by side: sites/s and CPU per site
@@ -195,6 +201,53 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
     }
 
 
+def bare_fetch(n_sites: int, workers: int, delay: float) -> dict[str, float]:
+    """Fetch robots.txt and every page of every site with a bare asyncio client, `workers`
+    sites at a time: the requests/s of a client that only fetches (the audit's floor)."""
+    port = _free_port()
+    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
+    ready = mp.Event()
+    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        raise SystemExit("server did not start")
+    paths = ["/robots.txt", *PAGES]
+
+    async def one_site(host: str) -> int:
+        reader, writer = await asyncio.open_connection(host, port)
+        got = 0
+        try:
+            for path in paths:
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: bare\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                got += 1
+        finally:
+            writer.close()
+        return got
+
+    async def main() -> tuple[int, float]:
+        gate = asyncio.Semaphore(workers)
+
+        async def gated(i: int) -> int:
+            async with gate:
+                return await one_site(site_address(i))
+
+        started = time.monotonic()
+        counts = await asyncio.gather(*(gated(i) for i in range(n_sites)))
+        return sum(counts), time.monotonic() - started
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fetched, elapsed = asyncio.run(main())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    server.terminate()
+    server.join()
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"requests": fetched, "seconds": elapsed, "requests_per_s": fetched / elapsed, "cpu_s": cpu}
+
+
 DASK_WORKERS = (1, 2, 4)
 
 
@@ -227,6 +280,8 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2, help="seconds before each response (default 0.2)")
     ap.add_argument("--runner", choices=["local", "dask"], default="local",
                     help="dask: compare the thread runner with Dask LocalClusters of 1, 2 and 4 workers")
+    ap.add_argument("--bare", action="store_true",
+                    help="also fetch the same sites with a bare asyncio client and print the audit's share of its req/s")
     ap.add_argument("audit_args", nargs="*", help="extra arguments for `pharmcheck audit` (after --)")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -247,6 +302,11 @@ def main() -> None:
               f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
               f"(largest process {r['rss_mb']:.0f} MB)  "
               f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site  {r['verdicts']}", flush=True)
+        if args.bare:
+            b = bare_fetch(n, args.workers, args.delay)
+            print(f"{n:>6} sites, bare asyncio fetch-only client: {b['seconds']:6.1f} s  {b['requests_per_s']:6.1f} req/s  "
+                  f"CPU {b['cpu_s']:.1f} s;  audit / bare req/s = {r['requests_per_s'] / b['requests_per_s']:.2f} "
+                  "(target >= 0.50 at 50 ms and 64 workers)", flush=True)
     last = results[max(results)]
     cores = os.cpu_count() or 1
     ceiling = cores / (last["cpu_s"] / last["sites"]) * last["requests_per_s"] / last["sites_per_s"]

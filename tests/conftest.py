@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,12 @@ from pgkit import PostgresServer, find_bindir
 from pharmcheck.language import preload_language_model
 from pharmcheck.ruleset import RuleSet
 from sitekit import CHEAP_MEDS, NORTHBRIDGE, SiteServer
+
+# Checks read the user's imported register snapshots and refreshed RDAP bootstrap (facts/):
+# tests, and the CLIs they start, get empty folders of their own instead.
+_USER_FOLDERS = tempfile.mkdtemp(prefix="pharmcheck-tests-")
+os.environ["XDG_DATA_HOME"] = os.path.join(_USER_FOLDERS, "data")
+os.environ["XDG_CACHE_HOME"] = os.path.join(_USER_FOLDERS, "cache")
 
 
 @pytest.fixture(scope="session")

@@ -282,6 +282,22 @@ def test_exports_carry_each_members_network_and_the_network_finding(audited: tup
     assert any(r["network"] and r["network"]["rescored"] for r in reports.values())
 
 
+def test_a_site_signature_is_datasketchs_minhash_of_its_shingles() -> None:
+    # Stored signatures of earlier runs are compared with new ones: the numpy MinHash must
+    # give datasketch's values exactly (affine32 scheme, the same seed and permutations).
+    from datasketch import MinHash
+
+    from pharmcheck.extract.template import NUM_PERM, SCHEME, SEED
+
+    rng = np.random.default_rng(5)
+    for size in (1, 7, 3000):
+        pages = [frozenset(int(v) for v in rng.integers(0, 1 << 32, size, dtype=np.uint64)) for _ in range(2)]
+        reference = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=lambda v: v, scheme=SCHEME)
+        reference.update_batch(np.fromiter(pages[0] | pages[1], dtype=np.uint64))
+        assert site_signature(pages) == [int(v) for v in reference.hashvalues]
+    assert site_signature([frozenset()]) == []
+
+
 def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> None:
     from pharmcheck.audit.database import open_store
     from pharmcheck.models import Report, SiteIdentifier, ToolInfo, Verdict

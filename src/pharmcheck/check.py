@@ -20,6 +20,7 @@ from pharmcheck.errors import UsageError
 from pharmcheck.extract import extract_page
 from pharmcheck.extract.identifiers import certificate_identifiers, merge_site_identifiers
 from pharmcheck.extract.template import site_signature
+from pharmcheck.facts import FactCache, FactEnv, FactTarget, MemoryFactCache, collect_facts
 from pharmcheck.fetch import (
     ArchiveIndex,
     CrawlFrontier,
@@ -60,6 +61,9 @@ class CheckContext:
     on_fetch: Callable[[str, int], None] | None = None
     archive: ArchiveIndex | None = None
     limiter: HostLimiter | None = None
+    # Site facts (RDAP...) kept between sites: one lookup per registrable domain per run (the
+    # audit passes its store's cache, which also lasts between runs).
+    fact_cache: FactCache = field(default_factory=MemoryFactCache)
 
 
 def tool_info(ruleset: RuleSet) -> ToolInfo:
@@ -169,11 +173,30 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
                 ctx.on_fetch(next_url, len(infos))
             resp = fetcher.get(next_url) if next_url else None
         domain = registrable_domain(host_of(final_url))
+        target = FactTarget(url=final_url, host=host_of(final_url), domain=domain, certificate=certificate,
+                            tls_refused=any(e.code == ErrorCode.tls for e in errors), links=_offsite_links(pages, domain))
+        env = FactEnv(options=options, cache=ctx.fact_cache, limiter=ctx.limiter)
+        site_facts = collect_facts(target, fetcher.deadline, env, ctx.archive,
+                                   transport if isinstance(transport, WarcRecorder) else None)
         return SiteFacts(url=url, final_url=final_url, domain=domain, host=host_of(final_url), pages=pages, redirects=redirects,
-                         certificate=certificate), infos, errors
+                         facts=site_facts), infos, errors
     finally:
         reader.close()
         fetcher.close()
+
+
+MAX_FACT_LINKS = 500  # off-site links handed to the site-fact providers (seals at their issuer)
+
+
+def _offsite_links(pages: list[PageFacts], domain: str) -> tuple[str, ...]:
+    links: dict[str, None] = {}
+    for page in pages:
+        for link in page.links:
+            if link.url.startswith("http") and domain not in host_of(link.url):
+                links.setdefault(link.url, None)
+                if len(links) >= MAX_FACT_LINKS:
+                    return tuple(links)
+    return tuple(links)
 
 
 # Analysis may run this long past the site deadline: a crawl that used all the time (a
@@ -206,8 +229,9 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
                     f"{evaluation.pages_analysed} of {len(site.pages)} pages read"))
     result = score_site(findings, ruleset.scoring, assessed=evaluation.pages_analysed > 0)
     judgement = judge_site(ruleset.model, site, findings, result, ruleset.data.lists) if evaluation.pages_analysed else None
+    certificate = site.fact("tls")
     identifiers = merge_site_identifiers(
-        [certificate_identifiers(site.certificate, site.final_url) if site.certificate else [],
+        [certificate_identifiers(certificate.raw, site.final_url) if certificate and certificate.raw else [],
          *(page.identifiers for page in site.pages)])
     return Report(
         url=site.url,
@@ -225,6 +249,7 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
         tool=tool_info(ruleset),
         identifiers=identifiers,
         template=site_signature(page.shingles for page in site.pages),
+        facts=site.facts,
     )
 
 

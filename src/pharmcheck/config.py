@@ -34,7 +34,7 @@ CONFIG_FILE = "pharmcheck.toml"
 SETTABLE = frozenset({
     "max_pages", "timeout", "site_timeout", "max_bytes", "max_redirects", "per_host", "retries", "user_agent",
     "allow_private", "ignore_robots", "rules", "fail_on", "format", "color", "log_level", "db", "workers",
-    "processes", "live_links", "no_progress", "quiet",
+    "processes", "live_links", "no_progress", "quiet", "offline", "rdap_base", "resolver",
 })
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -7,6 +7,7 @@ database, exports): change them only with a schema version bump.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, Literal
@@ -109,7 +110,8 @@ MAX_BYTES_LIMIT = 20_000_000
 
 
 class FetchOptions(BaseModel):
-    """Limits and manners of the fetch stage; the same for `check` and `audit`."""
+    """Limits and manners of the fetch stage (and of the site facts gathered beyond the
+    pages, facts/); the same for `check` and `audit`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -126,6 +128,37 @@ class FetchOptions(BaseModel):
     # Headless Chromium: "on" renders every page, "auto" only pages that look script-built.
     render: Literal["off", "on", "auto"] = "off"
     screenshots: bool = False  # a PNG of every page (rendered or, without --render, as fetched)
+    # --resolve HOST:PORT:ADDR (curl semantics): connect to ADDR for HOST:PORT; the name stays
+    # the request's Host, SNI and certificate name. Checked by the SSRF guard like DNS answers.
+    resolve: tuple[str, ...] = ()
+    offline: bool = False  # --offline: no live site facts (RDAP, DNS, certificate handshake); pages still fetched
+    rdap_base: str | None = None  # --rdap-base URL: ask this RDAP server instead of the bootstrap's
+    resolver: str | None = None  # --resolver ADDR[:PORT]: the DNS server site facts ask
+
+    @field_validator("resolve")
+    @classmethod
+    def _resolve_entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            parse_resolve(entry)
+        return value
+
+    def resolve_map(self) -> dict[tuple[str, int], str]:
+        """(host, port) -> address, from --resolve."""
+        return dict(parse_resolve(entry) for entry in self.resolve)
+
+
+def parse_resolve(entry: str) -> tuple[tuple[str, int], str]:
+    """'HOST:PORT:ADDR' (ADDR may be a bracketed IPv6 address) -> ((host, port), addr)."""
+    host, sep, rest = entry.partition(":")
+    port_text, sep2, addr = rest.partition(":")
+    if not sep or not sep2 or not host or not addr or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"not HOST:PORT:ADDR: {entry!r}")
+    addr = addr.strip("[]")
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise ValueError(f"not an IP address in {entry!r}: {addr!r}") from None
+    return (host.lower().rstrip("."), int(port_text)), addr
 
 
 class Response(BaseModel):
@@ -290,8 +323,34 @@ class DrugLexicon(BaseModel):
     market_languages: dict[str, str] = Field(default_factory=dict)
 
 
+class FactOutcome(str, Enum):
+    """Whether a fact could be established; "could not check" is never "not compliant"."""
+
+    ok = "ok"
+    could_not_check = "could_not_check"
+
+
+class SiteFact(BaseModel):
+    """One fact about a site gathered beyond its pages (facts/: host name, certificate, RDAP,
+    DNS...), as its provider found it. `data` holds the provider's fields (README, "Site facts")."""
+
+    provider: str  # the provider's name, e.g. "hostname", "certificate", "rdap"
+    subject: str  # what it is about: the host, the registrable domain, the URL
+    outcome: FactOutcome = FactOutcome.ok
+    reason: str = ""  # why it could not be checked (timeout, no RDAP service, 429...)
+    source: str = ""  # where the answer came from (an RDAP URL, a resolver, "host name")
+    gathered_at: str = ""  # ISO 8601 UTC: ages are counted from here, so a replay gives the same
+    data: dict[str, Any] = Field(default_factory=dict)
+    # Raw bytes behind the fact (the certificate's DER): kept in the WARC record, not in reports.
+    raw: SkipJsonSchema[bytes] = Field(b"", exclude=True, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == FactOutcome.ok
+
+
 class SiteFacts(BaseModel):
-    """All pages of one site, ready for the rules."""
+    """All pages of one site, ready for the rules, and the site facts gathered beside them."""
 
     url: str
     final_url: str
@@ -299,7 +358,10 @@ class SiteFacts(BaseModel):
     host: str
     pages: list[PageFacts] = Field(default_factory=list)
     redirects: list[str] = Field(default_factory=list)  # start URL's redirect chain
-    certificate: bytes = b""  # DER of the TLS certificate the site served (live HTTPS only)
+    facts: list[SiteFact] = Field(default_factory=list)  # site facts (facts/), one per provider
+
+    def fact(self, provider: str) -> SiteFact | None:
+        return next((f for f in self.facts if f.provider == provider), None)
 
 
 # --- rules / score / report -------------------------------------------------------------
@@ -383,6 +445,9 @@ class Report(BaseModel):
     # with their evidence, and the MinHash of its page structure and boilerplate.
     identifiers: list[SiteIdentifier] = Field(default_factory=list)
     template: list[int] = Field(default_factory=list)
+    # Facts beyond the pages (domain registration, certificate, DNS, host name...), each ok
+    # or could_not_check with its reason.
+    facts: list[SiteFact] = Field(default_factory=list)
     network: NetworkMembership | None = None  # set in exports of an audit run whose networks are computed
     checked_at: str = ""
     duration: float = 0.0

@@ -1,7 +1,8 @@
 """`pharmcheck rules test`: every rule's own examples must match, and its counter-examples must not.
 
 An example is a snippet of text or HTML put on a one-page site and run through extraction
-and the whole rule set, so rules that depend on others (`fired`) are tested as they run.
+and the whole rule set, so rules that depend on others (`fired`) are tested as they run. An
+example may also give the site's `facts` (RDAP, TLS, host name...), for fact matchers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from dataclasses import dataclass
 from html import escape
 
 from pharmcheck.extract import extract_html
-from pharmcheck.models import SiteFacts
+from pharmcheck.facts import PROVIDERS, FactEnv, FactTarget
+from pharmcheck.fetch.base import Deadline
+from pharmcheck.models import FetchOptions, SiteFact, SiteFacts
 from pharmcheck.rules import evaluate
 from pharmcheck.rules.schema import Example
 from pharmcheck.ruleset import RuleSet
@@ -34,7 +37,19 @@ def _site(example: str | Example, ruleset: RuleSet) -> SiteFacts:
     html = ex.html if "<" in ex.html else f"<html><body><p>{escape(ex.html, quote=False)}</p></body></html>"
     page = extract_html(html, ex.url, ruleset.drug_index)
     host = host_of(ex.url)
-    return SiteFacts(url=ex.url, final_url=ex.url, domain=registrable_domain(host), host=host, pages=[page])
+    domain = registrable_domain(host)
+    return SiteFacts(url=ex.url, final_url=ex.url, domain=domain, host=host, pages=[page],
+                     facts=_example_facts(ex, host, domain))
+
+
+def _example_facts(ex: Example, host: str, domain: str) -> list[SiteFact]:
+    """The example's own facts, and the ones a check would find without the network (the host
+    name's), as a check would: an example at https://cheap-rx-pills.test/ has that host name."""
+    given = {f.provider for f in ex.facts}
+    offline = FactEnv(options=FetchOptions(offline=True))
+    # Only the host name's facts: other providers read the network or the user's registers.
+    found = PROVIDERS["hostname"].gather(FactTarget(url=ex.url, host=host, domain=domain), Deadline(60), offline)
+    return [*ex.facts, *([found] if found is not None and found.provider not in given else [])]
 
 
 def run_examples(ruleset: RuleSet, only: set[str] | None = None) -> list[ExampleResult]:

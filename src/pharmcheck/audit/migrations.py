@@ -98,6 +98,16 @@ def _networks_v3(real: str, blob: str) -> tuple[str, ...]:
     return schema(real, blob)
 
 
+# One fact per provider and key (the registrable domain), as JSON, until expires_at (Unix time).
+_FACT_CACHE = """CREATE TABLE IF NOT EXISTS fact_cache (
+    provider   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    fact       TEXT NOT NULL,
+    expires_at {real} NOT NULL,
+    PRIMARY KEY (provider, key)
+)"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "runs, sites and findings",
@@ -122,6 +132,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         3, "affiliate networks: site identifiers and templates, networks, members, edges, commons",
         sqlite=_networks_v3("REAL", "BLOB"),
         postgres=_networks_v3("DOUBLE PRECISION", "BYTEA"),
+    ),
+    Migration(
+        4, "site facts cache (RDAP per registrable domain, with a TTL)",
+        sqlite=(_FACT_CACHE.format(real="REAL"),),
+        postgres=(_FACT_CACHE.format(real="DOUBLE PRECISION"),),
     ),
 )
 

@@ -37,18 +37,31 @@ class ContextSpec:
     options: FetchOptions
     rules: str | None = None  # rules directory; None = the default rules
     replay: str | None = None  # WARC file or folder to answer from
+    fact_db: str | None = None  # audit store whose cached site facts (RDAP) the context starts with
 
     def build(self, ruleset: RuleSet | None = None) -> CheckContext:
         """The context, with `ruleset` when the caller loaded it already (from `self.rules`):
         a run loads its rules once in the parent; a worker process calls this once."""
+        from pharmcheck.facts import MemoryFactCache
         from pharmcheck.fetch import ArchiveIndex, HostLimiter
 
+        fact_cache = MemoryFactCache()
+        if self.fact_db is not None and not self.replay:
+            from pharmcheck.audit.database import open_store
+            from pharmcheck.audit.factcache import load_fact_cache
+
+            store = open_store(self.fact_db, migrate=False, readonly=True)
+            try:
+                fact_cache = load_fact_cache(store)
+            finally:
+                store.close()
         return CheckContext(
             ruleset=ruleset if ruleset is not None else RuleSet.load(self.rules),
             options=self.options,
             archive=ArchiveIndex(self.replay) if self.replay else None,
             # One limiter for every site the context serves: the per-host cap holds across sites.
             limiter=HostLimiter(self.options.per_host),
+            fact_cache=fact_cache,
         )
 
 

@@ -6,6 +6,7 @@ first, then written to the output (streaming formats) and counted in the progres
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shlex
 import signal
@@ -20,6 +21,8 @@ from typing import Any, TextIO
 
 from pharmcheck import TOOL_NAME
 from pharmcheck.audit.database import open_store
+from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
+from pharmcheck.audit.factcache import store_facts
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import (
@@ -40,10 +43,6 @@ from pharmcheck.report.format import SiteWriter
 from pharmcheck.report.output import open_output, write_output
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import authority, host_of, request_target
-
-DEFAULT_DB = "pharmcheck.db"
-DEFAULT_WORKERS = 32
-DEFAULT_FORMAT = "jsonl"
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,7 @@ class AuditRecorder:
 
     def site_done(self, task: SiteTask, report: Report) -> None:
         self.store.add_site(self.run_id, task.position, report)
+        store_facts(self.store, report.facts)  # the next run asks RDAP nothing it already knows
         self.sink.write(report)
         self.progress.site_done(report.verdict.value)
 
@@ -242,6 +242,8 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
             store.get_run(opts.since)  # a bad RUN is a usage error before any site is audited
         run, spec, ruleset = _start_or_resume(store, source, opts, options, err)
         store.lock_run(run.id)  # a second `--resume` of this run now would fetch the same sites
+        # Site facts (RDAP) cached in the store: asked once per registrable domain, across runs.
+        spec = dataclasses.replace(spec, fact_db=opts.db)
         ctx = spec.build(ruleset)  # the rules are loaded once per audit, here
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "

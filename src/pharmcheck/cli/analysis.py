@@ -11,14 +11,16 @@ import argparse
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pharmcheck import TOOL_NAME
-from pharmcheck.audit.database import open_store
-from pharmcheck.audit.store import Store, is_postgres_url
 from pharmcheck.cli.options import add_rules_option, positive_int
 from pharmcheck.errors import UsageError
 from pharmcheck.models import AuditRun, ExitCode
 from pharmcheck.report.output import write_output
+
+if TYPE_CHECKING:
+    from pharmcheck.audit.store import Store
 
 DEFAULT_DB = "pharmcheck.db"
 ACTIONS = ("networks", "diff", "prune")
@@ -85,6 +87,9 @@ def add_diff_options(p: argparse.ArgumentParser) -> None:
 
 
 def _open(db: str) -> Store:
+    from pharmcheck.audit.database import open_store
+    from pharmcheck.audit.store import is_postgres_url
+
     if not is_postgres_url(db) and not Path(db).is_file():
         raise UsageError(f"database not found: {db}")
     return open_store(db)

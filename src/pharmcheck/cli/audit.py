@@ -9,15 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
 from pharmcheck.audit.runner import runner_kinds
-from pharmcheck.audit.session import (
-    DEFAULT_DB,
-    DEFAULT_FORMAT,
-    DEFAULT_WORKERS,
-    AuditOptions,
-    export_run,
-    run_audit,
-)
 from pharmcheck.cli.options import (
     EXIT_CODES_EPILOG,
     add_console_options,
@@ -107,6 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    # The audit machinery (runner, store, checker) is imported by the command that runs it,
+    # not by every start of the program.
+    from pharmcheck.audit.session import AuditOptions, run_audit
+
     console_setup(args)
     opts = AuditOptions(
         input=args.input,
@@ -134,6 +131,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from pharmcheck.audit.session import export_run
+
     return export_run(args.db, args.run, args.format, args.output, args.live_links, sys.stderr)
 
 

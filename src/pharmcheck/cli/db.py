@@ -11,9 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pharmcheck.audit.database import open_store
-from pharmcheck.audit.session import DEFAULT_DB
-from pharmcheck.audit.store import is_postgres_url
+from pharmcheck.audit.defaults import DEFAULT_DB
 from pharmcheck.cli.audit import DB_HELP
 from pharmcheck.cli.options import Parser
 from pharmcheck.errors import UsageError
@@ -33,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from pharmcheck.audit.database import open_store
+
     store = open_store(args.db, migrate=False)
     try:
         before = store.schema_state().version
@@ -49,6 +49,9 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_info(args: argparse.Namespace) -> int:
+    from pharmcheck.audit.database import open_store
+    from pharmcheck.audit.store import is_postgres_url
+
     if not is_postgres_url(args.db) and not Path(args.db).is_file():
         raise UsageError(f"database not found: {args.db} (`pharmcheck db migrate --db {args.db}` creates it)")
     store = open_store(args.db, migrate=False)

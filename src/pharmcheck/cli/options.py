@@ -168,6 +168,13 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
                         "'--render auto' only pages that look empty or script-built")
     g.add_argument("--screenshots", action="store_true",
                    help="keep a full-page screenshot of every page read (in the WARC and the HTML report)")
+    g.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR",
+                   help="connect to ADDR for HOST:PORT, as curl does (repeatable; still checked by the SSRF guard)")
+    f = p.add_argument_group("site facts")
+    f.add_argument("--offline", action="store_true",
+                   help="no live site facts (RDAP, DNS, certificate handshake, seal issuers); pages are still fetched")
+    f.add_argument("--rdap-base", metavar="URL", help="ask this RDAP server for every domain (default: IANA bootstrap)")
+    f.add_argument("--resolver", metavar="ADDR[:PORT]", help="DNS server for the site's DNS facts (default: the system's)")
 
 
 def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
@@ -196,10 +203,32 @@ def _fetch_options(args: argparse.Namespace) -> FetchOptions:
             user_agent=args.user_agent,
             render=getattr(args, "render", "off"),
             screenshots=getattr(args, "screenshots", False),
+            resolve=tuple(getattr(args, "resolve", None) or ()),
+            offline=getattr(args, "offline", False),
+            rdap_base=_web_url("--rdap-base", getattr(args, "rdap_base", None)),
+            resolver=_resolver(getattr(args, "resolver", None)),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from exc
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}") from exc
+
+
+def _resolver(value: str | None) -> str | None:
+    if value is not None:
+        from pharmcheck.facts.dnsfacts import parse_resolver
+
+        try:
+            parse_resolver(value)
+        except ValueError as exc:
+            raise UsageError(f"--resolver: {exc}") from exc
+    return value
+
+
+def _web_url(option: str, value: str | None) -> str | None:
+    if value is not None and not value.lower().startswith(("http://", "https://")):
+        raise UsageError(f"{option}: not an http(s) URL: {value!r}")
+    return value
 
 
 def config_argument(argv: list[str]) -> str | None:

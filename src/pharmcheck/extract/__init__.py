@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import re2
-from bs4.dammit import UnicodeDammit
 from lxml import etree
 
 from pharmcheck.extract.identifiers import page_identifiers
@@ -160,6 +159,8 @@ def decode_body(body: bytes, content_type: str = "") -> str:
             return body.decode(name)
         except (LookupError, UnicodeDecodeError):
             continue
+    from bs4.dammit import UnicodeDammit  # ~0.1 s to import, for the rare page that needs sniffing
+
     dammit = UnicodeDammit(body[:200_000], is_html=True)
     enc = dammit.original_encoding or "windows-1252"
     if enc.lower() in _REFUSED_ENCODINGS:

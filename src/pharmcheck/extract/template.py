@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 NUM_PERM = 128  # similarity estimated within ~0.04 at J=0.85 (binomial spread), 1 KB a site
 SEED = 13
 SCHEME = "affine32"  # datasketch's permutation scheme; stored signatures depend on it
+# MurmurHash3's 32-bit finalizer, datasketch's pre-mix of every input hash in "affine32".
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+_MAX32 = np.uint32(0xFFFFFFFF)
 MAX_ELEMENTS = 1000  # elements looked at per page: the template shows in its first ones (header, menus, layout)
 MAX_TEXT_WORDS = 1000
 
@@ -62,23 +68,42 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
     return frozenset(_hash(shingle) for shingle in found)
 
 
-def _identity(value: int) -> int:
-    return value
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[Any, Any]:
+    """datasketch's affine32 permutations for NUM_PERM and SEED: h -> a * h + b mod 2^32, odd a."""
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
 def site_signature(pages: Iterable[frozenset[int]]) -> list[int]:
-    """The MinHash of a site's shingles (every page), as a list of NUM_PERM ints; [] for none."""
+    """The MinHash of a site's shingles (every page), as a list of NUM_PERM ints; [] for none.
+
+    The values of datasketch's `MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine32")`
+    fed the shingle hashes, computed here in numpy: importing datasketch costs a check
+    ~0.3 s (it loads scipy), for a few lines of arithmetic. tests/test_networks.py holds the
+    two to the same values."""
     union: set[int] = set()
     for shingles in pages:
         union |= shingles
     if not union:
         return []
-    mh = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, scheme=SCHEME)
-    mh.update_batch(np.fromiter(union, dtype=np.uint64, count=len(union)))
-    return [int(v) for v in mh.hashvalues]
+    hv = np.fromiter(union, dtype=np.uint32, count=len(union)).reshape(-1, 1)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hv ^ (hv >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    hv = hv ^ (hv >> s3)
+    a, b = _permutations()
+    values = np.minimum(np.full(NUM_PERM, _MAX32, dtype=np.uint32), (hv * a + b).min(axis=0))
+    return [int(v) for v in values]
 
 
 def lean(signature: list[int]) -> LeanMinHash:
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=SEED, hashvalues=np.asarray(signature, dtype=np.uint64), scheme=SCHEME)
 
 

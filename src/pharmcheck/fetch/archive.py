@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from pydantic import ValidationError
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
@@ -22,13 +26,19 @@ from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.errors import ArchiveError
 from pharmcheck.fetch.base import Deadline, Transport
 from pharmcheck.fetch.content import dechunked, read_capped, stream_chunks
-from pharmcheck.models import ErrorCode, FetchError, Response
+from pharmcheck.models import ErrorCode, FetchError, Response, SiteFact
 from pharmcheck.urls import InvalidURL, authority, normalize_url, request_target
 
 # Headers that describe the wire encoding, which no longer applies to the decoded body we keep.
 _WIRE_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 # Target URI of a page's screenshot record; WARC-Refers-To-Target-URI names the page.
 SCREENSHOT_URN = "urn:pharmcheck:screenshot:"
+# Target URI of a site fact's `metadata` record ("urn:pharmcheck:fact:rdap"); its
+# WARC-Refers-To-Target-URI is the site's final URL, its payload the fact as JSON.
+FACT_URN = "urn:pharmcheck:fact:"
+FACT_CONTENT_TYPE = "application/vnd.pharmcheck.fact+json"
+MAX_FACT_RECORD = 1_000_000  # a fact record (the certificate's DER included) is small
+_log = logging.getLogger("pharmcheck")
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
             307: "Temporary Redirect", 308: "Permanent Redirect", 403: "Forbidden", 404: "Not Found",
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
@@ -100,6 +110,17 @@ class WarcRecorder:
         )
         self._writer.write_record(record)
 
+    def write_facts(self, site_url: str, facts: list[SiteFact]) -> None:
+        """Keep each site fact as a `metadata` record of the site (the fact's raw bytes, a
+        certificate's DER, travel base64-encoded in the JSON), so a replay reads them back."""
+        with self._lock:
+            for fact in facts:
+                payload = fact.model_dump(mode="json")
+                if fact.raw:
+                    payload["raw_base64"] = base64.b64encode(fact.raw).decode("ascii")
+                body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+                self._write_derived(site_url, "metadata", FACT_URN + fact.provider, body, FACT_CONTENT_TYPE)
+
     def close(self) -> None:
         self.inner.close()
         with self._lock:
@@ -123,6 +144,8 @@ class ArchiveIndex:
         # (record type, page URL) -> where it is: the rendered DOM ("conversion") and the
         # screenshot ("resource") of pages captured with --render / --screenshots.
         self.derived: dict[tuple[str, str], tuple[Path, int]] = {}
+        # Site URL -> where its fact records are (one per provider, first capture wins).
+        self.fact_records: dict[str, dict[str, tuple[Path, int]]] = {}
         for file in files:
             self._index(file)
 
@@ -133,6 +156,9 @@ class ArchiveIndex:
                 for record in it:
                     if record.rec_type in ("conversion", "resource"):
                         self._index_derived(record, file, it.get_record_offset())
+                        continue
+                    if record.rec_type == "metadata":
+                        self._index_fact(record, file, it.get_record_offset())
                         continue
                     if record.rec_type != "response":
                         continue
@@ -156,6 +182,36 @@ class ArchiveIndex:
         except InvalidURL:
             return
         self.derived.setdefault((record.rec_type, key), (file, offset))
+
+    def _index_fact(self, record: ArcWarcRecord, file: Path, offset: int) -> None:
+        target = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if not target.startswith(FACT_URN):
+            return
+        try:
+            key = normalize_url(record.rec_headers.get_header("WARC-Refers-To-Target-URI") or "")
+        except InvalidURL:
+            return
+        self.fact_records.setdefault(key, {}).setdefault(target[len(FACT_URN):], (file, offset))
+
+    def facts_for(self, site_url: str) -> list[SiteFact]:
+        """The site facts recorded for the site at `site_url` (none for a capture without them).
+        A record that cannot be read as a fact is skipped with a warning: it is not a fact."""
+        try:
+            key = normalize_url(site_url)
+        except InvalidURL:
+            return []
+        facts: list[SiteFact] = []
+        for provider, (file, offset) in self.fact_records.get(key, {}).items():
+            try:
+                with open(file, "rb") as fh:
+                    fh.seek(offset)
+                    record = next(iter(ArchiveIterator(fh)))
+                    data = json.loads(record.content_stream().read(MAX_FACT_RECORD + 1))
+                raw = base64.b64decode(data.pop("raw_base64", "") or "")
+                facts.append(SiteFact.model_validate(data).model_copy(update={"raw": raw}))
+            except (ArchiveLoadFailed, OSError, ValueError, StopIteration, ValidationError) as exc:
+                _log.warning("%s: unreadable %s fact record for %s: %s", file, provider, site_url, str(exc)[:200])
+        return facts
 
     def load_derived(self, url: str, rec_type: str, max_bytes: int) -> bytes | None:
         """The rendered DOM (`conversion`, cut at `max_bytes`) or screenshot (`resource`; None

@@ -86,9 +86,14 @@ def resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
-def check_host(host: str, port: int) -> list[str]:
+def check_host(host: str, port: int, pinned: str | None = None) -> list[str]:
     """Resolve `host` and refuse it unless every address is public (a host with one private
-    address among public ones is refused too: the client may pick either)."""
+    address among public ones is refused too: the client may pick either). `pinned` is the
+    address --resolve gives for it: checked instead of asking DNS."""
+    if pinned is not None:
+        if not is_public(pinned):
+            raise Blocked(f"{host} is pinned by --resolve to non-public address {pinned}")
+        return [pinned]
     literal = literal_address(host)
     if literal is not None:
         if not is_public(literal):

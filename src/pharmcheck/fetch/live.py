@@ -64,8 +64,9 @@ class HostLimiter:
 class _Watch:
     """The sockets of one exchange, shut down by a timer when its time is up."""
 
-    def __init__(self, check_peer: bool) -> None:
+    def __init__(self, check_peer: bool, resolve: dict[tuple[str, int], str] | None = None) -> None:
         self.check_peer = check_peer
+        self.resolve = resolve or {}  # --resolve: (host, port) -> the address to connect to
         self.fired = False
         self.certificate = b""  # DER of the TLS peer's certificate, for the site's network facts
         self._sockets: list[socket.socket] = []
@@ -108,10 +109,23 @@ class _WatchedMixin:
 
     proxy: Any
     sock: socket.socket | None
+    _dns_host: str
 
     def _new_conn(self) -> socket.socket:
-        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         watch = _active_watch()
+        host: str = getattr(self, "host", "")
+        address = watch.resolve.get((host.lower(), getattr(self, "port", 0))) if watch is not None else None
+        if address is None:
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        else:
+            # --resolve: connect to the given address; `host` (Host header, SNI, certificate
+            # name) stays the name, as curl does. urllib3 dials `_dns_host`.
+            named = self._dns_host
+            self._dns_host = address
+            try:
+                sock = super()._new_conn()  # type: ignore[misc]
+            finally:
+                self._dns_host = named
         if watch is not None:
             watch.add(sock)
             if watch.check_peer and self.proxy is None:
@@ -191,6 +205,7 @@ class LiveTransport:
         # No session.max_redirects = 0: requests then raises TooManyRedirects on any 3xx, even
         # with allow_redirects=False. Redirects are followed by base.follow_redirects.
         self.sleep = time.sleep  # tests may replace it
+        self.resolve = options.resolve_map()
 
     def close(self) -> None:
         self.session.close()
@@ -203,7 +218,7 @@ class LiveTransport:
             return error_response(url, ErrorCode.unsupported_scheme, f"unsupported scheme {scheme!r}: only http and https")
         if not self.options.allow_private:
             try:
-                guard.check_host(host, port)
+                guard.check_host(host, port, self.resolve.get((host.lower(), port)))
             except guard.Unresolvable as exc:
                 return error_response(url, ErrorCode.dns, f"DNS lookup failed: {exc}")
             except guard.Blocked as exc:
@@ -249,7 +264,7 @@ class LiveTransport:
         remaining = max(deadline.remaining(), 0.001)
         limit = min(self.options.timeout, remaining)
         budget = min(self.options.timeout * REQUEST_TOTAL_FACTOR, remaining)
-        watch = _Watch(check_peer=not self.options.allow_private)
+        watch = _Watch(check_peer=not self.options.allow_private, resolve=self.resolve)
         timer = threading.Timer(budget, watch.fire)
         timer.daemon = True
         _current.watch = watch

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from markupsafe import Markup
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
+from pharmcheck.report.facts import describe_fact
 from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import criteria_order, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang, without_scheme
@@ -221,6 +222,10 @@ def site_view(report: Report, index: int, links: _Links, columns: dict[str, str]
         # Only what has its image (a report read back from the audit database has digests only).
         "shots": list({id(s): s for s in shots.values()}.values()),
         "errors": [{"code": e.code.value, "url": links.text(e.url), "message": links.in_text(e.message)} for e in report.errors],
+        "facts": [{"provider": f.provider, "subject": links.in_text(f.subject), "ok": f.ok,
+                   "text": links.in_text(describe_fact(f)), "source": links.text(f.source) if _is_web(f.source) else f.source,
+                   "href": links.href(f.source) if _is_web(f.source) else None}
+                  for f in report.facts],
         "tool": f"{report.tool.name} {report.tool.version}, rules {report.tool.rules_version}",
     }
 
@@ -286,6 +291,8 @@ class _Packer:
         for key, field in (("f", "final"), ("m", "summary"), ("t", "checked_at")):
             if v[field]:
                 packed[key] = v[field]
+        if v["facts"]:
+            packed["x"] = [[f["provider"], f["subject"], f["ok"], f["text"]] for f in v["facts"]]
         if v["confidence"] is not None:
             packed["k"] = [v["confidence"], [[c["feature"], c["weight"], c["toward"], c["detail"]] for c in v["contributions"]]]
         return packed

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from pharmcheck.models import AuditRun, Report, Status
+from pharmcheck.report.facts import describe_fact
 from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import criteria_order, ordered_criteria, ordered_findings
 from pharmcheck.urls import defang
@@ -79,6 +80,11 @@ def render_markdown(report: Report, live_links: bool = False, heading: str = "##
                 lines.append(f"  - {_address(ev.url, live_links)}: “{escape(ev.text, live_links=live_links)}”")
             if len(f.evidence) > EVIDENCE_SHOWN:
                 lines.append(f"  - (+{len(f.evidence) - EVIDENCE_SHOWN} more in `--format json`)")
+        lines.append("")
+    if report.facts:
+        lines += [f"{heading}# Site facts", ""]
+        lines += [f"- `{fact.provider}` {escape(fact.subject, live_links=live_links)}: "
+                  f"{escape(describe_fact(fact), live_links=live_links)}" for fact in report.facts]
         lines.append("")
     read = report.pages_read
     lines.append(f"Pages: {read} read of {len(report.pages)} tried.")

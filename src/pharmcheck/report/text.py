@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from pharmcheck.models import Report, Status
+from pharmcheck.report.facts import describe_fact
 from pharmcheck.report.format import Format, RenderOptions, register_format
 from pharmcheck.report.order import ordered_criteria, ordered_findings
 from pharmcheck.score import SELLER
@@ -56,6 +57,11 @@ def render_text(report: Report, paint: Callable[[str, str], str] = _plain) -> st
                 lines.append(f"        “{_safe(' '.join(ev.text.split()))}”")
             if len(f.evidence) > shown:
                 lines.append(f"      (+{len(f.evidence) - shown} more in --format json)")
+    if report.facts:
+        lines.append("")
+        lines.append("facts:")
+        for fact in report.facts:
+            lines.append(f"  {fact.provider:<9} {_safe(fact.subject)}: {_safe(describe_fact(fact))}")
     ok = report.pages_read
     lines.append("")
     languages = Counter(p.language for p in report.pages if p.language)

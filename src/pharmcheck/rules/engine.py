@@ -41,7 +41,7 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
     dropped and the site rules judge the pages analysed before it. The first page is always
     analysed (its work is capped: text, links, JSON-LD, evidence), so a site whose crawl used
     all the time still gets a verdict on what was read."""
-    pages = [Page(p, site.domain) for p in site.pages]
+    pages = [Page(p, site.domain, site.facts) for p in site.pages]
     page_rules = [cr for cr in rules if cr.rule.scope == "page"]
     evidence: dict[str, list[Evidence]] = {}
     analysed = 0

@@ -4,12 +4,12 @@ windows cut around a match (the sentence, a line, a number of characters)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from pharmcheck.models import PageFacts
+from pharmcheck.models import PageFacts, SiteFact
 from pharmcheck.rules.textsearch import TOKEN, fold_case
 from pharmcheck.urls import registrable_domain
 
@@ -35,6 +35,10 @@ class Page:
 
     facts: PageFacts
     site_domain: str
+    site_facts: list[SiteFact] = field(default_factory=list)  # the site's facts beyond its pages (facts/)
+
+    def site_fact(self, provider: str) -> SiteFact | None:
+        return next((f for f in self.site_facts if f.provider == provider), None)
 
     @cached_property
     def url_text(self) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, create_model, field_validator, model_validator
 
-from pharmcheck.models import Confidence, Severity
+from pharmcheck.models import Confidence, Severity, SiteFact
 
 # Reference data models live in rules/data.py; imported here too, where rule code has found them.
 from pharmcheck.rules.data import Register, RuleSetData, SealData, SealIssuer, Strict, StrList
@@ -33,7 +33,7 @@ class _MatcherBase(Strict):
     def kind(self) -> str:
         for name in type(self).model_fields:
             if getattr(self, name) is not None:
-                return "not" if name == "not_" else name
+                return name.removesuffix("_")  # not_, register_: the kind's name
         raise AssertionError("validated matcher has a kind")
 
 
@@ -66,8 +66,10 @@ else:
 
 
 class Example(Strict):
-    html: str
+    html: str = ""  # "" for an example that is only about site facts
     url: str = "https://shop.example-pharmacy.test/"
+    # Site facts the example site has (as in a report's `facts`), for rules that match them.
+    facts: list[SiteFact] = Field(default_factory=list)
 
 
 class Examples(Strict):

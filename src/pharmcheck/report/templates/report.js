@@ -77,7 +77,8 @@
       confidence: c.k ? c.k[0] : null,
       contributions: c.k ? c.k[1].map(function (k) { return { feature: k[0], weight: k[1], toward: k[2], detail: k[3] }; }) : [],
       tool: data.tools[c.T], criteria: criteria, pages: pages,
-      errors: c.e.map(function (e) { return { code: e[0], url: e[1], message: e[2] }; })
+      errors: c.e.map(function (e) { return { code: e[0], url: e[1], message: e[2] }; }),
+      facts: (c.x || []).map(function (x) { return { provider: x[0], subject: x[1], ok: x[2], text: x[3] }; })
     };
   }
 
@@ -160,6 +161,13 @@
       add(art, sec);
     });
 
+    if (s.facts.length) {
+      var facts = el("ul");
+      s.facts.forEach(function (f) {
+        add(facts, add(el("li", f.ok ? "fact-ok" : "fact-unchecked"), el("code", null, f.provider), " " + f.subject + ": " + f.text));
+      });
+      add(art, add(el("section", "facts"), el("h3", null, "Site facts"), facts));
+    }
     if (s.errors.length) {
       var errs = el("ul");
       s.errors.forEach(function (e) { add(errs, add(el("li"), el("code", null, e.code), " ", url(e.url, null), ": " + e.message)); });

@@ -14,6 +14,7 @@ from pharmcheck.rules.matchers import domain  # noqa: F401
 from pharmcheck.rules.matchers import contact  # noqa: F401
 from pharmcheck.rules.matchers import language  # noqa: F401
 from pharmcheck.rules.matchers import seal  # noqa: F401
+from pharmcheck.rules.matchers import facts  # noqa: F401
 from pharmcheck.rules.matchers import logic  # noqa: F401
 # isort: on
 from pharmcheck.rules.matchers.base import (

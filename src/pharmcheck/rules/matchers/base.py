@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import RuleSetData
 from pharmcheck.rules.page import Page
@@ -82,8 +84,9 @@ class MatcherKind:
 
     @property
     def field(self) -> str:
-        """The attribute on the Matcher model (`not` is a Python keyword: `not_`)."""
-        return self.name + "_" if keyword.iskeyword(self.name) else self.name
+        """The attribute on the Matcher model: `not` is a Python keyword and `register` a
+        pydantic model's method, so they are `not_` and `register_`."""
+        return self.name + "_" if keyword.iskeyword(self.name) or hasattr(BaseModel, self.name) else self.name
 
 
 MATCHER_KINDS: dict[str, MatcherKind] = {}
