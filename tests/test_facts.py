@@ -663,3 +663,10 @@ def test_cipa_membership_message_is_read_from_its_fixture() -> None:
     cipa = next(p for p in issuer_parsers() if p.id == "cipa")
     html = (Path(__file__).parent / "fixtures" / "issuers" / "cipa_member.html").read_text().replace("{listed}", "www.north-rx.ca")
     assert cipa.read(html) == (["north-rx.ca"], "certified member", False)
+
+
+def test_a_worker_that_cannot_open_the_run_database_starts_with_an_empty_fact_cache(tmp_path: Path) -> None:
+    from pharmcheck.audit.runner import ContextSpec
+
+    ctx = ContextSpec(options=FetchOptions(), fact_db=str(tmp_path / "elsewhere" / "audit.db")).build()
+    assert ctx.fact_cache.get("rdap", "shop.com") is None

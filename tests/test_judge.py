@@ -86,6 +86,10 @@ def test_refit_learns_the_expected_signs(fitted: JudgeModel) -> None:
     assert _pushes(fitted, "red_flags:critical", "legitimate") < 0
     assert _pushes(fitted, "page:article", "not_pharmacy") > 0
     assert _pushes(fitted, "text:rogue", "rogue") > 0
+    # Many distinct rogue marks add up toward rogue; the seller gate's own verdict is no feature.
+    assert _pushes(fitted, "marks:rogue", "rogue") > 0
+    assert _pushes(fitted, "marks:legitimate", "legitimate") > 0
+    assert not fitted.knows("scoring:not_pharmacy")
     assert fitted.text is not None
     rogue_words = fitted.text.top_words({"bitcoin", "discreet", "pharmacists", "regulators"}, "rogue", n=2)
     assert set(rogue_words) == {"bitcoin", "discreet"}

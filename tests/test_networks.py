@@ -180,9 +180,10 @@ def test_weak_identifiers_link_only_together_with_something_else() -> None:
     config = load_network_config(None)
     pair = [_site("a", "rogue", ("ip_address", "203.0.113.9")), _site("b", "rogue", ("ip_address", "203.0.113.9"))]
     assert find_networks(pair, config).networks == []
-    pair = [_site("a", "rogue", ("ip_address", "203.0.113.9"), ("name_server", "ns1.host.test")),
-            _site("b", "rogue", ("ip_address", "203.0.113.9"), ("name_server", "ns1.host.test"))]
-    assert [n.size for n in find_networks(pair, config).networks] == [2]  # 1 - 0.7 x 0.7 = 0.51
+    weak = (("ip_address", "203.0.113.9"), ("name_server", "ns1.host.test"), ("outbound_pharmacy", "third-shop.test"))
+    assert find_networks([_site("a", "rogue", *weak[:2]), _site("b", "rogue", *weak[:2])], config).networks == []
+    pair = [_site("a", "rogue", *weak), _site("b", "rogue", *weak)]
+    assert [n.size for n in find_networks(pair, config).networks] == [2]  # 1 - 0.75 x 0.8 x 0.7 = 0.58
 
 
 def test_a_link_from_one_audited_shop_to_another_links_them() -> None:
@@ -332,3 +333,35 @@ def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> 
     alone = find_networks(store_inputs(db, later.id), load_network_config(None))
     assert len(alone.networks) == 2
     db.close()
+
+
+def test_name_servers_and_addresses_come_from_the_site_facts_with_their_evidence(tmp_path: Path) -> None:
+    from factkit import DnsServer
+    from sitekit import NORTHBRIDGE, SiteServer
+
+    zone = {("corner-shop.example", "A"): ["93.184.216.34", "10.1.2.3"],
+            ("corner-shop.example", "NS"): ["ns1.rogue-host.test.", "ns2.rogue-host.test."]}
+    with DnsServer(zone) as dns, SiteServer(NORTHBRIDGE) as site:
+        port = site.httpd.server_address[1]
+        done = run_cli("check", f"http://corner-shop.example:{port}/", "--resolve",
+                       f"corner-shop.example:{port}:127.0.0.1", "--allow-private", "--resolver", dns.address,
+                       "--rdap-base", "http://127.0.0.1:9/", "--format", "json")
+    assert done.returncode in (0, 1), done.stderr
+    found = {(i["kind"], i["value"]): i["text"] for i in json.loads(done.stdout)["identifiers"]}
+    assert ("name_server", "ns1.rogue-host.test") in found and ("name_server", "ns2.rogue-host.test") in found
+    assert "DNS NS record" in found[("name_server", "ns1.rogue-host.test")]
+    assert ("ip_address", "93.184.216.34") in found
+    assert ("ip_address", "10.1.2.3") not in found  # a private address says nothing about an operator
+
+
+def test_shared_hosting_alone_links_nobody_but_adds_to_other_evidence() -> None:
+    config = load_network_config(None)
+    hosting = (("name_server", "ns1.shared-host.test"), ("ip_address", "93.184.216.34"))
+    alone = [_site("a", "rogue", *hosting), _site("b", "suspicious", *hosting)]
+    assert find_networks(alone, config).networks == []  # 1 - 0.8 x 0.75 = 0.4 < 0.5
+    named = ("tls_san", "*.pills-cdn.test")
+    together = find_networks([_site("a", "rogue", *hosting, named), _site("b", "suspicious", *hosting, named)],
+                             config).networks
+    assert len(together) == 1
+    kinds = {r.kind for e in together[0].edges for r in e.reasons}
+    assert kinds == {"name_server", "ip_address", "tls_san"}

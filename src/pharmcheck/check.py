@@ -18,7 +18,7 @@ from typing import Any
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
 from pharmcheck.extract import extract_page
-from pharmcheck.extract.identifiers import certificate_identifiers, merge_site_identifiers
+from pharmcheck.extract.identifiers import certificate_identifiers, fact_identifiers, merge_site_identifiers
 from pharmcheck.extract.template import site_signature
 from pharmcheck.facts import FactCache, FactEnv, FactTarget, MemoryFactCache, collect_facts
 from pharmcheck.fetch import (
@@ -232,6 +232,7 @@ def assess(site: SiteFacts, infos: list[PageInfo], errors: list[FetchError], rul
     certificate = site.fact("tls")
     identifiers = merge_site_identifiers(
         [certificate_identifiers(certificate.raw, site.final_url) if certificate and certificate.raw else [],
+         fact_identifiers(site.facts, site.final_url),
          *(page.identifiers for page in site.pages)])
     return Report(
         url=site.url,

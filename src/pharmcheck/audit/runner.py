@@ -49,12 +49,19 @@ class ContextSpec:
         if self.fact_db is not None and not self.replay:
             from pharmcheck.audit.database import open_store
             from pharmcheck.audit.factcache import load_fact_cache
+            from pharmcheck.errors import PharmcheckError
 
-            store = open_store(self.fact_db, migrate=False, readonly=True)
             try:
-                fact_cache = load_fact_cache(store)
-            finally:
-                store.close()
+                store = open_store(self.fact_db, migrate=False, readonly=True)
+            except (PharmcheckError, OSError):
+                # A worker on another machine may not reach the run's SQLite file: it starts
+                # with an empty cache (asking once per domain it audits), it does not fail.
+                store = None
+            if store is not None:
+                try:
+                    fact_cache = load_fact_cache(store)
+                finally:
+                    store.close()
         return CheckContext(
             ruleset=ruleset if ruleset is not None else RuleSet.load(self.rules),
             options=self.options,

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import re2
 
-from pharmcheck.models import Link, SiteIdentifier
+from pharmcheck.models import Link, SiteFact, SiteIdentifier
 from pharmcheck.urls import fast_host, host_of, origin_of, registrable_domain
 
 MAX_PER_PAGE = 100  # identifiers kept per page (a hostile page may list thousands of IDs)
@@ -178,4 +178,37 @@ def certificate_identifiers(der: bytes, url: str) -> list[SiteIdentifier]:
     for name in names[:50]:
         out.append(SiteIdentifier(kind="tls_san", value=name, url=url,
                                   text=f"certificate names {name} ({len(names)} names)"))
+    return out
+
+
+MAX_FACT_IDENTIFIERS = 20  # per kind: a site listing hundreds of addresses shares nothing more for it
+
+
+def fact_identifiers(facts: Iterable[SiteFact], url: str) -> list[SiteIdentifier]:
+    """Where the site is hosted, from its site facts: its name servers (DNS NS records, or the
+    registry's list in RDAP) and its public addresses (DNS A/AAAA). Weak alone (shared
+    hosting puts unrelated shops on one address), so rules/data/networks.yaml weighs them low."""
+    out: list[SiteIdentifier] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: str, value: str, text: str) -> None:
+        value = value.strip().lower().rstrip(".")
+        if value and (kind, value) not in seen and sum(k == kind for k, _ in seen) < MAX_FACT_IDENTIFIERS:
+            seen.add((kind, value))
+            out.append(SiteIdentifier(kind=kind, value=value, url=url, text=text))
+
+    for fact in facts:
+        if not fact.ok:
+            continue
+        if fact.provider == "dns":
+            for ns in fact.data.get("ns") or []:
+                add("name_server", str(ns), f"name server {ns} (DNS NS record of {fact.subject})")
+            private = set(fact.data.get("private") or [])
+            for record in ("a", "aaaa"):
+                for address in fact.data.get(record) or []:
+                    if address not in private:
+                        add("ip_address", str(address), f"{fact.subject} has address {address} (DNS {record.upper()} record)")
+        elif fact.provider == "rdap":
+            for ns in fact.data.get("nameservers") or []:
+                add("name_server", str(ns), f"name server {ns} (RDAP record of {fact.subject})")
     return out

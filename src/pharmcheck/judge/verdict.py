@@ -15,6 +15,7 @@ _FEATURE_WORDS = {
     "criterion": "{key} evidence",
     "scoring": "the hand-set scoring says {key}",
     "red_flags": "{key} red flags",
+    "marks": "how many {key} marks the rules found",
     "host": "what the host name says ({key})",
     "page": "page kind ({key})",
     "text": "its wording",
