@@ -86,3 +86,27 @@ def test_the_cached_language_model_detects_what_the_shipped_one_does(tmp_path: P
     assert run(str(tmp_path)) == shipped  # builds the entry
     assert any(p.name.startswith("langid-") for p in tmp_path.iterdir())
     assert run(str(tmp_path)) == shipped  # reads it
+
+
+def test_rules_read_from_the_cache_are_the_rules_of_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pharmcheck.rules.load import read_yaml
+    from pharmcheck.ruleset import RuleSet
+
+    monkeypatch.setenv("PHARMCHECK_CACHE_DIR", "off")
+    plain = RuleSet.load()
+    monkeypatch.setenv("PHARMCHECK_CACHE_DIR", str(tmp_path))
+    first, second = RuleSet.load(), RuleSet.load()  # writes the entries, then reads them
+    assert any(p.name.startswith("yaml-") for p in tmp_path.iterdir())
+    for loaded in (first, second):
+        assert [r.rule for r in loaded.rules] == [r.rule for r in plain.rules]
+        assert loaded.data == plain.data and loaded.scoring == plain.scoring
+    # an edited file is read again, and a corrupt entry is ignored
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [a]\n")
+    assert read_yaml(rules) == {"rules": ["a"]}
+    rules.write_text("rules: [b]\n")
+    assert read_yaml(rules) == {"rules": ["b"]}
+    for entry in tmp_path.glob("yaml-*/data.marshal"):
+        entry.write_bytes(b"\x00garbage")
+    assert read_yaml(rules) == {"rules": ["b"]}
+    assert [r.rule for r in RuleSet.load().rules] == [r.rule for r in plain.rules]

@@ -60,6 +60,9 @@ def test_the_shipped_kinds_and_what_they_make() -> None:
     assert runner_kinds()[:3] == ["local", "dask", "serial"]
     assert isinstance(make_runner("local", RunnerSettings(workers=4, processes=1)), ThreadRunner)
     assert isinstance(make_runner("local", RunnerSettings(workers=8, processes=2)), runner.ProcessRunner)
+    for kind in runner_kinds():  # every registration names a real factory, in the audit room
+        assert runner.RUNNERS[kind].startswith("pharmcheck.audit.")
+        assert callable(getattr(make_runner(kind, RunnerSettings(workers=2, processes=1)), "run", None))
     with pytest.raises(ValueError, match="unknown runner 'carrier-pigeon'"):
         make_runner("carrier-pigeon", RunnerSettings(workers=1))
 

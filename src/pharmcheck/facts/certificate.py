@@ -16,7 +16,6 @@ import os
 import socket
 import ssl
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -26,6 +25,7 @@ from pharmcheck.facts.registry import register
 from pharmcheck.fetch import guard
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.models import SiteFact
+from pharmcheck.urls import endpoint
 
 MAX_SANS = 200  # names kept in the fact (a CDN certificate may name thousands)
 
@@ -78,10 +78,10 @@ class CertificateProvider:
     live = False  # reading the crawl's certificate asks nothing; its own handshake is skipped offline
 
     def gather(self, target: FactTarget, deadline: Deadline, env: FactEnv) -> SiteFact | None:
-        parts = urlsplit(target.url)
-        if parts.scheme != "https" or not parts.hostname:
+        scheme, host, port = endpoint(target.url)
+        if scheme != "https" or not host:
             return None
-        subject = f"{parts.hostname}:{parts.port or 443}"
+        subject = f"{host}:{port}"
         der, trusted, verify_error = target.certificate, True, ""
         if not der:
             if not target.tls_refused:
@@ -89,7 +89,7 @@ class CertificateProvider:
             if env.options.offline or deadline.expired():
                 return None if env.options.offline else could_not_check(self.name, subject, "site deadline reached", env)
             try:
-                der, trusted, verify_error = _handshake(parts.hostname, parts.port or 443, deadline, env)
+                der, trusted, verify_error = _handshake(host, port, deadline, env)
             except (OSError, guard.Blocked, guard.Unresolvable) as exc:
                 return could_not_check(self.name, subject, f"no TLS handshake: {str(exc)[:200]}", env)
         try:

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pharmcheck.facts.bootstrap import load_bootstrap
 from pharmcheck.facts.interface import FactEnv, FactTarget, Need, could_not_check
@@ -22,6 +22,7 @@ from pharmcheck.fetch.base import Deadline, follow_redirects
 from pharmcheck.fetch.guard import literal_address
 from pharmcheck.fetch.live import LiveTransport, retry_after_seconds
 from pharmcheck.models import FactOutcome, SiteFact
+from pharmcheck.urls import authority
 
 RDAP_ACCEPT = "application/rdap+json, application/json;q=0.9"
 TTL_OK = 24 * 3600.0  # registration data changes rarely
@@ -147,7 +148,7 @@ class RdapProvider:
             return fact
 
     def _query(self, domain: str, base: str, deadline: Deadline, env: FactEnv) -> tuple[SiteFact, float]:
-        server = urlsplit(base).netloc
+        server = authority(base)
         url = f"{base}domain/{quote(domain)}"
         wait = RATE_LIMITS.wait_left(server)
         if wait > 0:

@@ -14,7 +14,6 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import re2
 import yaml
@@ -25,7 +24,7 @@ from pharmcheck.fetch.base import Deadline
 from pharmcheck.fetch.live import LiveTransport
 from pharmcheck.fetch.site import SiteFetcher
 from pharmcheck.models import SiteFact
-from pharmcheck.urls import registrable_domain
+from pharmcheck.urls import host_of, registrable_domain, scheme_of
 
 ISSUERS_FILE = Path(__file__).resolve().parent / "data" / "seal_issuers.yaml"
 MAX_SEAL_LINKS = 4  # issuer pages asked per site (a page may link a seal many times)
@@ -88,10 +87,10 @@ def seal_links(target: FactTarget) -> list[tuple[IssuerParser, str]]:
     found: list[tuple[IssuerParser, str]] = []
     seen: set[str] = set()
     for url in target.links:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        host = host_of(url)
+        if scheme_of(url) not in ("http", "https") or not host:
             continue
-        domain = registrable_domain(parts.hostname)
+        domain = registrable_domain(host)
         issuer = next((p for p in issuer_parsers() if domain in p.domains), None)
         if issuer is not None and issuer.id not in seen:
             seen.add(issuer.id)
@@ -144,7 +143,7 @@ class SealProvider:
             return {**base, "outcome": "could_not_check", "reason": f"the issuer's page: {resp.error.message}"}
         if resp.status != 200:
             return {**base, "outcome": "could_not_check", "reason": f"the issuer's page answered HTTP {resp.status}"}
-        if registrable_domain(urlsplit(resp.final_url).hostname or "") not in issuer.domains:
+        if registrable_domain(host_of(resp.final_url)) not in issuer.domains:
             return {**base, "outcome": "could_not_check", "reason": f"the issuer's page moved off its site to {resp.final_url}"}
         listed, status, says_not_listed = issuer.read(resp.body.decode("utf-8", errors="replace"))
         own = domain.removeprefix("www.")

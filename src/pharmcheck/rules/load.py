@@ -5,6 +5,7 @@ whose `RuleSet.load` is the one loader; this module knows only the rules stage's
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,33 @@ def default_rules_dir() -> Path:
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML file of the rules folder; RuleError (with the line) if it cannot be read."""
+    """A YAML file of the rules folder; RuleError (with the line) if it cannot be read.
+
+    What a file parses to is kept in the user cache (pharmcheck/cache.py), keyed by its bytes
+    and the YAML library's version: parsing the shipped rules was ~50 ms of every process
+    that loads them (each audit worker process too); reading the parsed form back is ~5 ms."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    from pharmcheck.cache import cached_dir, key_of
+
+    parsed: list[Any] = []
+
+    def build(folder: Path) -> None:
+        parsed.append(_parse_yaml(path))
+        (folder / "data.marshal").write_bytes(marshal.dumps(parsed[0]))  # ValueError for a type marshal lacks
+
+    def load(folder: Path) -> Any:
+        return parsed[0] if parsed else marshal.loads((folder / "data.marshal").read_bytes())
+
+    found = cached_dir(f"yaml-{key_of(yaml.__version__, _Loader.__name__, raw)}", build, load)
+    if found is not None:
+        return found
+    return parsed[0] if parsed else _parse_yaml(path)
+
+
+def _parse_yaml(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as fh:
             return yaml.load(fh, Loader=_Loader)
