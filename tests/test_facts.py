@@ -670,3 +670,43 @@ def test_a_worker_that_cannot_open_the_run_database_starts_with_an_empty_fact_ca
 
     ctx = ContextSpec(options=FetchOptions(), fact_db=str(tmp_path / "elsewhere" / "audit.db")).build()
     assert ctx.fact_cache.get("rdap", "shop.com") is None
+
+
+def _register_shop(link: str) -> dict[str, tuple[int, dict[str, str], bytes]]:
+    page = (f"<html><head><title>Lakeside Chemist</title></head><body><h1>Lakeside Chemist</h1>"
+            f"<p>Order your repeat prescription online; a pharmacist checks every order.</p>"
+            f"<a href='{link}'><img src='/img/common-logo.png' alt='Check if this website is operating legally'></a>"
+            f"</body></html>")
+    return {"/": (200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())}
+
+
+@pytest.mark.parametrize(("issuer_id", "host", "path", "fixture", "listed", "outcome"), [
+    ("eu_register_nl", "www.aanbiedersmedicijnen.nl", "/aanbieders/4411?site=lakeside-chemist.com",
+     "cibg_register.html", "www.lakeside-chemist.com", "this_domain"),
+    ("eu_register_nl", "www.aanbiedersmedicijnen.nl", "/aanbieders/4411?site=lakeside-chemist.com",
+     "cibg_register.html", "apotheek-delinde.nl", "other_domain"),
+    ("eu_register_de", "www.bfarm.de", "/versandhandel/suche?q=lakeside-chemist.com",
+     "bfarm_register.html", "lakeside-chemist.com", "this_domain"),
+    ("eu_register_de", "www.bfarm.de", "/versandhandel/suche?q=lakeside-chemist.com",
+     "register_not_found.html", "", "not_listed"),
+    ("mhra", "medicine-seller-register.mhra.gov.uk", "/search-registry/9120?site=lakeside-chemist.com",
+     "mhra_register.html", "www.lakeside-chemist.com", "this_domain"),
+    ("mhra", "medicine-seller-register.mhra.gov.uk", "/search-registry/9120?site=lakeside-chemist.com",
+     "mhra_register.html", "another-chemist.co.uk", "other_domain"),
+])
+def test_the_eu_common_logo_and_mhra_registers_say_whose_entry_it_is(
+        issuer_id: str, host: str, path: str, fixture: str, listed: str, outcome: str, tmp_path: Path,
+        ruleset: RuleSet) -> None:
+    with IssuerServer({path: (fixture, listed)}) as issuer:
+        with SiteServer(tmp_path, extra=_register_shop(f"http://{host}:{issuer.port}{path}")) as site:
+            port = site.httpd.server_address[1]
+            fetch = FetchOptions(resolve=(f"www.lakeside-chemist.com:{port}:127.0.0.1", f"{host}:{issuer.port}:127.0.0.1"),
+                                 allow_private=True, max_pages=1, rdap_base="http://127.0.0.1:9/")
+            report = check_site(f"http://www.lakeside-chemist.com:{port}/", CheckContext(ruleset=ruleset, options=fetch))
+        assert issuer.hits[path] == 1
+    [check] = _seal_checks(report)
+    assert (check["issuer"], check["outcome"]) == (issuer_id, outcome), check
+    if outcome == "this_domain":
+        assert check["status"] in ("ingeschreven", "erteilt", "registered")
+    if outcome == "other_domain":
+        assert report.criteria["licensing"].status.value == "red_flag" and report.verdict.value != "legitimate"
