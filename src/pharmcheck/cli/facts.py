@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pharmcheck.cli.options import add_console_options, console_setup
+from pharmcheck.cli.options import Parser, add_console_options, console_setup
 from pharmcheck.errors import PharmcheckError, UsageError
 from pharmcheck.models import ExitCode
 
@@ -18,7 +18,7 @@ IANA_URL = "https://data.iana.org/rdap/dns.json"
 def register(sub: argparse._SubParsersAction) -> None:
     facts = sub.add_parser("facts", help="site facts: the RDAP bootstrap file",
                            description="Site facts gathered beyond the pages (RDAP, certificate, host name).")
-    fsub = facts.add_subparsers(dest="facts_command", metavar="COMMAND")
+    fsub = facts.add_subparsers(dest="facts_command", metavar="COMMAND", parser_class=Parser, required=True)
     update = fsub.add_parser("update-bootstrap", help="refresh the RDAP bootstrap file (which server answers for each TLD)",
                              description="Fetch IANA's RDAP bootstrap file for domains (RFC 9224) and keep it in the "
                                          "user's cache folder, where checks find it (when newer than the shipped one).")
@@ -29,12 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     update.set_defaults(func=cmd_update_bootstrap)
     show = fsub.add_parser("bootstrap", help="show which RDAP bootstrap file is used and its date")
     show.set_defaults(func=cmd_show_bootstrap)
-    facts.set_defaults(func=lambda args: _usage(facts))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return ExitCode.USAGE
 
 
 def cmd_update_bootstrap(args: argparse.Namespace) -> int:

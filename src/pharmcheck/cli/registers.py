@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pharmcheck.cli.options import Parser
 from pharmcheck.errors import UsageError
 from pharmcheck.models import ExitCode
 
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     registers = sub.add_parser("registers", help="offline snapshots of registers and lists (allow/deny evidence)",
                                description="Import lists that registers publish (CSV: domain,status,source,date) so "
                                            "that check and audit match them (the `register` matcher).")
-    rsub = registers.add_subparsers(dest="registers_command", metavar="COMMAND")
+    rsub = registers.add_subparsers(dest="registers_command", metavar="COMMAND", parser_class=Parser, required=True)
     imp = rsub.add_parser("import", help="validate a register CSV and store it", description="Validate a register "
                           "CSV (header domain,status,source,date) and store it where check and audit read it.")
     imp.add_argument("file", help="the CSV file")
@@ -22,12 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=cmd_import)
     show = rsub.add_parser("list", help="the imported lists, their sizes and dates")
     show.set_defaults(func=cmd_list)
-    registers.set_defaults(func=lambda args: _usage(registers))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return ExitCode.USAGE
 
 
 def cmd_import(args: argparse.Namespace) -> int:
