@@ -40,6 +40,14 @@ DEFAULT_PRIOR = {"info": 0.25, "low": 0.25, "medium": 0.5, "high": 0.75, "critic
 PRIOR_DETAIL = "prior, not in the fit corpus: "
 
 
+def softmax(logits: dict[str, float]) -> dict[str, float]:
+    """Class probabilities from class logits (shifted by the largest: no overflow)."""
+    top = max(logits.values())
+    exp = {c: math.exp(v - top) for c, v in logits.items()}
+    total = sum(exp.values())
+    return {c: v / total for c, v in exp.items()}
+
+
 def encode_floats(values: Sequence[float]) -> str:
     """float32 little-endian, base64: a dense weight vector kept compact in YAML."""
     arr = array("f", values)
@@ -235,11 +243,8 @@ class JudgeModel:
 
     def probabilities(self, feats: dict[str, float], extra: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
         """Class probabilities; `extra` adds weights the fit does not have (priors)."""
-        logits = {c: self.intercept[c] + sum(self._weight(c, k, extra) * v for k, v in feats.items()) for c in self.coef}
-        top = max(logits.values())
-        exp = {c: math.exp(v - top) for c, v in logits.items()}
-        total = sum(exp.values())
-        return {c: v / total for c, v in exp.items()}
+        return softmax({c: self.intercept[c] + sum(self._weight(c, k, extra) * v for k, v in feats.items())
+                        for c in self.coef})
 
     def contributions(
         self, feats: dict[str, float], toward: str, extra: dict[str, dict[str, float]] | None = None

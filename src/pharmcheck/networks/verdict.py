@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pharmcheck.judge.model import JudgeModel
+from pharmcheck.judge.model import JudgeModel, softmax
 from pharmcheck.judge.verdict import legitimacy_score
 from pharmcheck.models import Finding, Verdict
 from pharmcheck.networks.cluster import Network
@@ -57,12 +57,9 @@ def network_finding(network: Network, url: str, config: NetworkConfig) -> Findin
 
 def with_network_prior(probabilities: dict[str, float], log_odds: float) -> dict[str, float]:
     """The class probabilities after multiplying the odds of `rogue` by e^log_odds."""
-    logits = {c: math.log(max(p, 1e-12)) + (log_odds if c == Verdict.rogue.value else 0.0)
-              for c, p in probabilities.items()}
-    top = max(logits.values())
-    exp = {c: math.exp(v - top) for c, v in logits.items()}
-    total = sum(exp.values())
-    return {c: round(v / total, 4) for c, v in exp.items()}
+    probs = softmax({c: math.log(max(p, 1e-12)) + (log_odds if c == Verdict.rogue.value else 0.0)
+                     for c, p in probabilities.items()})
+    return {c: round(p, 4) for c, p in probs.items()}
 
 
 def network_verdict(member: MemberInput, finding: Finding | None, scoring: ScoringConfig,
