@@ -3,10 +3,16 @@ HTTP server for a made-up site folder. (Not named conftest: tests/browser has it
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from pharmcheck.cli import main
 from pharmcheck.fetch.pagedir import site_dir_pages
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,3 +61,21 @@ class SiteServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+SRC = str(REPO / "src")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own (an audit, with its environment)."""
+    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pharmcheck", *args], capture_output=True, text=True, env=full_env,
+                          timeout=300)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in this process (quick: no interpreter start-up)."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)

@@ -15,7 +15,7 @@ from netsites import ShopServer
 from pharmcheck.audit.diff import diff_runs
 from pharmcheck.audit.store import AuditStore
 from pharmcheck.models import Confidence, Finding, Report, Severity, ToolInfo, Verdict
-from test_networks import cli, run_cli
+from sitekit import cli, run_cli
 
 CLUB = {"/": "<html><head><title>Hill Street Garden Club</title></head><body><h1>Garden club</h1>"
              "<p>Monthly meetings about roses, compost and seed swaps in the village hall.</p></body></html>"}

@@ -5,9 +5,6 @@ and the rules that read them. Real local servers on 127.0.0.1 speak each protoco
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +14,6 @@ import pytest
 from factkit import DnsServer, IssuerServer, RdapServer, rdap_domain, server_context
 from netsites import ShopServer
 from pharmcheck.check import CheckContext, check_site
-from pharmcheck.cli import main
 from pharmcheck.facts import PROVIDERS, FactEnv, FactTarget, MemoryFactCache, gather_facts
 from pharmcheck.facts.bootstrap import SHIPPED, load_bootstrap, parse_bootstrap
 from pharmcheck.facts.certificate import describe_certificate
@@ -26,23 +22,7 @@ from pharmcheck.fetch import ArchiveIndex
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.models import FactOutcome, FetchOptions, Report
 from pharmcheck.ruleset import RuleSet
-from sitekit import CHEAP_MEDS, EXAMPLES, NORTHBRIDGE, SiteServer
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "pharmcheck", *args], capture_output=True, text=True, env=full_env,
-                          timeout=300)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in this process (quick: no interpreter start-up)."""
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(list(args), code, out, err)
+from sitekit import CHEAP_MEDS, EXAMPLES, NORTHBRIDGE, SiteServer, cli, run_cli
 
 
 def _fact(report: dict | Report, provider: str) -> dict:

@@ -5,9 +5,6 @@ TLS certificate) among unrelated sites sharing a CDN, a theme and its demo tag I
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +12,6 @@ import numpy as np
 import pytest
 
 from netsites import ShopServer, start_all
-from pharmcheck.cli import main
 from pharmcheck.extract import extract_html
 from pharmcheck.extract.identifiers import normalise_phone
 from pharmcheck.extract.template import site_signature
@@ -26,23 +22,7 @@ from pharmcheck.networks.config import NetworkConfig, load_network_config
 from pharmcheck.networks.store import site_inputs as store_inputs
 from pharmcheck.networks.verdict import MemberInput, network_finding, network_verdict
 from pharmcheck.ruleset import RuleSet
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process of its own (an audit, with its environment)."""
-    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "pharmcheck", *args], capture_output=True, text=True, env=full_env,
-                          timeout=300)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in this process (quick: no interpreter start-up)."""
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(list(args), code, out, err)
+from sitekit import cli, run_cli
 
 
 @pytest.fixture(scope="module")
