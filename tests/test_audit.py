@@ -235,8 +235,7 @@ def test_progress_shows_done_total_rate_eta_and_verdicts() -> None:
 
 def test_progress_on_a_terminal_is_a_bar_drawn_in_place_and_erased() -> None:
     stream = io.StringIO()
-    progress = Progress(stream, "tty", total=10, already_done=4)
-    progress.force_terminal = True
+    progress = Progress(stream, "tty", total=10, already_done=4, force_terminal=True)
     progress.site_done("rogue")
     drawn = stream.getvalue()
     assert "5/10" in drawn and "rogue 1" in drawn and "\n" not in drawn.rstrip("\n").split("\r")[-1]

@@ -33,7 +33,8 @@ class Progress:
     """Counts what finished and shows it; `mode` is 'tty', 'log' or 'off'."""
 
     def __init__(self, stream: TextIO, mode: str, total: int | None, already_done: int = 0,
-                 already_counts: Counter[str] | None = None, log_every: float = 5.0) -> None:
+                 already_counts: Counter[str] | None = None, log_every: float = 5.0,
+                 force_terminal: bool | None = None) -> None:
         self.stream = stream
         self.mode = mode
         self.total = total
@@ -47,7 +48,7 @@ class Progress:
         self._drawn = False
         self._bar: Any = None
         self._task: Any = None
-        self.force_terminal: bool | None = None  # None: rich asks the stream; tests force it
+        self.force_terminal = force_terminal  # None: rich asks the stream (tests force it on a StringIO)
 
     def site_done(self, verdict: str) -> None:
         self.done += 1

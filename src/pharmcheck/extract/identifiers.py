@@ -10,6 +10,7 @@ site (its TLS certificate). Each identifier keeps its evidence: the page and the
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -190,11 +191,13 @@ def fact_identifiers(facts: Iterable[SiteFact], url: str) -> list[SiteIdentifier
     hosting puts unrelated shops on one address), so rules/data/networks.yaml weighs them low."""
     out: list[SiteIdentifier] = []
     seen: set[tuple[str, str]] = set()
+    per_kind: Counter[str] = Counter()
 
     def add(kind: str, value: str, text: str) -> None:
         value = value.strip().lower().rstrip(".")
-        if value and (kind, value) not in seen and sum(k == kind for k, _ in seen) < MAX_FACT_IDENTIFIERS:
+        if value and (kind, value) not in seen and per_kind[kind] < MAX_FACT_IDENTIFIERS:
             seen.add((kind, value))
+            per_kind[kind] += 1
             out.append(SiteIdentifier(kind=kind, value=value, url=url, text=text))
 
     for fact in facts:

@@ -65,12 +65,12 @@ class DrugC(Compiled):
     markets: DrugMarkets | None = None
 
     def _names(self, page: Page) -> list[str]:
-        markets = self.markets
-        market = markets.market(page) if markets is not None and self.schedules else ""
+        markets = self.markets if self.schedules else None
+        market = markets.market(page) if markets is not None else ""
         return [
             d.name
             for d in page.facts.drugs
-            if (not self.schedules or (markets.schedule(d, market) if markets and market else d.schedule) in self.schedules)
+            if (not self.schedules or (markets.schedule(d, market) if markets else d.schedule) in self.schedules)
             and (not self.categories or d.category in self.categories)
         ]
 
