@@ -304,7 +304,7 @@ def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> 
         db.add_site(later.id, 3 + i, report(f"https://operator-{i}.test/", ("gtm", "GTM-OPER4TOR"),
                                              ("phone", "+15550100")))
     db.finish_run(later.id)
-    clustering = compute(db, later.id, None, scoring, model=False)
+    clustering = compute(db, later.id, None, scoring, None)
     assert [sorted(m.url for m in n.members) for n in clustering.networks] == [
         [f"https://operator-{i}.test/" for i in range(3)]]
     learned = [c for c in clustering.commons if c.value == "GTM-THEME99"]

@@ -352,7 +352,7 @@ def _audit(store: Store, run: AuditRun, source: InputSource, spec: ContextSpec, 
 def _compute_networks(store: Store, run: AuditRun, spec: ContextSpec, ctx: CheckContext, err: TextIO) -> None:
     from pharmcheck.networks.compute import compute
 
-    clustering = compute(store, run.id, spec.rules, ctx.ruleset.scoring)
+    clustering = compute(store, run.id, spec.rules, ctx.ruleset.scoring, ctx.ruleset.model)  # the run's own model
     if clustering.networks:
         sizes = ", ".join(str(n.size) for n in clustering.networks[:10])
         print(f"{TOOL_NAME}: {len(clustering.networks)} network(s) of sites (sizes {sizes}); "

@@ -24,13 +24,10 @@ if TYPE_CHECKING:  # the audit store calls into networks/; networks only uses th
 
 
 def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: ScoringConfig,
-            config: NetworkConfig | None = None, model: JudgeModel | bool | None = True) -> Clustering:
+            model: JudgeModel | None, config: NetworkConfig | None = None) -> Clustering:
     """Cluster the run's sites and store its networks (replacing earlier ones). `model`: the
-    fitted judgement to weigh the network finding with (True: the rules folder's own)."""
+    fitted judgement the network finding is weighed with (None: hand-set scoring)."""
     config = config or load_network_config(rules_dir)
-    if model is True:
-        model = load_model(Path(rules_dir) if rules_dir else default_rules_dir())
-    judge = model if isinstance(model, JudgeModel) else None
     learned = store.seen_across_runs(db, run_id, config.commons_min_sites)
     clustering = find_networks(store.site_inputs(db, run_id), config, learned)
     rescored: dict[str, tuple[str, int | None, str]] = {}
@@ -44,7 +41,7 @@ def compute(db: Store, run_id: int, rules_dir: str | Path | None, scoring: Scori
                 continue
             changed = network_verdict(
                 MemberInput(member.verdict, member.score, stored.findings, stored.probabilities),
-                finding, scoring, judge, config.finding.log_odds)
+                finding, scoring, model, config.finding.log_odds)
             verdict, score = changed if changed is not None else (member.verdict, member.score)
             member.network_verdict = verdict
             rescored[member.url] = (verdict, score, json.dumps({
@@ -59,7 +56,7 @@ def networks_of_run(db: Store, run_id: int, rules_dir: str | Path | None, scorin
                     recompute: bool = False) -> dict[str, Any]:
     """The stored networks of a run, computed first if they never were (or `recompute`)."""
     if recompute or not store.is_computed(db, run_id):
-        compute(db, run_id, rules_dir, scoring)
+        compute(db, run_id, rules_dir, scoring, load_model(Path(rules_dir) if rules_dir else default_rules_dir()))
     return store.load(db, run_id)
 
 
