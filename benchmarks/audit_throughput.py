@@ -134,19 +134,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident KB of a process and its children, from /proc (Linux)."""
-    total = 0
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(resident, proportional) KB of a process and its children, from /proc (Linux). RSS
+    counts a page shared by forked workers once in each; PSS splits it between them."""
+    rss = pss = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+                rss += int(line.split()[1])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
-                total += _tree_rss(int(child))
-    except (FileNotFoundError, ProcessLookupError):
+                child_rss, child_pss = _tree_memory(int(child))
+                rss, pss = rss + child_rss, pss + child_pss
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
-    return total
+    return rss, pss
 
 
 def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict[str, float]:
@@ -166,14 +171,15 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
-        peak_total = 0
+        peak_total = peak_pss = 0
         stop_sampling = threading.Event()
 
         def sample() -> None:
             # ru_maxrss is per process; with worker processes, the total is what a machine feels.
-            nonlocal peak_total
+            nonlocal peak_total, peak_pss
             while not stop_sampling.wait(0.25):
-                peak_total = max(peak_total, _tree_rss(proc.pid))
+                rss, pss = _tree_memory(proc.pid)
+                peak_total, peak_pss = max(peak_total, rss), max(peak_pss, pss)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -196,7 +202,8 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
     return {
         "sites": stored, "seconds": elapsed, "sites_per_s": stored / elapsed, "pages_per_s": pages / elapsed,
         "requests_per_s": served / elapsed, "ideal": ideal, "ratio": served / elapsed / ideal,
-        "rss_mb": usage.ru_maxrss / 1024, "total_rss_mb": peak_total / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024, "total_rss_mb": peak_total / 1024, "total_pss_mb": peak_pss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "verdicts": verdicts,  # type: ignore[dict-item]
     }
 
@@ -295,13 +302,19 @@ def main() -> None:
         return
     args.sizes = args.sizes or [200, 2000]
     results = {}
+    # One site alone: the fixed cost of a run (start-up, rules, the networks at the end), so
+    # the CPU a site adds can be read without it.
+    fixed = run_size(1, args.workers, args.delay, args.audit_args)
+    print(f"     1 site:  {fixed['seconds']:6.1f} s  CPU {fixed['cpu_s']:.2f} s (the fixed cost of a run)", flush=True)
     for n in args.sizes:
         r = run_size(n, args.workers, args.delay, args.audit_args)
         results[n] = r
+        marginal = (r["cpu_s"] - fixed["cpu_s"]) / max(r["sites"] - 1, 1) * 1000
         print(f"{n:>6} sites: {r['seconds']:6.1f} s  {r['sites_per_s']:6.1f} sites/s  {r['pages_per_s']:6.1f} pages/s  "
               f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
-              f"(largest process {r['rss_mb']:.0f} MB)  "
-              f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site  {r['verdicts']}", flush=True)
+              f"(PSS {r['total_pss_mb']:.0f} MB; largest process {r['rss_mb']:.0f} MB)  "
+              f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site, "
+              f"{marginal:.0f} ms/site beyond the fixed cost  {r['verdicts']}", flush=True)
         if args.bare:
             b = bare_fetch(n, args.workers, args.delay)
             print(f"{n:>6} sites, bare asyncio fetch-only client: {b['seconds']:6.1f} s  {b['requests_per_s']:6.1f} req/s  "
@@ -314,7 +327,8 @@ def main() -> None:
           f"{ceiling / last['ideal']:.0%} of ideal")
     if len(results) >= 2:
         small, large = min(results), max(results)
-        for key, what in (("total_rss_mb", "all processes"), ("rss_mb", "largest process")):
+        for key, what in (("total_rss_mb", "all processes"), ("total_pss_mb", "all processes, PSS"),
+                          ("rss_mb", "largest process")):
             print(f"RSS({large}) / RSS({small}), {what}: {results[large][key] / results[small][key]:.2f} (target <= 1.2)")
 
 
