@@ -1,10 +1,10 @@
 """The language a page is written in, from a bounded sample of its visible text (py3langid).
 
 py3langid ships its model inside the package (`py3langid/data/model.npz.xz`): nothing is
-downloaded, ever. The model is loaded once per process, on the first page (~0.5 s). A page's
-text may be 400,000 characters; only a sample of at most `SAMPLE_CHARS` is classified (three
-slices spread over the text, so a long English footer or a cookie banner does not decide),
-which keeps detection well under 1 ms a page (benchmarks/analysis.py).
+downloaded, ever. The model is loaded once per process, on the first page (~10 ms from the
+user cache). A page's text may be 400,000 characters; only a sample of at most `SAMPLE_CHARS`
+is classified (three slices spread over the text, so a long English footer or a cookie banner
+does not decide), which keeps detection well under 1 ms a page (benchmarks/analysis.py).
 """
 
 from __future__ import annotations
