@@ -18,6 +18,15 @@ one connection per site, the same number of sites in flight, robots.txt and ever
 each site, nothing parsed): the requests/s a fetch-only client gets from the same server, and
 the audit's requests/s as a fraction of it.
 
+With `--phases`, the audit runs in this process instead (threads, one process: every phase
+is visible) and the CPU each site spends is split by phase, measured per thread: fetching
+(requests/urllib3, the SSRF guard, robots.txt), page extraction, the crawl frontier, site
+facts, judging (rules, score, verdict), storing/output/progress, and the rest (start-up,
+rules, networks at the end, thread hand-offs). `--workers 1` gives the figures without
+threads competing for the GIL.
+
+    python benchmarks/audit_throughput.py --phases --sizes 200 --delay 0.05 --workers 32
+
 With `--runner dask`, each size is audited by the thread runner (`--processes 1`) and by
 `--runner dask` with 1, 2 and 4 local worker processes, side by side: sites/s and CPU per site
 (the audit process and its children: the LocalCluster's nanny and worker processes). A 1-site
@@ -29,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
 import multiprocessing as mp
 import os
 import resource
@@ -134,19 +145,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident KB of a process and its children, from /proc (Linux)."""
-    total = 0
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(resident, proportional) KB of a process and its children, from /proc (Linux). RSS
+    counts a page shared by forked workers once in each; PSS splits it between them."""
+    rss = pss = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+                rss += int(line.split()[1])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
-                total += _tree_rss(int(child))
-    except (FileNotFoundError, ProcessLookupError):
+                child_rss, child_pss = _tree_memory(int(child))
+                rss, pss = rss + child_rss, pss + child_pss
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
-    return total
+    return rss, pss
 
 
 def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict[str, float]:
@@ -166,14 +182,15 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
-        peak_total = 0
+        peak_total = peak_pss = 0
         stop_sampling = threading.Event()
 
         def sample() -> None:
             # ru_maxrss is per process; with worker processes, the total is what a machine feels.
-            nonlocal peak_total
+            nonlocal peak_total, peak_pss
             while not stop_sampling.wait(0.25):
-                peak_total = max(peak_total, _tree_rss(proc.pid))
+                rss, pss = _tree_memory(proc.pid)
+                peak_total, peak_pss = max(peak_total, rss), max(peak_pss, pss)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -196,7 +213,8 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
     return {
         "sites": stored, "seconds": elapsed, "sites_per_s": stored / elapsed, "pages_per_s": pages / elapsed,
         "requests_per_s": served / elapsed, "ideal": ideal, "ratio": served / elapsed / ideal,
-        "rss_mb": usage.ru_maxrss / 1024, "total_rss_mb": peak_total / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024, "total_rss_mb": peak_total / 1024, "total_pss_mb": peak_pss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "verdicts": verdicts,  # type: ignore[dict-item]
     }
 
@@ -248,6 +266,84 @@ def bare_fetch(n_sites: int, workers: int, delay: float) -> dict[str, float]:
     return {"requests": fetched, "seconds": elapsed, "requests_per_s": fetched / elapsed, "cpu_s": cpu}
 
 
+class _PhaseClock:
+    """Thread CPU time spent inside wrapped functions, by phase; a phase called from inside
+    another wrapped one (robots.txt, fetched by the first page's fetch) is counted apart and
+    also stays in its caller's."""
+
+    def __init__(self) -> None:
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._depth = threading.local()
+
+    def wrap(self, owner: object, name: str, phase: str, nested: bool = False) -> None:
+        work = getattr(owner, name)
+
+        @functools.wraps(work)
+        def timed(*args: object, **kwargs: object) -> object:
+            depth = getattr(self._depth, "n", 0)
+            self._depth.n = depth + 1
+            started = time.thread_time()
+            try:
+                return work(*args, **kwargs)
+            finally:
+                self._depth.n = depth
+                if depth == 0 or nested:
+                    self.seconds[phase] += time.thread_time() - started
+                    self.calls[phase] += 1
+
+        setattr(owner, name, timed)
+
+
+def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -> None:
+    """Audit in this process, with the CPU of each phase measured on the thread that runs it."""
+    port = _free_port()
+    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
+    ready = mp.Event()
+    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        raise SystemExit("server did not start")
+    import pharmcheck.audit.session as session
+    import pharmcheck.check as check
+    import pharmcheck.fetch.render as render
+    import pharmcheck.fetch.site as site
+    from pharmcheck.cli import main as cli_main
+
+    clock = _PhaseClock()
+    clock.wrap(site.SiteFetcher, "get", "fetch (client, guard, robots.txt)")
+    clock.wrap(site.SiteFetcher, "robots", "  of which robots.txt", nested=True)
+    clock.wrap(render.PageReader, "read", "page extraction")
+    clock.wrap(check.CrawlFrontier, "add_links", "crawl frontier")
+    clock.wrap(check, "collect_facts", "site facts")
+    clock.wrap(check, "make_transport", "transport setup")
+    clock.wrap(check, "assess", "judging (rules, score, verdict)")
+    clock.wrap(session.AuditRecorder, "site_done", "store, output, progress")
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "sites.txt"
+        listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        code = cli_main(["audit", str(listing), "--db", str(Path(tmp) / "audit.db"), "--allow-private",
+                         "--workers", str(workers), "--processes", "1", "--no-progress", "-q", "-o", os.devnull,
+                         *extra])
+        elapsed = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    server.terminate()
+    server.join()
+    if code != 0:
+        raise SystemExit(f"audit failed ({code})")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    print(f"{n_sites} sites, {workers} workers in one process: {elapsed:.1f} s, {requests.value / elapsed:.0f} req/s, "
+          f"CPU {cpu / n_sites * 1000:.1f} ms/site; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    counted = 0.0
+    for phase, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1]):
+        if not phase.startswith(" "):
+            counted += seconds
+        print(f"  {phase:<36} {seconds / n_sites * 1000:7.2f} ms/site  ({clock.calls[phase]} calls)")
+    print(f"  {'rest (start-up, rules, networks...)':<36} {(cpu - counted) / n_sites * 1000:7.2f} ms/site")
+
+
 DASK_WORKERS = (1, 2, 4)
 
 
@@ -282,26 +378,38 @@ def main() -> None:
                     help="dask: compare the thread runner with Dask LocalClusters of 1, 2 and 4 workers")
     ap.add_argument("--bare", action="store_true",
                     help="also fetch the same sites with a bare asyncio client and print the audit's share of its req/s")
+    ap.add_argument("--phases", action="store_true",
+                    help="audit in this process and split the CPU per site by phase (fetch, extraction, judging...)")
     ap.add_argument("audit_args", nargs="*", help="extra arguments for `pharmcheck audit` (after --)")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one listening socket per site
     sizes = {k: len(v) for k, v in PAGES.items()}
     print(f"pages per site: {len(PAGES)} ({', '.join(f'{k} {v // 1000} KB' for k, v in sizes.items())}) + robots.txt")
-    print(f"{args.workers} workers, {args.delay * 1000:g} ms per response, ideal {args.workers / args.delay:g} req/s, "
-          f"{os.cpu_count()} CPUs")
+    ideal = f"ideal {args.workers / args.delay:g} req/s" if args.delay > 0 else "no network ideal (no delay)"
+    print(f"{args.workers} workers, {args.delay * 1000:g} ms per response, {ideal}, {os.cpu_count()} CPUs")
+    if args.phases:
+        for n in args.sizes or [200]:
+            profile_phases(n, args.workers, args.delay, args.audit_args)
+        return
     if args.runner == "dask":
         compare_runners(args.sizes or [200], args.workers, args.delay, args.audit_args)
         return
     args.sizes = args.sizes or [200, 2000]
     results = {}
+    # One site alone: the fixed cost of a run (start-up, rules, the networks at the end), so
+    # the CPU a site adds can be read without it.
+    fixed = run_size(1, args.workers, args.delay, args.audit_args)
+    print(f"     1 site:  {fixed['seconds']:6.1f} s  CPU {fixed['cpu_s']:.2f} s (the fixed cost of a run)", flush=True)
     for n in args.sizes:
         r = run_size(n, args.workers, args.delay, args.audit_args)
         results[n] = r
+        marginal = (r["cpu_s"] - fixed["cpu_s"]) / max(r["sites"] - 1, 1) * 1000
         print(f"{n:>6} sites: {r['seconds']:6.1f} s  {r['sites_per_s']:6.1f} sites/s  {r['pages_per_s']:6.1f} pages/s  "
               f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
-              f"(largest process {r['rss_mb']:.0f} MB)  "
-              f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site  {r['verdicts']}", flush=True)
+              f"(PSS {r['total_pss_mb']:.0f} MB; largest process {r['rss_mb']:.0f} MB)  "
+              f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site, "
+              f"{marginal:.0f} ms/site beyond the fixed cost  {r['verdicts']}", flush=True)
         if args.bare:
             b = bare_fetch(n, args.workers, args.delay)
             print(f"{n:>6} sites, bare asyncio fetch-only client: {b['seconds']:6.1f} s  {b['requests_per_s']:6.1f} req/s  "
@@ -314,7 +422,8 @@ def main() -> None:
           f"{ceiling / last['ideal']:.0%} of ideal")
     if len(results) >= 2:
         small, large = min(results), max(results)
-        for key, what in (("total_rss_mb", "all processes"), ("rss_mb", "largest process")):
+        for key, what in (("total_rss_mb", "all processes"), ("total_pss_mb", "all processes, PSS"),
+                          ("rss_mb", "largest process")):
             print(f"RSS({large}) / RSS({small}), {what}: {results[large][key] / results[small][key]:.2f} (target <= 1.2)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,6 +33,8 @@ from pharmcheck.models import (
     Verdict,
 )
 from pharmcheck.report.tabular import CsvFormatter, csv_safe, json_document, jsonl_line, render_csv
+from pharmcheck.ruleset import RuleSet
+from sitekit import EXAMPLES
 
 TOOL = ToolInfo(name="pharmcheck", version="0.1.0", rules_version="test")
 
@@ -294,3 +297,26 @@ def test_process_runner_gives_up_on_workers_that_keep_dying(tmp_path: Path) -> N
                                 threading.Event())
     assert seen.failed and all("worker process died" in why for _, why in seen.failed)
     assert not seen.done
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="rules are inherited by forked workers only")
+def test_forked_worker_processes_audit_with_the_rules_the_run_loaded(tmp_path: Path, ruleset: RuleSet) -> None:
+    from pharmcheck.audit.runner import ProcessRunner
+
+    # The spec names rules that cannot load: a worker that loaded them again would die. With
+    # the run's loaded rules inherited, every site is audited (offline: sites the example
+    # capture does not hold are unreachable, quickly) and reports the run's rules version.
+    spec = ContextSpec(FetchOptions(), rules=str(tmp_path / "no-such-rules"),
+                       replay=str(EXAMPLES / "northbridge-pharmacy.warc.gz"))
+    reports: list[Report] = []
+
+    class Keep(_Collect):
+        def site_done(self, task: SiteTask, report: Report) -> None:
+            reports.append(report)
+
+    seen = Keep()
+    outcome = ProcessRunner(4, 2, ruleset).run([SiteTask(f"https://s{i}.example/", i) for i in range(6)], spec,
+                                               seen, threading.Event())
+    assert (outcome.completed, outcome.failed) == (6, 0) and not seen.failed
+    assert {r.tool.rules_version for r in reports} == {ruleset.version}
+    assert {r.verdict for r in reports} == {Verdict.unreachable}

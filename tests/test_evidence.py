@@ -90,3 +90,57 @@ def test_a_pharmacy_telling_its_own_prescription_flow_is_a_seller(ruleset: RuleS
     assert "SELL-PRESCRIPTION-FLOW" in fired
     # The same steps told as advice to patients are not the site's own flow.
     assert "SELL-PRESCRIPTION-FLOW" not in _fired(ruleset, "Patients should ask the pharmacy to contact their doctor.")
+
+
+def test_a_pharmacy_refusing_some_sales_is_no_third_party(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "We do not sell products of possible abuse, such as codeine syrups, by mail.",
+        "We can only sell two packs of a pain reliever to each customer.",
+    )
+    assert "LIC-SUPPLY-LIMITS" in fired
+    assert "NOT-SAYS-NO-SALES" not in fired
+    # A site that says it sells no medicines at all still says so.
+    assert "NOT-SAYS-NO-SALES" in _fired(ruleset, "We are an information service: we do not sell medicines.")
+
+
+def test_pharmacy_practice_marks_of_a_licensed_dispenser(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "Because of federal rules we can only ship to addresses within the United States.",
+        "Some insurance plans restrict coverage for mail delivery, so call your insurance company to verify it.",
+        "Keep your scripts on file with us and reorder your repeats from our app.",
+    )
+    assert {"LIC-SHIPS-WHERE-LICENSED", "LIC-INSURANCE-BILLED", "SELL-PRESCRIPTION-FLOW"} <= fired
+    assert "LIC-SHIPS-WHERE-LICENSED" not in _fired(ruleset, "We ship worldwide to every country, fast.")
+    # "Non-prescription" naming a product group is no offer without prescription.
+    assert "RX-NO-PRESCRIPTION-UNNAMED" not in _fired(ruleset, "Non-prescription items can be added to any click and collect order.")
+
+
+def test_third_parties_that_sell_nothing_say_so_in_their_own_ways(ruleset: RuleSet) -> None:
+    card = _fired(ruleset, "Print the coupon, bring it to your pharmacy and present it when you pay. This card is not insurance.")
+    comparison = _fired(ruleset, "We rate and review online pharmacies. Compare drug prices across licensed pharmacies near you.")
+    leaflet = _fired(ruleset, "Common side effects are headache and nausea.",
+                     "If you notice side effects, speak to your doctor or pharmacist and report them through the Yellow Card scheme.")
+    assert "NOT-DISCOUNT-CARD" in card
+    assert "NOT-PRICE-COMPARISON" in comparison
+    assert "NOT-MEDICINE-LEAFLET" in leaflet
+    # A pharmacy that takes discount cards or speaks of its own pharmacists is not one.
+    assert "NOT-DISCOUNT-CARD" not in _fired(ruleset, "We accept most prescription discount cards at our counter.")
+    assert "NOT-MEDICINE-LEAFLET" not in _fired(ruleset, "Side effects? Our pharmacists answer by phone. Speak to your doctor or pharmacist first.")
+
+
+def test_a_press_article_on_buying_medicines_online_is_no_pharmacy_evidence(ruleset: RuleSet) -> None:
+    article = _fired(
+        ruleset,
+        "Chi ha bisogno di un antidolorifico può comprarlo su un sito legale, riconoscibile dal logo comune europeo "
+        "rilasciato dal Ministero della Salute.",
+        "Sul web si possono comprare solo farmaci senza obbligo di prescrizione, come i farmaci da banco.",
+        title="Come riconoscere una farmacia online",
+    )
+    assert "NOT-EU-CONSUMER-ADVICE" in article
+    assert not article & {"LIC-EU-LOGO-CLAIMED", "LIC-EU-SUPERVISOR-NAMED", "RX-EU-OTC-ONLY-ONLINE"}
+    # The pharmacy's own sentence is still its own.
+    shop = _fired(ruleset, "Nella nostra farmacia online vendiamo solo farmaci senza obbligo di prescrizione, spediti in tutta Italia.",
+                  title="Farmacia")
+    assert "RX-EU-OTC-ONLY-ONLINE" in shop

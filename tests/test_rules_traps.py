@@ -85,6 +85,18 @@ CASES = {
         "/about": "<p>We are registered with the General Pharmaceutical Council, registration number 1029384. "
                   "A valid prescription is required for prescription-only medicines.</p>",
     }),
+    "prescription discount card programme": ("not_pharmacy", "https://www.rx-savings-club.test/", {
+        "/how-it-works": "<p>Print your free card, bring it to your pharmacy and present it when you pay for your prescription. "
+                         "The prescription savings card works at most drugstores. This card is not insurance.</p>",
+    }),
+    "drug price comparison and pharmacy rating service": ("not_pharmacy", "https://www.pharmacy-prices.test/", {
+        "/about": "<p>We review and rate online pharmacies. Compare drug prices across licensed pharmacies and see a "
+                  "pharmacy profile for each one before you order from it. Questions? Call our office.</p>",
+    }),
+    "medicine leaflet on a patient charity's site": ("not_pharmacy", "https://www.mood-help.test/", {
+        "/medicines/citalopram": "<p>Citalopram is an antidepressant. Common side effects are nausea, headache and dry mouth.</p>"
+                                 "<p>If side effects worry you, speak to your doctor or pharmacist and report them via the Yellow Card scheme.</p>",
+    }),
     "prescription promise next to controlled drugs and crypto": ("rogue", "https://calm-meds.test/", {
         "/shop": "<p>Buy Valium 10mg, in stock. A valid prescription is required.</p>"
                  "<p>Pay with Bitcoin for a 15% discount.</p>",

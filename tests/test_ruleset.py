@@ -79,3 +79,51 @@ def test_a_thread_audit_of_several_sites_loads_the_rules_once(tmp_path: Path, mo
                  "--workers", "2", "--processes", "1", "--no-progress", "-o", str(tmp_path / "again.jsonl")]) == 0
     assert len(loads) == 1
     capsys.readouterr()
+
+
+def _regex_entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("regexes-*"))
+
+
+def test_a_folder_loaded_again_skips_the_regex_checks_and_judges_alike(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from pharmcheck.rules.compile import _text_leaves
+    from pharmcheck.rules.textsearch import LazyRE2
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PHARMCHECK_CACHE_DIR", str(cache))
+    copy = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def lazy_regexes(ruleset: RuleSet) -> int:
+        return sum(isinstance(p, LazyRE2) for cr in ruleset.rules for leaf in _text_leaves(cr.matcher)
+                   for p, _ in leaf.patterns.folded + leaf.patterns.cased)
+
+    assert lazy_regexes(RuleSet.load(copy)) == 0  # first load: every regex checked and compiled
+    assert len(_regex_entries(cache)) == 1
+    assert lazy_regexes(RuleSet.load(copy)) > 100  # the same folder again: trusted, compiled on use
+    # Every rule's examples still match and miss as written, on the lazily compiled regexes.
+    assert main(["rules", "test", "--rules", str(copy)]) == 0
+    assert ", 0 failed" in capsys.readouterr().out
+
+
+def test_an_edited_folder_has_its_new_regex_checked_and_a_corrupt_entry_is_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PHARMCHECK_CACHE_DIR", str(cache))
+    copy = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    RuleSet.load(copy)
+    (entry,) = _regex_entries(cache)
+    (entry / "regexes.marshal").write_bytes(b"\x00not marshal")
+    assert RuleSet.load(copy).get("RX-NO-PRESCRIPTION") is not None  # a corrupt entry: checked again, rewritten
+    assert _regex_entries(cache) == [entry] and (entry / "regexes.marshal").read_bytes() != b"\x00not marshal"
+    (copy / "extra.yaml").write_text(
+        "rules:\n- id: EXTRA-LOOKAHEAD\n  name: x\n  criterion: seller\n  severity: low\n  weight: 1\n"
+        "  confidence: low\n  description: x\n  references: [https://example.org/]\n"
+        "  message: x\n  match: {text: {regex: ['buy(?!\\s+nothing)']}}\n  examples: {match: [buy], no_match: [sell]}\n",
+        encoding="utf-8")
+    with pytest.raises(RuleError, match=r"EXTRA-LOOKAHEAD: text: regular expression .* cannot run on RE2"):
+        RuleSet.load(copy)
+    assert _regex_entries(cache) == [entry]  # a folder that does not load leaves no entry

@@ -50,16 +50,43 @@ def cached_dir(name: str, build: Callable[[Path], None], load: Callable[[Path], 
     """`load(folder)` of the cache entry `name` (a folder), first building it with
     `build(folder)` if it is missing. None when caching is off or the entry cannot be built or
     read: the caller then builds the thing itself."""
+    found = load_entry(name, load)
+    if found is not None:
+        return found
+    entry = store_entry(name, build)
+    if entry is None:
+        return None
+    try:
+        return load(entry)
+    except Exception as exc:
+        _log.debug("cache entry %s not readable: %s", entry, exc)
+        return None
+
+
+def load_entry(name: str, load: Callable[[Path], T]) -> T | None:
+    """`load(folder)` of the cache entry `name`, or None if it is missing, caching is off, or
+    it cannot be read (a corrupt entry is removed, to be written again)."""
     root = cache_dir()
     if root is None:
         return None
     entry = root / name
-    if entry.is_dir():
-        try:
-            return load(entry)
-        except Exception as exc:  # corrupt or from an incompatible version: rebuild it
-            _log.debug("cache entry %s unreadable (%s); rebuilding it", entry, exc)
-            shutil.rmtree(entry, ignore_errors=True)
+    if not entry.is_dir():
+        return None
+    try:
+        return load(entry)
+    except Exception as exc:  # corrupt or from an incompatible version: rebuild it
+        _log.debug("cache entry %s unreadable (%s); rebuilding it", entry, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
+def store_entry(name: str, build: Callable[[Path], None]) -> Path | None:
+    """Write the cache entry `name` with `build(folder)` (into a temporary folder renamed into
+    place; an entry another process put there first is kept). Its folder, or None when
+    caching is off or it could not be written."""
+    root = cache_dir()
+    if root is None:
+        return None
     try:
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
@@ -69,10 +96,10 @@ def cached_dir(name: str, build: Callable[[Path], None], load: Callable[[Path], 
     try:
         build(staging)
         with contextlib.suppress(OSError):  # another process put the same entry there first: use that one
-            os.rename(staging, entry)
-        return load(entry)
+            os.rename(staging, root / name)
+        return root / name if (root / name).is_dir() else None
     except Exception as exc:
-        _log.debug("cache entry %s not written: %s", entry, exc)
+        _log.debug("cache entry %s not written: %s", root / name, exc)
         return None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -208,14 +208,14 @@ class _Shard:
     """One worker process, its own task queue, and the sites handed to it."""
 
     def __init__(self, index: int, mp_context: Any, spec: ContextSpec, threads: int,
-                 results: Any) -> None:
+                 results: Any, ruleset: RuleSet | None = None) -> None:
         self.index = index
         self.threads = threads
         self.queue = mp_context.Queue()
         self.in_flight: dict[str, SiteTask] = {}
         self.waiting: deque[SiteTask] = deque()
         self.process = mp_context.Process(
-            target=_process_main, args=(index, spec, threads, self.queue, results, os.getpid()),
+            target=_process_main, args=(index, spec, threads, self.queue, results, os.getpid(), ruleset),
             name=f"pharmcheck-audit-{index}", daemon=True)
         self.process.start()
 
@@ -227,20 +227,27 @@ class ProcessRunner:
 
     A site goes to the process chosen by its registrable domain, so the per-host connection
     cap (a `HostLimiter` per process) still holds across the sites of one domain. Reports come
-    back as JSON and the observer runs in this process, on the caller's thread."""
+    back as JSON and the observer runs in this process, on the caller's thread.
 
-    def __init__(self, workers: int, processes: int) -> None:
+    `ruleset`, the run's rules already loaded by the caller, is inherited by forked worker
+    processes instead of being loaded again in each (half a second of CPU per process); with
+    another start method (spawn) each process loads the spec's rules itself."""
+
+    def __init__(self, workers: int, processes: int, ruleset: RuleSet | None = None) -> None:
         if workers < 1 or processes < 1:
             raise ValueError("workers and processes must be at least 1")
         self.workers = workers
         self.processes = min(processes, workers)
+        self.ruleset = ruleset
 
     def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
             stop: threading.Event) -> RunOutcome:
         mp_context = multiprocessing.get_context()
         results = mp_context.Queue()
         per_process = -(-self.workers // self.processes)
-        shards = [_Shard(i, mp_context, spec, per_process, results) for i in range(self.processes)]
+        # Handed over only to forked children: their memory is a copy of ours, nothing is pickled.
+        inherited = self.ruleset if mp_context.get_start_method() == "fork" else None
+        shards = [_Shard(i, mp_context, spec, per_process, results, inherited) for i in range(self.processes)]
         restarts = 0
         outcome = RunOutcome()
         source: Iterator[SiteTask] = iter(tasks)
@@ -269,7 +276,7 @@ class ProcessRunner:
                 try:
                     index, url, report_json, error = results.get(timeout=_POLL)
                 except queue.Empty:
-                    restarts += self._replace_dead(shards, mp_context, spec, results, observer, outcome)
+                    restarts += self._replace_dead(shards, mp_context, spec, results, observer, outcome, inherited)
                     if restarts > _RESTARTS:
                         raise RuntimeError("audit worker processes keep dying; see the messages above") from None
                     continue
@@ -311,7 +318,7 @@ class ProcessRunner:
 
     @staticmethod
     def _replace_dead(shards: list[_Shard], mp_context: Any, spec: ContextSpec, results: Any,
-                      observer: AuditObserver, outcome: RunOutcome) -> int:
+                      observer: AuditObserver, outcome: RunOutcome, ruleset: RuleSet | None) -> int:
         replaced = 0
         for i, shard in enumerate(shards):
             if shard.process.is_alive():
@@ -319,7 +326,7 @@ class ProcessRunner:
             code = shard.process.exitcode
             for task in shard.in_flight.values():
                 _deliver(observer, outcome, task, None, RuntimeError(f"audit worker process died (exit code {code})"))
-            fresh = _Shard(i, mp_context, spec, shard.threads, results)
+            fresh = _Shard(i, mp_context, spec, shard.threads, results, ruleset)
             fresh.waiting = shard.waiting
             shards[i] = fresh
             replaced += 1
@@ -331,11 +338,13 @@ def _shard_of(url: str, count: int) -> int:
     return zlib.crc32(registrable_domain(host_of(url)).encode()) % count
 
 
-def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, results: Any, parent: int) -> None:
-    """A worker process: `threads` threads auditing the sites its queue hands it."""
+def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, results: Any, parent: int,
+                  ruleset: RuleSet | None = None) -> None:
+    """A worker process: `threads` threads auditing the sites its queue hands it, with the
+    parent's `ruleset` (forked) or the spec's rules loaded here."""
     # Ctrl-C reaches the whole process group; the parent decides what to do with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    ctx = spec.build()
+    ctx = spec.build(ruleset)
 
     def orphan_watch() -> None:
         # A parent killed with SIGKILL cannot stop us: do not audit on for nobody.
@@ -413,4 +422,6 @@ def local_runner(settings: RunnerSettings) -> Runner:
     """Threads in this process, or (more than one process) worker processes each running threads."""
     workers = settings.workers
     processes = default_processes(workers) if settings.processes is None else settings.processes
-    return ThreadRunner(workers, settings.ctx) if processes <= 1 else ProcessRunner(workers, processes)
+    if processes <= 1:
+        return ThreadRunner(workers, settings.ctx)
+    return ProcessRunner(workers, processes, settings.ctx.ruleset if settings.ctx is not None else None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -37,19 +39,79 @@ def regex_union(patterns: list[str], what: str, flags: int = re.IGNORECASE) -> S
 def compile_regex(source: str, flags: int, what: str) -> Searcher | None:
     """A rule's regex on RE2. Syntax errors are reported in Python's words (the dialect the
     rules are written in); a regex RE2 cannot run (look-arounds, back-references) is refused
-    rather than run on backtracking `re`, where one page could hold a check for minutes."""
+    rather than run on backtracking `re`, where one page could hold a check for minutes.
+
+    A regex the current `RegexLedger` knows passed both checks before (the same rules loaded
+    by an earlier process) is not checked again: it is compiled on first use (LazyRE2)."""
     if not source:
         return None
+    full = ("(?i)" if flags & re.IGNORECASE else "") + source
+    ledger = _LEDGER.get()
+    if ledger is not None and (int(flags), source) in ledger.known:
+        ledger.passed.add((int(flags), source))
+        return LazyRE2(full)
     try:
         re.compile(source, flags)
     except re.error as exc:
         raise CompileError(f"{what}: bad regular expression: {exc}") from exc
     try:
-        return cast(Searcher, re2.compile(("(?i)" if flags & re.IGNORECASE else "") + source, options=_RE2_OPTIONS))
+        compiled = cast(Searcher, re2.compile(full, options=_RE2_OPTIONS))
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise CompileError(f"{what}: regular expression {source[:120]!r} cannot run on RE2 ({reason}); "
                            "rules use RE2 (linear time): rewrite it without look-arounds or back-references") from exc
+    if ledger is not None:
+        ledger.passed.add((int(flags), source))
+    return compiled
+
+
+class LazyRE2:
+    """An RE2 regex already known to compile, compiled when first searched: most of a rule
+    set's regexes never run on a given run (the page-wide RegexSet pass rules them out), so
+    compiling them all was a sixth of loading the rules. Two threads racing to compile it
+    build equal objects; either is kept."""
+
+    __slots__ = ("_compiled", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled: Any = None
+
+    def _regex(self) -> Any:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re2.compile(self.pattern, options=_RE2_OPTIONS)
+        return compiled
+
+    def search(self, text: str, pos: int | None = None, endpos: int | None = None) -> Any:
+        return self._regex().search(text, pos, endpos)
+
+    def finditer(self, text: str, pos: int | None = None, endpos: int | None = None) -> Iterator[Any]:
+        return cast(Iterator[Any], self._regex().finditer(text, pos, endpos))
+
+
+@dataclass
+class RegexLedger:
+    """The rule regexes known to pass compile_regex's checks (`known`, from an earlier load of
+    the same rules folder), and those that passed during this load (`passed`)."""
+
+    known: frozenset[tuple[int, str]] = frozenset()
+    passed: set[tuple[int, str]] = field(default_factory=set)
+
+
+_LEDGER: ContextVar[RegexLedger | None] = ContextVar("pharmcheck_regex_ledger", default=None)
+
+
+@contextmanager
+def regex_ledger(known: frozenset[tuple[int, str]]) -> Iterator[RegexLedger]:
+    """Within the block, compile_regex trusts the regexes in `known` and records every regex
+    that passed; the block's ledger is yielded (the caller stores `passed` for next time)."""
+    ledger = RegexLedger(known)
+    token = _LEDGER.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _LEDGER.reset(token)
 
 
 def phrases_regex(phrases: list[str]) -> re.Pattern[str] | None:

@@ -1,0 +1,81 @@
+"""CPU time of starting pharmcheck: `--version`, loading the shipped rules, and `check
+--replay` of the bundled capture, each in a fresh process.
+
+    python benchmarks/startup.py [--runs N] [--src DIR ...]
+
+Each `--src` is a pharmcheck source folder (default: this checkout's src/); with two or
+more, their runs are interleaved (A B A B ...) so that a shared, noisy machine weighs on
+each alike, and the last column gives each folder's median over the first one's. Times are
+the child process's CPU (user + system, from getrusage), medians of N runs. The user cache
+(pharmcheck/cache.py) is warm: one untimed run of each first, as every run after the first
+on a machine is. Targets: --version < 0.15 s, rules load < 150 ms, check --replay < 0.4 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NORTHBRIDGE = REPO / "examples" / "northbridge-pharmacy.warc.gz"
+
+# The rules load alone, in-process: what `RuleSet.load()` costs once its modules are imported.
+RULES_LOAD = (
+    "import time\n"
+    "from pharmcheck.ruleset import RuleSet\n"
+    "start = time.process_time()\n"
+    "RuleSet.load()\n"
+    "print(time.process_time() - start)\n"
+)
+
+CASES: list[tuple[str, list[str]]] = [
+    ("pharmcheck --version", ["-m", "pharmcheck", "--version"]),
+    ("rules load (in process, imports excluded)", ["-c", RULES_LOAD]),
+    ("check --replay northbridge (whole process)",
+     ["-m", "pharmcheck", "check", "https://www.northbridge-pharmacy.example/", "--replay", str(NORTHBRIDGE)]),
+]
+
+
+def run_once(src: Path, args: list[str]) -> float:
+    """CPU seconds of one fresh process (or, for the rules load, what it prints)."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"{src}: {' '.join(args[:3])} failed ({out.returncode}): {out.stderr.strip()[-300:]}")
+    if args[0] == "-c":
+        return float(out.stdout.strip().splitlines()[-1])
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--src", action="append", type=Path, help="a pharmcheck src/ folder (repeatable)")
+    args = parser.parse_args()
+    sources = [s.resolve() for s in (args.src or [REPO / "src"])]
+    print(f"{'case':<46}{'median s':>10}{'p25':>8}{'p75':>8}{'x first':>9}  src (CPU, {args.runs} runs, interleaved)")
+    for name, case in CASES:
+        for src in sources:
+            run_once(src, case)  # warm the user cache and the page cache
+        times: dict[Path, list[float]] = {src: [] for src in sources}
+        for _ in range(args.runs):
+            for src in sources:
+                times[src].append(run_once(src, case))
+        first = statistics.median(times[sources[0]])
+        for src in sources:
+            t = sorted(times[src])
+            q = statistics.quantiles(t, n=4) if len(t) > 1 else [t[0], t[0], t[0]]
+            median = statistics.median(t)
+            print(f"{name:<46}{median:>10.3f}{q[0]:>8.3f}{q[2]:>8.3f}{median / first:>9.2f}  {src}")
+    print("targets: --version < 0.15 s; rules load < 0.150 s; check --replay < 0.4 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The live client's shared machinery: one watchdog thread for every request's time limit,
+and the proxy environment read once per origin (still honoured host by host)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pharmcheck.fetch import LiveTransport
+from pharmcheck.fetch.base import Deadline
+from pharmcheck.fetch.live import _Watchdog
+from pharmcheck.models import FetchOptions
+
+WAIT = 10.0  # generous: only a broken watchdog waits this long
+
+
+def test_alarms_fire_in_the_order_they_are_due() -> None:
+    watchdog = _Watchdog()
+    fired: list[str] = []
+    last = threading.Event()
+    watchdog.arm(0.3, lambda: (fired.append("late"), last.set()))
+    watchdog.arm(0.05, lambda: fired.append("early"))
+    watchdog.arm(0.15, lambda: fired.append("middle"))
+    assert last.wait(WAIT)
+    assert fired == ["early", "middle", "late"]
+
+
+def test_a_cancelled_alarm_never_fires() -> None:
+    watchdog = _Watchdog()
+    fired: list[str] = []
+    done = threading.Event()
+    watchdog.arm(0.05, lambda: fired.append("cancelled")).cancel()
+    watchdog.arm(0.2, lambda: (fired.append("kept"), done.set()))
+    assert done.wait(WAIT)
+    assert fired == ["kept"]
+
+
+def test_a_failing_action_does_not_stop_the_watchdog() -> None:
+    watchdog = _Watchdog()
+    done = threading.Event()
+
+    def broken() -> None:
+        raise RuntimeError("bug")
+
+    watchdog.arm(0.01, broken)
+    watchdog.arm(0.1, done.set)
+    assert done.wait(WAIT)
+
+
+def test_cancelled_alarms_do_not_pile_up() -> None:
+    # Every request arms one and cancels it when it finishes, long before it is due.
+    watchdog = _Watchdog()
+    for _ in range(5000):
+        watchdog.arm(600, lambda: None).cancel()
+    done = threading.Event()
+    watchdog.arm(0.01, done.set)
+    assert done.wait(WAIT)
+    assert len(watchdog._heap) < 2 * _Watchdog._COMPACT_EVERY
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_gets_its_own_watchdog_thread() -> None:
+    watchdog = _Watchdog()
+    ready = threading.Event()
+    watchdog.arm(0.01, ready.set)  # the parent's thread is running
+    assert ready.wait(WAIT)
+    pid = os.fork()
+    if pid == 0:  # the child: its alarm must fire although the parent's thread is not here
+        fired = threading.Event()
+        watchdog.arm(0.01, fired.set)
+        os._exit(0 if fired.wait(WAIT) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"{self.server.name} saw {self.path}".encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(address: str, name: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((address, 0), _Answer)
+    server.name = name  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def proxy_and_site() -> Iterator[tuple[str, str]]:
+    proxy, site = _serve("127.0.0.1", "proxy"), _serve("127.0.0.1", "site")
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}", f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        for server in (proxy, site):
+            server.shutdown()
+            server.server_close()
+
+
+def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
+        proxy_and_site: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, site = proxy_and_site
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
+    try:
+        seen = [transport.exchange(url, Deadline(30)).body.decode()
+                for url in (f"{site}/a", "http://shop.example/b", f"{site}/c", "http://shop.example/d")]
+    finally:
+        transport.close()
+    # The host in NO_PROXY is reached directly, every time; the other one through the proxy,
+    # every time (a proxy is asked with the whole URL).
+    assert seen == ["site saw /a", "proxy saw http://shop.example/b", "site saw /c", "proxy saw http://shop.example/d"]
