@@ -67,22 +67,23 @@ TEXTS = [
     "Notre pharmacie en ligne vous livre vos médicaments sans ordonnance en quarante-huit heures.",
     "La nostra farmacia consegna i farmaci a domicilio in tutta Italia entro due giorni lavorativi.",
 ]
-DETECT = ("import json, sys; from pharmcheck.language import detect_language;"
-          "print(json.dumps([detect_language(t) for t in json.loads(sys.argv[1])]))")
+# The detected language and the model's own answer (language and probability, exactly).
+DETECT = ("import json, sys; from pharmcheck.language import _model, detect_language;"
+          "print(json.dumps([[detect_language(t), repr(_model().classify(t))] for t in json.loads(sys.argv[1])]))")
 
 
 def test_the_cached_language_model_detects_what_the_shipped_one_does(tmp_path: Path) -> None:
     import json
     import os
 
-    def run(cache: str) -> list[str]:
+    def run(cache: str) -> list[tuple[str, str]]:
         env = dict(os.environ, PHARMCHECK_CACHE_DIR=cache)
         done = subprocess.run([sys.executable, "-c", DETECT, json.dumps(TEXTS)], env=env, capture_output=True,
                               text=True, check=True)
-        return list(json.loads(done.stdout))
+        return [tuple(answer) for answer in json.loads(done.stdout)]
 
     shipped = run("off")
-    assert shipped == ["en", "de", "fr", "it"]
+    assert [language for language, _ in shipped] == ["en", "de", "fr", "it"]
     assert run(str(tmp_path)) == shipped  # builds the entry
     assert any(p.name.startswith("langid-") for p in tmp_path.iterdir())
     assert run(str(tmp_path)) == shipped  # reads it

@@ -290,3 +290,35 @@ def test_seed_pattern_fabricated_reviews_on_a_drug_article_are_a_red_flag(rulese
     flagged = next(f for f in reviews.findings if f.rule_id == "REV-FABRICATED-TESTIMONIALS")
     quotes = " ".join(e.text for e in flagged.evidence)
     assert "John S." in quotes and "survey conducted by" in quotes
+
+
+def _judge_made_up_site(ruleset: RuleSet, tmp_path: Path, base: str, pages: dict[str, str]) -> str:
+    from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.fetch import ArchiveIndex
+    from pharmcheck.fetch.pagedir import write_warc
+
+    nav = list(pages)
+    records = [(base + "/", _page(base, "", nav).encode(), "text/html")]
+    records += [(f"{base}/{path}/", _page(path, text, nav).encode(), "text/html") for path, text in pages.items()]
+    warc = write_warc(tmp_path / "site.warc.gz", records)
+    return check_site(base + "/", CheckContext(ruleset=ruleset, archive=ArchiveIndex(warc))).verdict.value
+
+
+def test_the_shipped_model_does_not_take_a_discount_card_service_for_a_seller(ruleset: RuleSet, tmp_path: Path) -> None:
+    # A made-up coupon and price-comparison service: pharmacy words everywhere, nothing sold.
+    verdict = _judge_made_up_site(ruleset, tmp_path, "https://www.pharmacy-savings-club.test", {
+        "how-it-works": "Print your free card, bring it to your pharmacy and present it when you pay for your prescription. "
+                        "Our prescription savings card works at most drugstores. This card is not insurance.",
+        "prices": "We review and rate online pharmacies. Compare drug prices across licensed pharmacies near you. "
+                  "Call us on weekdays with any question about the card.",
+    })
+    assert verdict == "not_pharmacy"
+
+
+def test_a_pharmacy_named_host_with_a_thin_page_is_judged_a_seller(ruleset: RuleSet, tmp_path: Path) -> None:
+    # A made-up community pharmacy whose only page explains the prescription requirement.
+    verdict = _judge_made_up_site(ruleset, tmp_path, "https://www.linden-apotheke-musterstadt.test", {
+        "rezeptpflicht": "Die Verschreibungspflicht regelt, welche Arzneimittel nur nach ärztlicher Verordnung "
+                         "abgegeben werden. Sie schützt Patienten vor dem falschen Gebrauch starker Wirkstoffe.",
+    })
+    assert verdict != "not_pharmacy"

@@ -46,7 +46,7 @@ from pharmcheck.models import (
 from pharmcheck.rules import evaluate_within
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
-from pharmcheck.urls import InvalidURL, clip, host_of, registrable_domain, site_url
+from pharmcheck.urls import InvalidURL, clip, host_of, origin_of, registrable_domain, site_url
 
 _log = logging.getLogger("pharmcheck")
 
@@ -191,12 +191,28 @@ MAX_FACT_LINKS = 500  # off-site links handed to the site-fact providers (seals 
 def _offsite_links(pages: list[PageFacts], domain: str) -> tuple[str, ...]:
     links: dict[str, None] = {}
     for page in pages:
+        # Most links share the page's scheme and authority, hence its host: no URL parsing.
+        own = _onsite_prefix(page.url, domain)
         for link in page.links:
-            if link.url.startswith("http") and domain not in host_of(link.url):
-                links.setdefault(link.url, None)
+            url = link.url
+            if own and url.startswith(own):
+                continue
+            if url.startswith("http") and domain not in host_of(url):
+                links.setdefault(url, None)
                 if len(links) >= MAX_FACT_LINKS:
                     return tuple(links)
     return tuple(links)
+
+
+def _onsite_prefix(page_url: str, domain: str) -> str:
+    """The `scheme://authority/` of a page on the site's domain: links starting with it are on
+    the site. "" if the page is not (then every link is looked at)."""
+    try:
+        if page_url.startswith("http") and domain in host_of(page_url):
+            return origin_of(page_url) + "/"
+    except ValueError:
+        pass
+    return ""
 
 
 # Analysis may run this long past the site deadline: a crawl that used all the time (a

@@ -1,10 +1,10 @@
 """The language a page is written in, from a bounded sample of its visible text (py3langid).
 
 py3langid ships its model inside the package (`py3langid/data/model.npz.xz`): nothing is
-downloaded, ever. The model is loaded once per process, on the first page (~0.5 s). A page's
-text may be 400,000 characters; only a sample of at most `SAMPLE_CHARS` is classified (three
-slices spread over the text, so a long English footer or a cookie banner does not decide),
-which keeps detection well under 1 ms a page (benchmarks/analysis.py).
+downloaded, ever. The model is loaded once per process, on the first page (~10 ms from the
+user cache). A page's text may be 400,000 characters; only a sample of at most `SAMPLE_CHARS`
+is classified (three slices spread over the text, so a long English footer or a cookie banner
+does not decide), which keeps detection well under 1 ms a page (benchmarks/analysis.py).
 """
 
 from __future__ import annotations
@@ -39,21 +39,29 @@ def _model() -> Any:
     if _identifier is None:
         with _lock:
             if _identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+                ident = _cached_identifier()
+                if ident is None:
+                    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-                ident = _cached_identifier() or LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                ident.set_languages(list(LANGUAGES))
+                    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+                    ident.set_languages(list(LANGUAGES))
                 _identifier = ident
     return _identifier
 
 
 _MODEL_ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+_MAPPED = ("ptc", "nextmove")  # the two big tables: mapped, so a process reads only what it visits
 
 
 def _cached_identifier() -> Any:
-    """py3langid's identifier from its model unpacked in the user cache: the shipped model is
-    LZMA-compressed, and unpacking it was most of a one-page check (~0.4 s of ~0.5 s) in every
-    process. Plain .npy files load in a fraction of that. None if the cache cannot serve."""
+    """py3langid's identifier, restricted to LANGUAGES, from its model unpacked in the user
+    cache. The shipped model is LZMA-compressed: unpacking it was most of a one-page check
+    (~0.4 s of ~0.5 s) in every process. The entry holds the arrays as plain .npy files,
+    the per-language table already cut to LANGUAGES (what `set_languages` would copy out in
+    every process); the two big tables (~50 MB) are memory-mapped, so loading costs ~10 ms
+    instead of ~70 ms for reading them whole. The identifier answers exactly as one built
+    from the shipped file and restricted by `set_languages` (tests/test_cache.py).
+    None if the cache cannot serve."""
     import importlib.metadata
 
     import numpy as np
@@ -65,7 +73,8 @@ def _cached_identifier() -> Any:
     packed = MODEL_DIR / MODEL_FILE
     try:
         stat = packed.stat()
-        key = key_of(importlib.metadata.version("py3langid"), str(packed), str(stat.st_size), str(stat.st_mtime_ns))
+        key = key_of(importlib.metadata.version("py3langid"), str(packed), str(stat.st_size), str(stat.st_mtime_ns),
+                     "restricted:" + ",".join(LANGUAGES))
     except (OSError, importlib.metadata.PackageNotFoundError):
         return None
 
@@ -75,14 +84,26 @@ def _cached_identifier() -> Any:
                 shutil.copyfileobj(src, tmp, length=1 << 20)
             tmp.seek(0)
             with np.load(tmp, allow_pickle=False) as data:
-                for name in _MODEL_ARRAYS:
-                    np.save(folder / f"{name}.npy", data[name], allow_pickle=False)
+                arrays = {name: data[name] for name in _MODEL_ARRAYS}
+        # What set_languages(LANGUAGES) keeps: the columns (and classes) of those languages, in model order.
+        wanted = set(LANGUAGES)
+        kept = [i for i, code in enumerate(arrays["classes"].tolist()) if code in wanted]
+        arrays["ptc"] = np.ascontiguousarray(arrays["ptc"][:, kept])
+        arrays["pc"] = arrays["pc"][kept]
+        arrays["classes"] = arrays["classes"][kept]
+        for name in _MODEL_ARRAYS:
+            np.save(folder / f"{name}.npy", arrays[name], allow_pickle=False)
 
     def load(folder: Path) -> Any:
-        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False) for name in _MODEL_ARRAYS}
-        return LanguageIdentifier(arrays["ptc"], arrays["pc"], arrays["classes"].tolist(),
-                                  modelio._to_array(arrays["nextmove"]), arrays["out_feat"].tolist(),
-                                  norm_probs=True, tk_row=modelio._to_array(arrays["nextmove_row"]))
+        arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="r" if name in _MAPPED else None)
+                  for name in _MODEL_ARRAYS}
+        nextmove = arrays["nextmove"]
+        # The tokenizer's transition table as py3langid's own loader gives it (a flat sequence
+        # of ints), read in place from the mapped file rather than copied into an array.
+        transitions = memoryview(nextmove).cast("B").cast(modelio._TYPECODE[nextmove.dtype.itemsize])
+        return LanguageIdentifier(arrays["ptc"], arrays["pc"], arrays["classes"].tolist(), transitions,
+                                  arrays["out_feat"].tolist(), norm_probs=True,
+                                  tk_row=modelio._to_array(arrays["nextmove_row"]))
 
     return cached_dir(f"langid-{key}", build, load)
 

@@ -10,6 +10,7 @@ and indexed once per run.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import marshal
 import sys
@@ -68,16 +69,24 @@ class RuleSet:
         root = rules_root(directory)
         if not root.is_dir():
             raise RuleError(f"{root}: rules directory not found")
-        digest = folder_hash(root)
-        ledger_entry = f"regexes-{key_of(sys.version, _re2_identity(), digest)}"
-        known = load_entry(ledger_entry, _read_regexes)
-        with regex_ledger(known or frozenset()) as ledger:
-            scoring = load_scoring(root)
-            data = load_data(root)
-            rules, files = load_rule_files(root, data, scoring.criteria, skip=(root / SCORING_FILE, root / MODEL_FILE))
-        if known is None:
-            store_entry(ledger_entry, lambda folder: _write_regexes(folder, ledger.passed))
-        ruleset = cls(rules=rules, scoring=scoring, data=data, source=root, files=files, model=load_model(root))
+        # The load allocates ~10^5 objects and frees few: the cyclic garbage collector, run
+        # every 700 allocations, found nothing to free and was a fifth of the load's time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            digest = folder_hash(root)
+            ledger_entry = f"regexes-{key_of(sys.version, _re2_identity(), digest)}"
+            known = load_entry(ledger_entry, _read_regexes)
+            with regex_ledger(known or frozenset()) as ledger:
+                scoring = load_scoring(root)
+                data = load_data(root)
+                rules, files = load_rule_files(root, data, scoring.criteria, skip=(root / SCORING_FILE, root / MODEL_FILE))
+            if known is None:
+                store_entry(ledger_entry, lambda folder: _write_regexes(folder, ledger.passed))
+            ruleset = cls(rules=rules, scoring=scoring, data=data, source=root, files=files, model=load_model(root))
+        finally:
+            if collecting:
+                gc.enable()
         ruleset.__dict__["content_hash"] = digest  # the cached_property, already computed
         return ruleset
 

@@ -85,6 +85,17 @@ _NESTING_TAG = re.compile(
 )
 
 
+# Bytes that are not [a-z0-9] -> space: the words of a lower-cased text are then one C-level
+# translate and split of its UTF-8 bytes (non-ASCII characters encode to bytes >= 0x80, which
+# separate words as they do for the [a-z0-9]+ regex), ~2.5x faster than `findall` on a page.
+_NOT_WORD_BYTES = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
+
+
+def word_set(lowered: str) -> frozenset[str]:
+    """The [a-z0-9]+ runs of an already lower-cased text, as a set."""
+    return frozenset(lowered.encode("utf-8", "surrogatepass").translate(_NOT_WORD_BYTES).decode("ascii").split())
+
+
 class DrugIndex:
     """Finds drug names from the lexicon in page text by token lookup (one pass, any size list)."""
 
@@ -106,7 +117,7 @@ class DrugIndex:
         """Drugs named in `text` (whose words may be given), each once, in order of first mention."""
         lower = text.lower()
         if words is None:
-            words = frozenset(_TOKEN.findall(lower))
+            words = word_set(lower)
         hits = words.intersection(self.first)  # usually a handful: only these are looked at further
         if not hits:
             return []
@@ -266,7 +277,7 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     origin = origin_of(base)
     paths = dict.fromkeys(link.url[len(origin) :] if link.url.startswith(origin) else link.url for link in links[:500])
     searchable = title + "\n" + text + "\n" + " ".join(paths)
-    words = frozenset(_TOKEN.findall(searchable.lower()))
+    words = word_set(searchable.lower())
     phones = _phones(text)
     html_el = root if root.tag == "html" else root.find(".//html")
     declared = html_el.get("lang", "") if html_el is not None else ""

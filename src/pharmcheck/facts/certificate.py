@@ -16,9 +16,7 @@ import os
 import socket
 import ssl
 from datetime import datetime
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from pharmcheck.facts.interface import FactEnv, FactTarget, Need, could_not_check
 from pharmcheck.facts.registry import register
@@ -26,6 +24,11 @@ from pharmcheck.fetch import guard
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.models import SiteFact
 from pharmcheck.urls import endpoint
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported where a certificate is read (~20 ms a process that reads none).
 
 MAX_SANS = 200  # names kept in the fact (a CDN certificate may name thousands)
 
@@ -35,6 +38,8 @@ def _name(name: x509.Name) -> str:
 
 
 def _common_name(name: x509.Name) -> str:
+    from cryptography.x509.oid import NameOID
+
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else ""
 
@@ -51,6 +56,8 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 def describe_certificate(der: bytes, now: datetime) -> dict[str, object]:
     """The fields of a DER certificate, as the `tls` fact records them; ValueError if unparsable."""
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     sans: list[str] = []

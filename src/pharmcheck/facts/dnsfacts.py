@@ -6,10 +6,6 @@ resolver is given: there is nothing to learn from the system's resolver about th
 
 from __future__ import annotations
 
-import dns.exception
-import dns.name
-import dns.resolver
-
 from pharmcheck.facts.interface import FactEnv, FactTarget, Need, could_not_check
 from pharmcheck.facts.registry import register
 from pharmcheck.fetch import guard
@@ -52,6 +48,10 @@ class DnsProvider:
             pinned = any(h == host for h, _ in env.options.resolve_map())
             if pinned or host.rsplit(".", 1)[-1] in RESERVED_TLDS:
                 return None
+        import dns.exception  # here, not at the top: ~20 ms of every process, most of which look nothing up
+        import dns.name
+        import dns.resolver
+
         resolver = dns.resolver.Resolver(configure=chosen is None)
         if chosen is not None:
             address, port = parse_resolver(chosen)

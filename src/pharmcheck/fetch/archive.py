@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pydantic import ValidationError
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
-from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.errors import ArchiveError
 from pharmcheck.fetch.base import Deadline, Transport
 from pharmcheck.fetch.content import dechunked, read_capped, stream_chunks
+from pharmcheck.fetch.warc import (
+    ArchiveIterator,
+    ArchiveLoadFailed,
+    ArcWarcRecord,
+    StatusAndHeaders,
+    WARCWriter,
+)
 from pharmcheck.models import ErrorCode, FetchError, Response, SiteFact
 from pharmcheck.urls import InvalidURL, authority, normalize_url, request_target
 

@@ -11,10 +11,8 @@ import mimetypes
 from collections.abc import Iterable
 from pathlib import Path
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
-
 from pharmcheck import TOOL_NAME, TOOL_URL, __version__
+from pharmcheck.fetch.warc import StatusAndHeaders, WARCWriter
 from pharmcheck.urls import authority, request_target
 
 

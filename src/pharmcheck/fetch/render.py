@@ -16,7 +16,6 @@ page has a deadline (3 x --timeout within the site's), a request cap and a byte 
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import concurrent.futures
 import contextlib
@@ -116,6 +115,8 @@ class BrowserService:
     coroutines (`call`). Started on first use, closed at exit."""
 
     def __init__(self, executable: str) -> None:
+        import asyncio  # here, not at the top: ~20 ms of every process that renders nothing
+
         self.executable = executable
         self.loop = asyncio.new_event_loop()
         # Our transport is blocking (requests): subresource fetches run on these threads.
@@ -141,9 +142,11 @@ class BrowserService:
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run `coro` in the browser's loop without waiting for it."""
+        import asyncio
         asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        import asyncio
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout=timeout)
@@ -239,6 +242,7 @@ class _PageBudget:
         while time.monotonic() < end:
             if self.in_flight == 0 and time.monotonic() - self.last_activity >= QUIET:
                 return
+            import asyncio
             await asyncio.sleep(0.03)
 
     def refuse(self, code: ErrorCode, url: str, message: str) -> None:
@@ -426,6 +430,7 @@ class SiteRenderer:
                               f"more than {MAX_BYTES_PER_PAGE:,} bytes of browser requests on this page: the rest refused")
             await route.abort("timedout" if deadline.expired() else "blockedbyclient")
             return
+        import asyncio
         loop = asyncio.get_running_loop()
         got: Response = await loop.run_in_executor(self.service.fetchers, self.transport.exchange, url, deadline)
         if got.error is not None and got.error.code in (ErrorCode.blocked_private, ErrorCode.unsupported_scheme,

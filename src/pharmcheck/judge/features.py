@@ -8,6 +8,8 @@ Named features (every one a general property, never a particular site's name or 
 - ``red_flags:<severity>``: how many red flags of that severity (capped);
 - ``marks:rogue`` / ``marks:legitimate``: how many distinct rules outside the seller criterion
   fired against / for the site (capped): many weak rogue marks add up, as regulators' checklists do;
+- ``marks:third_party``: how many distinct seller rules of negative weight fired (a regulator, a
+  news report, a discount card, a price comparison...: sites that sell nothing themselves);
 - ``host:<kind>``: what the host name says (a drug name, pharmacy words, shop words...), from
   general word lists in rules/data/judgement.yaml;
 - ``page:<kind>``: page-kind signals (shop vs article vs regulator, first-person seller words).
@@ -161,6 +163,12 @@ def named_features(
         marks = len({f.rule_id for f in findings if f.criterion != "seller" and f.weight * sign > 0})
         if marks:
             out[f"marks:{name}"] = min(marks, MARKS_CAP) / 2
+    # Seller rules of negative weight are each a different kind of third party (a regulator, a
+    # discount card, a price comparison, a leaflet...): each is rare in a corpus, so counted
+    # together they get one fitted weight instead of a prior each.
+    third_party = len({f.rule_id for f in findings if f.criterion == "seller" and f.weight < 0})
+    if third_party:
+        out["marks:third_party"] = min(third_party, MARKS_CAP) / 2
     host_words = {k.removeprefix("judge_host_"): v for k, v in lists.items() if k.startswith("judge_host_")}
     page_words = {k.removeprefix("judge_page_"): v for k, v in lists.items() if k.startswith("judge_page_")}
     out.update(_host_kinds(site.host, host_words))

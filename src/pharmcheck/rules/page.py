@@ -9,8 +9,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from pharmcheck.extract import word_set
 from pharmcheck.models import PageFacts, SiteFact
-from pharmcheck.rules.textsearch import TOKEN, fold_case
+from pharmcheck.rules.textsearch import fold_case
 from pharmcheck.urls import registrable_domain
 
 if TYPE_CHECKING:
@@ -47,10 +48,10 @@ class Page:
     @cached_property
     def tokens(self) -> frozenset[str]:
         """Words on the page (a superset is fine: they only decide what is worth searching)."""
-        url_words = frozenset(TOKEN.findall(self.url_text.lower()))
+        url_words = word_set(self.url_text.lower())
         if self.facts.words:
             return self.facts.words | url_words
-        return frozenset(TOKEN.findall(self.all_text.lower())) | url_words
+        return word_set(self.all_text.lower()) | url_words
 
     def field_text(self, name: str) -> str:
         if name == "title":
@@ -88,7 +89,7 @@ class Page:
             for link, domain in zip(self.facts.links, self.link_domain_list, strict=True)
             if domain and domain != self.site_domain
         ]
-        return frozenset(TOKEN.findall(" ".join(parts).lower()))
+        return word_set(" ".join(parts).lower())
 
     @cached_property
     def link_domain_list(self) -> list[str]:

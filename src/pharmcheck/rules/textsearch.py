@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, cast
 
 import re2
@@ -130,6 +131,9 @@ def fold_case(text: str) -> str:
     return low if len(low) == len(text) else text.translate(_LENGTH_CHANGING_LOWER).lower()
 
 
+_PHRASE_SEPARATORS = re.compile(r"[\s\-]+")
+
+
 def phrase_pattern(phrase: str) -> str:
     words = phrase.strip().split()
     body = r"\s+".join(re.escape(w) for w in words)
@@ -232,7 +236,6 @@ class TextPatterns:
     on the original text, case-insensitively.
     """
 
-    phrase_bodies: list[str]  # one regex body per phrase, for lower-case text
     phrase_literals: list[str]  # each phrase lower-cased, words joined by single spaces
     phrase_words: list[frozenset[str]]  # per phrase: the words it needs on the page
     folded: list[tuple[Searcher, bool]]  # regexes for lower-case text; True: check left boundary
@@ -246,19 +249,23 @@ class TextPatterns:
     @classmethod
     def build(cls, phrases: list[str], regexes: list[str]) -> TextPatterns:
         kept = [p for p in phrases if p.strip()]
-        # Bodies are escaped literals joined by a fixed separator: no phrase can make a bad
-        # regex, so none is compiled here (compiling every matcher's whole alternation, only
-        # to check it, was a third of loading the rules); _phrase_patterns compiles on use.
-        bodies = [r"[\s\-]+".join(re.escape(w.lower()) for w in re.split(r"[\s\-]+", p.strip()) if w) for p in kept]
         folded = [r for r in regexes if "(?-i:" not in r]
         cased = [r for r in regexes if "(?-i:" in r]
+        split = _PHRASE_SEPARATORS.split
         return cls(
-            phrase_bodies=bodies,
-            phrase_literals=[" ".join(w for w in re.split(r"[\s\-]+", p.strip().lower()) if w) for p in kept],
+            phrase_literals=[" ".join(w for w in split(p.strip().lower()) if w) for p in kept],
             phrase_words=[frozenset(TOKEN.findall(p.lower())) for p in kept],
             folded=_lead_stripped(folded, 0),
             cased=_lead_stripped(cased, re.IGNORECASE),
         )
+
+    @cached_property
+    def phrase_bodies(self) -> list[str]:
+        """One regex body per phrase, for lower-case text: its words escaped, joined by any
+        run of spaces and hyphens. Built on first use (most matchers never need them: the rule
+        set's phrase automaton finds their phrases); no phrase can make a bad regex, so none
+        is compiled to check it."""
+        return [r"[\s\-]+".join(re.escape(w) for w in literal.split(" ")) for literal in self.phrase_literals]
 
     def _phrase_patterns(self, words: frozenset[str] | None) -> re.Pattern[str] | None:
         """The alternation of the phrases whose words are all in `words` (None: all phrases).

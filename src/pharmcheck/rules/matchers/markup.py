@@ -99,13 +99,22 @@ class FormC(Compiled):
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         found: list[Evidence] = []
+        # A listing page repeats one form per product: each distinct field list is searched once.
+        field_match: dict[tuple[str, ...], bool] = {}
         for form in page.facts.forms:
             if self.file_upload is not None and form.file_upload != self.file_upload:
                 continue
-            if self.field_re is not None and not any(self.field_re.search(f) for f in form.fields):
-                continue
+            if self.field_re is not None:
+                matched = field_match.get(form.fields)
+                if matched is None:
+                    search = self.field_re.search
+                    matched = field_match[form.fields] = any(search(f) for f in form.fields)
+                if not matched:
+                    continue
             found.append(Evidence(url=page.facts.url, text=f"form to {form.action[:100]} with fields {', '.join(form.fields[:6])[:90]}"))
-        return found[:MAX_EVIDENCE] or None
+            if len(found) >= MAX_EVIDENCE:
+                break
+        return found or None
 
 
 @dataclass
@@ -126,7 +135,9 @@ class JsonLdC(Compiled):
             if self.contains is not None and not self.contains.search(json.dumps(item, default=str)):
                 continue
             found.append(Evidence(url=page.facts.url, text=f"JSON-LD {'/'.join(sorted(types))}: {str(item)[:140]}"))
-        return found[:MAX_EVIDENCE] or None
+            if len(found) >= MAX_EVIDENCE:
+                break
+        return found or None
 
 
 def compile_link(m: LinkMatcher, ctx: CompileContext) -> LinkC:
