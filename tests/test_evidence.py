@@ -144,3 +144,14 @@ def test_a_press_article_on_buying_medicines_online_is_no_pharmacy_evidence(rule
     shop = _fired(ruleset, "Nella nostra farmacia online vendiamo solo farmaci senza obbligo di prescrizione, spediti in tutta Italia.",
                   title="Farmacia")
     assert "RX-EU-OTC-ONLY-ONLINE" in shop
+
+
+def test_a_pharmacy_with_premises_and_public_drug_schemes(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "Order on the app and we send a text when your refill is ready for pick-up at the counter.",
+        "Medical card holders pay a small charge per item, and PBS prescriptions are priced at the concession rate.",
+    )
+    assert {"ID-WALK-IN-PHARMACY", "LIC-INSURANCE-BILLED"} <= fired
+    # Advice about checking a pharmacy's address is no premises of the site's own.
+    assert "ID-WALK-IN-PHARMACY" not in _fired(ruleset, "Consumers should make sure they can collect their medicines from a real pharmacy.")
