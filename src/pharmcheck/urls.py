@@ -220,6 +220,12 @@ def fast_host(url: str) -> str:
     return netloc.split(":", 1)[0].lower().rstrip(".")
 
 
+def has_public_suffix(host: str) -> bool:
+    """Whether `host` ends in a public suffix under a name ("shop.example.co.uk": yes; "e.g": no)."""
+    ext = _EXTRACT(host.lower().rstrip("."))
+    return bool(ext.suffix and ext.domain)
+
+
 def registrable_domain(host_or_url: str) -> str:
     """`shop.example.co.uk` -> `example.co.uk`; IP addresses and bare names stay as they are."""
     if "://" in host_or_url:

@@ -167,11 +167,17 @@ def _choose_abstention(probs: Sequence[dict[str, float]], labels: Sequence[str],
     """The thresholds with the lowest cost on held-out predictions (ties: the most cautious)."""
     best: tuple[float, float, Abstention] | None = None
     grid_p = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
-    grid_x = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+    # How much P(rogue) a `legitimate` verdict tolerates: at most 0.3, the verdict users act on.
+    grid_legitimate = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+    # How much P(legitimate) a `rogue` verdict tolerates: rogue shops copy pharmacies' terms
+    # and drug information, so P(legitimate) of 0.3-0.45 on a shop with clear rogue marks is
+    # common; the held-out cost decides (cross-validated: 91.2 -> 93.0 exact over fold seeds 0-3,
+    # no critical error either way, against a bound of 0.3 like legitimate's).
+    grid_rogue = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45]
     probe = JudgeModel("", {c: {} for c in CLASSES}, {c: 0.0 for c in CLASSES})
     for p in grid_p:
-        for lr_ in grid_x:
-            for rl in grid_x:
+        for lr_ in grid_legitimate:
+            for rl in grid_rogue:
                 probe.abstention = Abstention(p, lr_, rl)
                 total = 0.0
                 for pr, label in zip(probs, labels, strict=True):

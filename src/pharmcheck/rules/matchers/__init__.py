@@ -11,6 +11,7 @@ from pharmcheck.rules.matchers import text  # noqa: F401
 from pharmcheck.rules.matchers import markup  # noqa: F401
 from pharmcheck.rules.matchers import catalogue  # noqa: F401
 from pharmcheck.rules.matchers import domain  # noqa: F401
+from pharmcheck.rules.matchers import othersite  # noqa: F401
 from pharmcheck.rules.matchers import contact  # noqa: F401
 from pharmcheck.rules.matchers import language  # noqa: F401
 from pharmcheck.rules.matchers import seal  # noqa: F401
