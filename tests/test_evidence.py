@@ -164,3 +164,22 @@ def test_community_pharmacy_services_in_european_languages(ruleset: RuleSet) -> 
         ruleset, "U kunt uw herhaalmedicatie online bestellen en ophalen in de apotheek.", title="Apotheek")
     # A reader's question about the on-duty pharmacy is no service of the site's own.
     assert "ID-EU-PHARMACY-PRACTICE" not in _fired(ruleset, "Welche Apotheke in der Stadt hat heute Notdienst?", title="Frage")
+
+
+def test_a_partner_pharmacy_policy_statement_is_licensing_evidence(ruleset: RuleSet) -> None:
+    fired = _fired(
+        ruleset,
+        "The partner pharmacy runs a physical brick-and-mortar pharmacy licensed by the Board(s) of Pharmacy of its state.",
+        "Its courier dispenses refills only in states where we are licensed.",
+    )
+    assert {"LIC-REGULATOR-NAMED", "LIC-SHIPS-WHERE-LICENSED", "ID-WALK-IN-PHARMACY"} <= fired
+
+
+def test_the_prescription_requirement_as_a_double_negative_in_european_languages(ruleset: RuleSet) -> None:
+    assert "RX-EU-NOT-WITHOUT-PRESCRIPTION" in _fired(
+        ruleset, "Starke Schmerzmittel werden ohne ein Rezept vom Hausarzt bei uns nicht abgegeben.", title="Apotheke")
+    assert "RX-EU-NOT-WITHOUT-PRESCRIPTION" in _fired(
+        ruleset, "Gli antibiotici non possono essere venduti senza ricetta medica in nessuna farmacia.", title="Farmacia")
+    # "Without a prescription, not expensive" is an offer, not a requirement.
+    assert "RX-EU-NOT-WITHOUT-PRESCRIPTION" not in _fired(
+        ruleset, "Kamagra ohne Rezept kaufen, nicht teuer und schnell geliefert.", title="Shop")
