@@ -257,6 +257,15 @@ class IssuerServer:
                     server.hits[self.path] += 1
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                finished = False
+
+                def finish() -> None:
+                    nonlocal finished
+                    if not finished:
+                        finished = True
+                        with server._lock:
+                            server.in_flight -= 1
+
                 try:
                     if server.delay and self.path != "/robots.txt":
                         time.sleep(server.delay)
@@ -269,6 +278,10 @@ class IssuerServer:
                         status, body = 200, text.encode()
                     else:
                         status, body = 404, b"<h1>Not found</h1>"
+                    # The request stops being "in flight" before its answer leaves: once the
+                    # client has the answer it may ask the next thing, which must not race
+                    # with this thread's bookkeeping.
+                    finish()
                     self.send_response(status)
                     self.send_header("Content-Type", "text/html; charset=utf-8" if status != 404 or body else "text/plain")
                     self.send_header("Content-Length", str(len(body)))
@@ -277,8 +290,7 @@ class IssuerServer:
                 except OSError:
                     pass
                 finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    finish()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

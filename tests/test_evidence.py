@@ -107,7 +107,7 @@ def test_a_pharmacy_refusing_some_sales_is_no_third_party(ruleset: RuleSet) -> N
 def test_pharmacy_practice_marks_of_a_licensed_dispenser(ruleset: RuleSet) -> None:
     fired = _fired(
         ruleset,
-        "Because of federal rules we can only ship to addresses within the United States.",
+        "Under federal rules we can only dispense to patients in the United States.",
         "Some insurance plans restrict coverage for mail delivery, so call your insurance company to verify it.",
         "Keep your scripts on file with us and reorder your repeats from our app.",
     )
@@ -118,7 +118,7 @@ def test_pharmacy_practice_marks_of_a_licensed_dispenser(ruleset: RuleSet) -> No
 
 
 def test_third_parties_that_sell_nothing_say_so_in_their_own_ways(ruleset: RuleSet) -> None:
-    card = _fired(ruleset, "Print the coupon, bring it to your pharmacy and present it when you pay. This card is not insurance.")
+    card = _fired(ruleset, "Print the coupon and show it at the pharmacy counter at checkout. This card is not insurance.")
     comparison = _fired(ruleset, "We rate and review online pharmacies. Compare drug prices across licensed pharmacies near you.")
     leaflet = _fired(ruleset, "Common side effects are headache and nausea.",
                      "If you notice side effects, speak to your doctor or pharmacist and report them through the Yellow Card scheme.")

@@ -307,7 +307,7 @@ def _judge_made_up_site(ruleset: RuleSet, tmp_path: Path, base: str, pages: dict
 def test_the_shipped_model_does_not_take_a_discount_card_service_for_a_seller(ruleset: RuleSet, tmp_path: Path) -> None:
     # A made-up coupon and price-comparison service: pharmacy words everywhere, nothing sold.
     verdict = _judge_made_up_site(ruleset, tmp_path, "https://www.pharmacy-savings-club.test", {
-        "how-it-works": "Print your free card, bring it to your pharmacy and present it when you pay for your prescription. "
+        "how-it-works": "Print your free card and show it at the pharmacy counter when you collect your prescription. "
                         "Our prescription savings card works at most drugstores. This card is not insurance.",
         "prices": "We review and rate online pharmacies. Compare drug prices across licensed pharmacies near you. "
                   "Call us on weekdays with any question about the card.",

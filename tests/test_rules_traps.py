@@ -86,7 +86,7 @@ CASES = {
                   "A valid prescription is required for prescription-only medicines.</p>",
     }),
     "prescription discount card programme": ("not_pharmacy", "https://www.rx-savings-club.test/", {
-        "/how-it-works": "<p>Print your free card, bring it to your pharmacy and present it when you pay for your prescription. "
+        "/how-it-works": "<p>Print your free card and show it at the pharmacy counter when you collect your prescription. "
                          "The prescription savings card works at most drugstores. This card is not insurance.</p>",
     }),
     "drug price comparison and pharmacy rating service": ("not_pharmacy", "https://www.pharmacy-prices.test/", {

@@ -60,6 +60,8 @@ def test_the_shipped_kinds_and_what_they_make() -> None:
     assert runner_kinds()[:3] == ["local", "dask", "serial"]
     assert isinstance(make_runner("local", RunnerSettings(workers=4, processes=1)), ThreadRunner)
     assert isinstance(make_runner("local", RunnerSettings(workers=8, processes=2)), runner.ProcessRunner)
+    pool = make_runner("pool", RunnerSettings(workers=8, processes=2))
+    assert isinstance(pool, ThreadRunner) and pool.analysis_processes == 2
     for kind in runner_kinds():  # every registration names a real factory, in the audit room
         assert runner.RUNNERS[kind].startswith("pharmcheck.audit.")
         assert callable(getattr(make_runner(kind, RunnerSettings(workers=2, processes=1)), "run", None))
@@ -72,7 +74,7 @@ def test_a_registered_runner_is_offered_by_the_cli_and_audits(tmp_path: Path, mo
     monkeypatch.setitem(runner.RUNNERS, "one-by-one", f"{__name__}:one_by_one")  # the one registration line
     assert "one-by-one" in runner_kinds()
     assert main(["audit", "sites.txt", "--runner", "nope"]) == 2  # usage error, naming every kind
-    assert "'local', 'dask', 'serial', 'one-by-one'" in capsys.readouterr().err
+    assert "'local', 'dask', 'serial', 'pool', 'one-by-one'" in capsys.readouterr().err
     USED.clear()
     targets = tmp_path / "sites.txt"
     targets.write_text("\n".join(SITES) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
@@ -51,6 +51,45 @@ from pharmcheck.urls import InvalidURL, clip, host_of, origin_of, registrable_do
 _log = logging.getLogger("pharmcheck")
 
 
+class SiteAnalysis(Protocol):
+    """The CPU work of checking one site: extracting each page read, then judging the site."""
+
+    def extract(self, resp: Response) -> PageFacts: ...
+
+    def assess(self, site: SiteFacts, infos: list[PageInfo], errors: list[FetchError],
+               deadline: Deadline) -> Report: ...
+
+    def close(self) -> None: ...
+
+
+class Analyst(Protocol):
+    """Where the sites' analysis runs: here (`check`), or in other processes (audit/analysis.py)."""
+
+    def site(self, ruleset: RuleSet) -> SiteAnalysis: ...
+
+
+class LocalAnalysis:
+    """Analysis on the thread that fetched."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+
+    def extract(self, resp: Response) -> PageFacts:
+        return extract_page(resp, self.ruleset.drug_index)
+
+    def assess(self, site: SiteFacts, infos: list[PageInfo], errors: list[FetchError],
+               deadline: Deadline) -> Report:
+        return assess(site, infos, errors, self.ruleset, deadline)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalAnalyst:
+    def site(self, ruleset: RuleSet) -> SiteAnalysis:
+        return LocalAnalysis(ruleset)
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """What stays the same across the sites of a run."""
@@ -64,6 +103,7 @@ class CheckContext:
     # Site facts (RDAP...) kept between sites: one lookup per registrable domain per run (the
     # audit passes its store's cache, which also lasts between runs).
     fact_cache: FactCache = field(default_factory=MemoryFactCache)
+    analyst: Analyst = field(default_factory=LocalAnalyst)
 
 
 def tool_info(ruleset: RuleSet) -> ToolInfo:
@@ -109,11 +149,12 @@ def _cut_short(resp: Response) -> bool:
     )
 
 
-def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
-          deadline: Deadline | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
-    """Fetch and extract up to `max_pages` pages of the site at `url`, within `deadline`
-    (default: --site-timeout from now)."""
+def crawl(url: str, ctx: CheckContext, save_warc: str | None = None, deadline: Deadline | None = None,
+          analysis: SiteAnalysis | None = None) -> tuple[SiteFacts, list[PageInfo], list[FetchError]]:
+    """Fetch and extract (by `analysis`, default here) up to `max_pages` pages of the site at
+    `url`, within `deadline` (default: --site-timeout from now)."""
     options = ctx.options
+    extract = (analysis or LocalAnalysis(ctx.ruleset)).extract
     index = ctx.ruleset.drug_index
     transport = make_transport(options, ctx.archive, save_warc, ctx.limiter)
     fetcher = SiteFetcher(transport, options, url, deadline)
@@ -153,7 +194,7 @@ def crawl(url: str, ctx: CheckContext, save_warc: str | None = None,
             elif not resp.is_html:
                 pass  # recorded, not parsed
             elif frontier.same_site(resp.final_url):
-                view = reader.read(resp, lambda r: extract_page(r, index))
+                view = reader.read(resp, extract)
                 facts = view.facts
                 errors.extend(view.errors)
                 pages.append(facts)
@@ -277,8 +318,12 @@ def check_site(url: str, ctx: CheckContext, save_warc: str | None = None) -> Rep
     target = start_url(url)
     _log.info("checking %s", target)
     deadline = Deadline(ctx.options.site_timeout)  # one for the whole check: fetching and analysis
-    site, infos, errors = crawl(target, ctx, save_warc, deadline)
-    report = assess(site, infos, errors, ctx.ruleset, deadline)
+    analysis = ctx.analyst.site(ctx.ruleset)
+    try:
+        site, infos, errors = crawl(target, ctx, save_warc, deadline, analysis)
+        report = analysis.assess(site, infos, errors, deadline)
+    finally:
+        analysis.close()
     report.checked_at = checked_at
     report.duration = round(time.monotonic() - started, 3)
     _log.info("%s: %s (score %s) from %d page(s) in %.1fs", target, report.verdict.value,

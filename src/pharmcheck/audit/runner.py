@@ -10,6 +10,7 @@ a distributed runner (Dask) only has to implement `Runner.run` the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import multiprocessing
 import os
@@ -118,17 +119,34 @@ _POLL = 0.1  # how often the caller's thread looks at `stop` while waiting for r
 
 class ThreadRunner:
     """`workers` sites in flight on daemon threads (daemon: an interrupted run must not wait
-    for a slow site's deadline before the process can exit)."""
+    for a slow site's deadline before the process can exit). With `analysis_processes`, the
+    threads only fetch: pages are extracted and sites judged in that many processes
+    (audit/analysis.py), unless the browser reads the pages (--render, --screenshots)."""
 
-    def __init__(self, workers: int, ctx: CheckContext | None = None) -> None:
+    def __init__(self, workers: int, ctx: CheckContext | None = None, analysis_processes: int = 0) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
         self.ctx = ctx  # already built by the caller, or built from the spec in run()
+        self.analysis_processes = analysis_processes
 
     def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
             stop: threading.Event) -> RunOutcome:
         ctx = self.ctx or spec.build()
+        pool = None
+        if self.analysis_processes and ctx.options.render == "off" and not ctx.options.screenshots:
+            from pharmcheck.audit.analysis import AnalysisPool
+
+            pool = AnalysisPool(self.analysis_processes, ctx.ruleset, spec.rules)  # before any thread starts
+            ctx = dataclasses.replace(ctx, analyst=pool)
+        try:
+            return self._run(tasks, ctx, observer, stop, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _run(self, tasks: Iterable[SiteTask], ctx: CheckContext, observer: AuditObserver,
+             stop: threading.Event, pool: Any) -> RunOutcome:
         todo: queue.SimpleQueue[SiteTask | None] = queue.SimpleQueue()
         done: queue.SimpleQueue[tuple[SiteTask, Report | None, BaseException | None]] = queue.SimpleQueue()
         threads = [
@@ -159,6 +177,10 @@ class ThreadRunner:
                     continue
                 in_flight -= 1
                 _deliver(observer, outcome, task, report, error)
+                if pool is not None and pool.dead:
+                    from pharmcheck.audit.analysis import AnalysisPoolDied
+
+                    raise AnalysisPoolDied("analysis processes keep dying; see the messages above")
             # Stopped: hand over what already finished, give up the rest.
             while in_flight:
                 try:
@@ -399,6 +421,7 @@ RUNNERS: dict[str, str] = {
     "local": "pharmcheck.audit.runner:local_runner",
     "dask": "pharmcheck.audit.dask_runner:dask_runner",
     "serial": "pharmcheck.audit.serial_runner:serial_runner",
+    "pool": "pharmcheck.audit.runner:pool_runner",
 }
 DEFAULT_RUNNER = "local"
 
@@ -425,3 +448,9 @@ def local_runner(settings: RunnerSettings) -> Runner:
     if processes <= 1:
         return ThreadRunner(workers, settings.ctx)
     return ProcessRunner(workers, processes, settings.ctx.ruleset if settings.ctx is not None else None)
+
+
+def pool_runner(settings: RunnerSettings) -> Runner:
+    """Threads that only fetch, and processes (one per core, or --processes) that analyse."""
+    processes = settings.processes or os.cpu_count() or 1
+    return ThreadRunner(settings.workers, settings.ctx, analysis_processes=processes)

@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "the local cluster's worker processes)")
     audit.add_argument("--runner", choices=runner_kinds(), default=None,
                        help="where sites are audited: local threads/processes (default), dask (a Dask cluster; "
-                            "pip install 'pharmcheck[dask]'), serial (one at a time, for debugging)")
+                            "pip install 'pharmcheck[dask]'), serial (one at a time, for debugging), pool (threads that only "
+                            "fetch, --processes analysis processes)")
     audit.add_argument("--scheduler", metavar="ADDRESS",
                        help="Dask scheduler to use, e.g. tcp://HOST:8786 (implies --runner dask; without it "
                             "--runner dask starts a local cluster of --processes workers)")

@@ -63,7 +63,10 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
         paths[el] = (label, parent[0] + ">" + label)
         found.add(f"d:{parent[1]}>{label}")
     blank = frozenset(title.lower().split())
-    words = [("_" if w in blank else w) for w in text.lower().split()[:MAX_TEXT_WORDS]]
+    # The first MAX_TEXT_WORDS words only: splitting (and lower-casing) a long page whole
+    # made thousands of words to drop (lower-casing never makes or unmakes a space).
+    first = text.split(None, MAX_TEXT_WORDS)[:MAX_TEXT_WORDS]
+    words = [("_" if w in blank else w) for w in (w.lower() for w in first)]
     found.update(f"t:{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False))  # runs of three
     return frozenset(_hash(shingle) for shingle in found)
 
