@@ -155,3 +155,12 @@ def test_a_pharmacy_with_premises_and_public_drug_schemes(ruleset: RuleSet) -> N
     assert {"ID-WALK-IN-PHARMACY", "LIC-INSURANCE-BILLED"} <= fired
     # Advice about checking a pharmacy's address is no premises of the site's own.
     assert "ID-WALK-IN-PHARMACY" not in _fired(ruleset, "Consumers should make sure they can collect their medicines from a real pharmacy.")
+
+
+def test_community_pharmacy_services_in_european_languages(ruleset: RuleSet) -> None:
+    assert "ID-EU-PHARMACY-PRACTICE" in _fired(
+        ruleset, "Unser Botendienst bringt Ihnen Ihre Arzneimittel noch am selben Tag nach Hause.", title="Apotheke")
+    assert "ID-EU-PHARMACY-PRACTICE" in _fired(
+        ruleset, "U kunt uw herhaalmedicatie online bestellen en ophalen in de apotheek.", title="Apotheek")
+    # A reader's question about the on-duty pharmacy is no service of the site's own.
+    assert "ID-EU-PHARMACY-PRACTICE" not in _fired(ruleset, "Welche Apotheke in der Stadt hat heute Notdienst?", title="Frage")

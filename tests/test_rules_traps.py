@@ -97,6 +97,17 @@ CASES = {
         "/medicines/citalopram": "<p>Citalopram is an antidepressant. Common side effects are nausea, headache and dry mouth.</p>"
                                  "<p>If side effects worry you, speak to your doctor or pharmacist and report them via the Yellow Card scheme.</p>",
     }),
+    "harm-reduction blog on counterfeit pills": ("not_pharmacy", "https://www.safer-nights.test/", {
+        "/blog/pressed-pills": "<p>Dealers buy cheap alprazolam powder in bulk and press their own pills. If you buy Xanax on "
+                               "the black market, test every pill first.</p>",
+    }),
+    "forum post saying a drug should not be sold without a prescription": ("not_pharmacy", "https://www.taper-friends.test/", {
+        "/topic/123": "<p>Thanks for posting this. In my opinion diazepam shouldn't be available without a prescription at all.</p>",
+    }),
+    "news report that counts sites and their warnings": ("not_pharmacy", "https://www.daily-post.test/", {
+        "/health/sleep-pills": "<h1>Sleep pills sold online, doctors warn</h1>"
+                               "<p>Most gave warnings about dosage, yet many said zopiclone needed no prescription for purchase.</p>",
+    }),
     "prescription promise next to controlled drugs and crypto": ("rogue", "https://calm-meds.test/", {
         "/shop": "<p>Buy Valium 10mg, in stock. A valid prescription is required.</p>"
                  "<p>Pay with Bitcoin for a 15% discount.</p>",
