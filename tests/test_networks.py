@@ -279,6 +279,40 @@ def test_a_site_signature_is_datasketchs_minhash_of_its_shingles() -> None:
     assert site_signature([frozenset()]) == []
 
 
+def test_the_banded_index_finds_datasketchs_candidates_with_its_parameters() -> None:
+    # Template candidates come from our numpy LSH (datasketch's LSH loads scipy, ~0.8 s an
+    # audit): the same bands and rows for every threshold the network config allows, and the
+    # same candidates on signatures with planted near-copies.
+    from datasketch import LeanMinHash, MinHashLSH
+    from datasketch.lsh import _optimal_param
+
+    from pharmcheck.extract.template import NUM_PERM, SCHEME, SEED
+    from pharmcheck.networks.lsh import BandedIndex, optimal_bands
+
+    for hundredths in range(30, 100, 5):
+        assert optimal_bands(hundredths / 100, NUM_PERM) == _optimal_param(hundredths / 100, NUM_PERM, 0.5, 0.5)
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 1 << 32, (8, NUM_PERM), dtype=np.uint64)
+    signatures = [row.copy() for row in base]
+    for row in base:  # near-copies: a share of the values replaced
+        for share in (0.1, 0.3, 0.6):
+            copy = row.copy()
+            at = rng.choice(NUM_PERM, int(share * NUM_PERM), replace=False)
+            copy[at] = rng.integers(0, 1 << 32, len(at), dtype=np.uint64)
+            signatures.append(copy)
+    ours = BandedIndex(threshold=0.6, num_perm=NUM_PERM)
+    theirs = MinHashLSH(threshold=0.6, num_perm=NUM_PERM)
+    for key, signature in enumerate(signatures):
+        ours.insert(key, signature)
+        theirs.insert(key, LeanMinHash(seed=SEED, hashvalues=signature, scheme=SCHEME))
+    found = 0
+    for signature in signatures:
+        expected = set(theirs.query(LeanMinHash(seed=SEED, hashvalues=signature, scheme=SCHEME)))
+        assert ours.query(signature) == expected
+        found += len(expected) > 1
+    assert found >= 8  # the near-copies were found, so the comparison meant something
+
+
 def test_commons_are_learned_from_the_databases_earlier_runs(tmp_path: Path) -> None:
     from pharmcheck.audit.database import open_store
     from pharmcheck.models import Report, SiteIdentifier, ToolInfo, Verdict

@@ -1,6 +1,7 @@
 """Rogue marks that do not say "no prescription" (issue 17): text written for another website
 (the `other_site` matcher), parcels through customs, controlled drugs sold by class or named in
-the host, the buyer made the importer; and the abstention's tolerance on the rogue side.
+the host, the buyer made the importer, chargeback threats, discreet billing; and the
+abstention's tolerance on the rogue side.
 
 Every site here is made up for these tests."""
 
@@ -115,6 +116,9 @@ def test_a_copycat_of_a_registered_pharmacys_terms_is_no_legitimate_pharmacy(rul
      "COM-BUYER-CHECKS-LEGALITY"),
     ("calm-order.test", "Diazepam 10mg: each customer has an ordering limit of one pack a month.",
      "RX-CONTROLLED-NO-RX-STEP"),
+    ("vital-tabs.test", "Filing a chargeback instead of writing to us is card fraud and goes to our debt collection partner.",
+     "COM-CHARGEBACK-THREAT"),
+    ("vital-tabs.test", "Every order comes with discreet billing, so nobody reading the statement knows.", "COM-CARD-WORKAROUND"),
 ])
 def test_rogue_marks_without_no_prescription_words(ruleset: RuleSet, tmp_path: Path, host: str, page: str, rule_id: str) -> None:
     report = _check(ruleset, tmp_path, host, {"delivery": page})

@@ -14,12 +14,9 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from datasketch import LeanMinHash
 
 NUM_PERM = 128  # similarity estimated within ~0.04 at J=0.85 (binomial spread), 1 KB a site
 SEED = 13
@@ -102,12 +99,6 @@ def site_signature(pages: Iterable[frozenset[int]]) -> list[int]:
     a, b = _permutations()
     values = np.minimum(np.full(NUM_PERM, _MAX32, dtype=np.uint32), (hv * a + b).min(axis=0))
     return [int(v) for v in values]
-
-
-def lean(signature: list[int]) -> LeanMinHash:
-    from datasketch import LeanMinHash
-
-    return LeanMinHash(seed=SEED, hashvalues=np.asarray(signature, dtype=np.uint64), scheme=SCHEME)
 
 
 def similarity(a: list[int], b: list[int]) -> float:

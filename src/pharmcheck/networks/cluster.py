@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
-from datasketch import MinHashLSH
 
-from pharmcheck.extract.template import NUM_PERM, lean
+from pharmcheck.extract.template import NUM_PERM
 from pharmcheck.networks.config import NetworkConfig
+from pharmcheck.networks.lsh import BandedIndex
 
 # An identifier shared by more sites than this links them as a star around the first one
 # (as connected as all pairs, with linear edges): a 300-site network stays 300 edges.
@@ -188,17 +188,15 @@ def _template_edges(sites: list[SiteInput], config: NetworkConfig, cutoff: int,
         return
     # LSH finds candidates at a lower similarity than the threshold (its banding misses some
     # pairs just above its own threshold); each candidate's estimate then decides.
-    lsh = MinHashLSH(threshold=max(0.5, config.template_threshold - 0.2), num_perm=NUM_PERM)
-    hashes = {i: lean(sites[i].template.tolist()) for i in indexed}  # type: ignore[union-attr]
-    with lsh.insertion_session() as session:
-        for i in indexed:
-            session.insert(i, hashes[i], check_duplication=False)
-    common_templates = 0
+    lsh = BandedIndex(threshold=max(0.5, config.template_threshold - 0.2), num_perm=NUM_PERM)
     matrix = np.stack([sites[i].template for i in indexed])  # type: ignore[misc]
     row_of = {i: r for r, i in enumerate(indexed)}
+    for i in indexed:
+        lsh.insert(i, matrix[row_of[i]])
+    common_templates = 0
     linked: set[tuple[int, int]] = set()
     for i in indexed:
-        candidates = [j for j in lsh.query(hashes[i]) if j != i]
+        candidates = [j for j in lsh.query(matrix[row_of[i]]) if j != i]
         if not candidates:
             continue
         if len(candidates) > cutoff:
