@@ -145,6 +145,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start_server(n_sites: int, delay: float) -> tuple[mp.Process, int, Synchronized]:  # type: ignore[type-arg]
+    """The sites' server in its own process, ready; with its port and request counter."""
+    port = _free_port()
+    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
+    ready = mp.Event()
+    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
+    server.start()
+    if not ready.wait(60):
+        raise SystemExit("server did not start")
+    return server, port, requests
+
+
 def _tree_memory(pid: int) -> tuple[int, int]:
     """(resident, proportional) KB of a process and its children, from /proc (Linux). RSS
     counts a page shared by forked workers once in each; PSS splits it between them."""
@@ -166,13 +178,7 @@ def _tree_memory(pid: int) -> tuple[int, int]:
 
 
 def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict[str, float]:
-    port = _free_port()
-    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
-    ready = mp.Event()
-    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
-    server.start()
-    if not ready.wait(60):
-        raise SystemExit("server did not start")
+    server, port, requests = _start_server(n_sites, delay)
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "sites.txt"
         listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
@@ -222,13 +228,7 @@ def run_size(n_sites: int, workers: int, delay: float, extra: list[str]) -> dict
 def bare_fetch(n_sites: int, workers: int, delay: float) -> dict[str, float]:
     """Fetch robots.txt and every page of every site with a bare asyncio client, `workers`
     sites at a time: the requests/s of a client that only fetches (the audit's floor)."""
-    port = _free_port()
-    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
-    ready = mp.Event()
-    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
-    server.start()
-    if not ready.wait(60):
-        raise SystemExit("server did not start")
+    server, port, _served = _start_server(n_sites, delay)
     paths = ["/robots.txt", *PAGES]
 
     async def one_site(host: str) -> int:
@@ -297,13 +297,7 @@ class _PhaseClock:
 
 def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -> None:
     """Audit in this process, with the CPU of each phase measured on the thread that runs it."""
-    port = _free_port()
-    requests: Synchronized = mp.Value("q", 0)  # type: ignore[type-arg]
-    ready = mp.Event()
-    server = mp.Process(target=serve, args=(n_sites, port, delay, requests, ready), daemon=True)
-    server.start()
-    if not ready.wait(60):
-        raise SystemExit("server did not start")
+    server, port, requests = _start_server(n_sites, delay)
     import pharmcheck.audit.session as session
     import pharmcheck.check as check
     import pharmcheck.fetch.render as render
