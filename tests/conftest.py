@@ -25,6 +25,20 @@ def ruleset() -> RuleSet:
     return RuleSet.load()
 
 
+@pytest.fixture
+def rule_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The folders of every `RuleSet.load` in this test's process, in order (the loads still happen)."""
+    loads: list[object] = []
+    real_load = RuleSet.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls: type[RuleSet], directory: str | os.PathLike[str] | None = None) -> RuleSet:
+        loads.append(directory)
+        return real_load(cls, directory)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(RuleSet, "load", classmethod(counting_load))
+    return loads
+
+
 @pytest.fixture(scope="session", autouse=True)
 def language_model_loaded() -> None:
     """The language model is loaded once per process (about a second): tests that time the

@@ -54,16 +54,9 @@ def test_criteria_are_the_ones_scoring_yaml_names(tmp_path: Path) -> None:
         RuleSet.load(copy)
 
 
-def test_a_thread_audit_of_several_sites_loads_the_rules_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_thread_audit_of_several_sites_loads_the_rules_once(tmp_path: Path, rule_loads: list[object],
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    loads: list[object] = []
-    real_load = RuleSet.load.__func__  # type: ignore[attr-defined]
-
-    def counting_load(cls: type[RuleSet], directory: str | Path | None = None) -> RuleSet:
-        loads.append(directory)
-        return real_load(cls, directory)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(RuleSet, "load", classmethod(counting_load))
+    loads = rule_loads
     targets = tmp_path / "sites.txt"
     targets.write_text("\n".join(SITES) + "\n", encoding="utf-8")
     code = main(["audit", str(targets), "--db", str(tmp_path / "a.db"), "--replay", str(EXAMPLES),

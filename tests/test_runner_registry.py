@@ -24,7 +24,6 @@ from pharmcheck.audit.runner import (
     runner_kinds,
 )
 from pharmcheck.cli import main
-from pharmcheck.ruleset import RuleSet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SITES = ["https://cheap-meds-24.example/", "https://www.northbridge-pharmacy.example/"]
@@ -90,15 +89,8 @@ def test_a_registered_runner_is_offered_by_the_cli_and_audits(tmp_path: Path, mo
 
 
 def test_the_serial_runner_audits_in_input_order_and_loads_the_rules_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    loads: list[object] = []
-    real_load = RuleSet.load.__func__  # type: ignore[attr-defined]
-
-    def counting_load(cls: type[RuleSet], directory: str | Path | None = None) -> RuleSet:
-        loads.append(directory)
-        return real_load(cls, directory)  # type: ignore[no-any-return]
-
-    monkeypatch.setattr(RuleSet, "load", classmethod(counting_load))
+        tmp_path: Path, rule_loads: list[object], capsys: pytest.CaptureFixture[str]) -> None:
+    loads = rule_loads
     targets = tmp_path / "sites.txt"
     targets.write_text("\n".join(reversed(SITES)) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
