@@ -43,7 +43,6 @@ from pharmcheck.audit.runner import (
     RunnerSettings,
     RunOutcome,
     SiteTask,
-    _deliver,
     audit_site,
 )
 from pharmcheck.check import CheckContext, assess
@@ -227,17 +226,17 @@ class DaskRunner:
             futures_of.pop(future.key, None)
             busy.discard(domain)
             if future.status == "finished":
-                _deliver(observer, outcome, task, Report.model_validate_json(future.result()), None)
+                outcome.deliver(observer, task, Report.model_validate_json(future.result()), None)
                 return
             error = future.exception()
             if isinstance(error, KilledWorker):
                 message = ("every Dask worker that audited this site died during it (the scheduler's "
                            "allowed-failures were used up); not retried again")
-                _deliver(observer, outcome, task, worker_crash_report(task, ctx, message), None)
+                outcome.deliver(observer, task, worker_crash_report(task, ctx, message), None)
             elif isinstance(error, RulesMismatch) or type(error).__name__ == "RulesMismatch":
                 raise UsageError(str(error))
             else:
-                _deliver(observer, outcome, task, None, error if isinstance(error, BaseException)
+                outcome.deliver(observer, task, None, error if isinstance(error, BaseException)
                          else RuntimeError(str(error)))
 
         while True:

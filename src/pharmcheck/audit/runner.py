@@ -22,12 +22,15 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, registrable_domain
+
+if TYPE_CHECKING:  # imported where a pool is made: a run without one never loads it
+    from pharmcheck.audit.analysis import AnalysisPool
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,17 @@ class RunOutcome:
     abandoned: int = 0  # in flight when the run was stopped; audited again on resume
     stopped: bool = False
 
+    def deliver(self, observer: AuditObserver, task: SiteTask, report: Report | None,
+                error: BaseException | None) -> None:
+        """Count a finished site and hand it to the observer (every runner, on the caller's thread)."""
+        if report is not None:
+            self.completed += 1
+            observer.site_done(task, report)
+        else:
+            assert error is not None
+            self.failed += 1
+            observer.site_failed(task, error)
+
 
 class Runner(Protocol):
     def run(self, tasks: Iterable[SiteTask], spec: ContextSpec, observer: AuditObserver,
@@ -146,7 +160,7 @@ class ThreadRunner:
                 pool.close()
 
     def _run(self, tasks: Iterable[SiteTask], ctx: CheckContext, observer: AuditObserver,
-             stop: threading.Event, pool: Any) -> RunOutcome:
+             stop: threading.Event, pool: AnalysisPool | None) -> RunOutcome:
         todo: queue.SimpleQueue[SiteTask | None] = queue.SimpleQueue()
         done: queue.SimpleQueue[tuple[SiteTask, Report | None, BaseException | None]] = queue.SimpleQueue()
         threads = [
@@ -176,7 +190,7 @@ class ThreadRunner:
                 except queue.Empty:
                     continue
                 in_flight -= 1
-                _deliver(observer, outcome, task, report, error)
+                outcome.deliver(observer, task, report, error)
                 if pool is not None and pool.dead:
                     from pharmcheck.audit.analysis import AnalysisPoolDied
 
@@ -188,24 +202,13 @@ class ThreadRunner:
                 except queue.Empty:
                     break
                 in_flight -= 1
-                _deliver(observer, outcome, task, report, error)
+                outcome.deliver(observer, task, report, error)
             outcome.abandoned = in_flight
             outcome.stopped = stop.is_set()
         finally:
             for _ in threads:
                 todo.put(None)  # idle workers exit; busy ones die with the process
         return outcome
-
-
-def _deliver(observer: AuditObserver, outcome: RunOutcome, task: SiteTask, report: Report | None,
-             error: BaseException | None) -> None:
-    if report is not None:
-        outcome.completed += 1
-        observer.site_done(task, report)
-    else:
-        assert error is not None
-        outcome.failed += 1
-        observer.site_failed(task, error)
 
 
 def _worker(todo: queue.SimpleQueue[SiteTask | None],
@@ -334,9 +337,9 @@ class ProcessRunner:
         if task is None:  # from a process that was replaced, after its sites were failed
             return
         if report_json is not None:
-            _deliver(observer, outcome, task, Report.model_validate_json(report_json), None)
+            outcome.deliver(observer, task, Report.model_validate_json(report_json), None)
         else:
-            _deliver(observer, outcome, task, None, RuntimeError(error))
+            outcome.deliver(observer, task, None, RuntimeError(error))
 
     @staticmethod
     def _replace_dead(shards: list[_Shard], mp_context: Any, spec: ContextSpec, results: Any,
@@ -347,7 +350,7 @@ class ProcessRunner:
                 continue
             code = shard.process.exitcode
             for task in shard.in_flight.values():
-                _deliver(observer, outcome, task, None, RuntimeError(f"audit worker process died (exit code {code})"))
+                outcome.deliver(observer, task, None, RuntimeError(f"audit worker process died (exit code {code})"))
             fresh = _Shard(i, mp_context, spec, shard.threads, results, ruleset)
             fresh.waiting = shard.waiting
             shards[i] = fresh

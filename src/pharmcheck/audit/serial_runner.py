@@ -16,7 +16,6 @@ from pharmcheck.audit.runner import (
     RunnerSettings,
     RunOutcome,
     SiteTask,
-    _deliver,
     audit_site,
 )
 from pharmcheck.check import CheckContext
@@ -37,9 +36,9 @@ class SerialRunner:
             try:
                 report = audit_site(task, ctx)
             except Exception as exc:  # a bug in pharmcheck on this site: reported, the run goes on
-                _deliver(observer, outcome, task, None, exc)
+                outcome.deliver(observer, task, None, exc)
             else:
-                _deliver(observer, outcome, task, report, None)
+                outcome.deliver(observer, task, report, None)
         outcome.stopped = stop.is_set()
         return outcome
 

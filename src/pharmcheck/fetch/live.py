@@ -293,7 +293,6 @@ class _Session(requests.Session):
         return settings
 
 
-
 class LiveTransport:
     def __init__(self, options: FetchOptions, limiter: HostLimiter | None = None, any_body: bool = False) -> None:
         self.options = options
