@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -37,10 +38,30 @@ LABELS = ["legitimate", "suspicious", "rogue", "not_pharmacy", "unreachable"]
 CRITICAL = {("rogue", "legitimate"), ("legitimate", "rogue")}
 
 
+def _usage(message: str) -> NoReturn:
+    print(f"accuracy.py: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _value(name: str) -> str | None:
+    """The argument after option `name`, None if the option is absent; a one-line error (exit
+    2) if it has none."""
+    if name not in sys.argv:
+        return None
+    at = sys.argv.index(name) + 1
+    if at >= len(sys.argv) or sys.argv[at].startswith("-"):
+        _usage(f"{name} needs a value")
+    return sys.argv[at]
+
+
 def _option(name: str, default: int) -> int:
-    if name in sys.argv:
-        return int(sys.argv[sys.argv.index(name) + 1])
-    return default
+    value = _value(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        _usage(f"{name} needs a whole number, not {value!r}")
 
 
 def print_matrix(matrix: Counter[tuple[str, str]]) -> None:
@@ -71,14 +92,14 @@ def cv_main(argv: list[str]) -> int:
     roots = [Path(a) for i, a in enumerate(sys.argv[1:], 1) if not a.startswith("-") and i not in skip]
     folds, seed = _option("--folds", 5), _option("--seed", 0)
     ruleset = RuleSet.load()
-    sites = load_labelled(roots or CV_CORPORA)
-    start = time.perf_counter()
-    evidence = collect(sites, ruleset)
-    without = set(sys.argv[sys.argv.index("--without") + 1].split(",")) if "--without" in sys.argv else set()
+    without = {rule_id for rule_id in (_value("--without") or "").split(",") if rule_id}
     unknown = without - {compiled.rule.id for compiled in ruleset.rules}
     if unknown:
         print(f"accuracy.py: no rule {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    sites = load_labelled(roots or CV_CORPORA)
+    start = time.perf_counter()
+    evidence = collect(sites, ruleset)
     if without:
         from pharmcheck.score import score_site
 

@@ -94,7 +94,14 @@ def main(argv: list[str]) -> int:
     n = 10
     if "--words" in argv:
         i = argv.index("--words")
-        n = int(argv[i + 1])
+        try:
+            n = int(argv[i + 1])
+        except (IndexError, ValueError):
+            print("corpus_overlap: --words needs a whole number", file=sys.stderr)
+            return 2
+        if n < 2:
+            print("corpus_overlap: --words must be at least 2", file=sys.stderr)
+            return 2
         argv = argv[:i] + argv[i + 2 :]
     roots = [Path(a) for a in argv] or CV_CORPORA
     missing = [str(r) for r in roots if not r.is_dir()]
