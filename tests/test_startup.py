@@ -1,6 +1,7 @@
 """What a check loads: `check --replay` of a capture imports no library it does not use
-(DNS, X.509, asyncio for the browser, fsspec through warcio); the fact providers that do use
-them are tested in test_facts.py. Times are benchmarks/startup.py's business."""
+(DNS, X.509, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
+and tldextract, which imports them); the fact providers and transports that do use them are
+tested in test_facts.py and test_fetch*.py. Times are benchmarks/startup.py's business."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PUT_OFF = ("dns", "cryptography", "asyncio", "fsspec", "playwright")
+PUT_OFF = ("dns", "cryptography", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract")
 
 
 def _in_child(code: str) -> list[str]:
