@@ -101,3 +101,22 @@ def test_a_link_to_a_subdomain_is_same_site_and_one_to_another_site_is_not() -> 
                         ("https://pharmacy-example.co.uk.evil.com/about", "About")])
     assert frontier.next_url() == "https://shop.pharmacy-example.co.uk/contact"
     assert frontier.next_url() is None
+
+
+def test_a_link_that_promised_nothing_is_still_taken_when_offered_again_with_words_that_promise() -> None:
+    # Off-site and skipped addresses are refused for good; a same-site one whose text scored
+    # nothing is not: the same address under another text may be the page we want.
+    frontier = CrawlFrontier(SITE + "/index.php", 6)
+    frontier.mark_visited(SITE + "/index.php")
+    frontier.add_links([(SITE + "/", "Home"), ("https://elsewhere.test/contact", "Contact"), (SITE + "/cart", "Contact")])
+    frontier.add_links([("https://elsewhere.test/contact", "Contact us"), (SITE + "/cart", "FAQ")])
+    assert frontier.next_url() is None
+    frontier.add_links([(SITE + "/", "Contact us")])
+    assert frontier.next_url() == SITE + "/"
+
+
+def test_a_full_frontier_offers_nothing_more() -> None:
+    frontier = CrawlFrontier(SITE + "/", 2)
+    frontier.mark_visited(SITE + "/", SITE + "/home")
+    frontier.add_links([(SITE + "/contact", "Contact")])
+    assert frontier.next_url() is None

@@ -97,6 +97,7 @@ class CrawlFrontier:
     _normalized: dict[str, str | None] = field(default_factory=dict)  # href -> URL (None: not one)
     _plain_origins: dict[str, bool] = field(default_factory=dict)  # "https://host" -> already normal
     _site_origins: dict[str, bool] = field(default_factory=dict)  # "https://host" -> same site
+    _refused: set[str] = field(default_factory=set)  # URLs off the site or never worth a page
 
     def __post_init__(self) -> None:
         self.domain = registrable_domain(host_of(self.start_url))
@@ -106,20 +107,28 @@ class CrawlFrontier:
 
     def add_links(self, links: Iterable[tuple[str, str]]) -> None:
         """Offer (href, link text) pairs found on a fetched page."""
+        if len(self.visited) >= self.max_pages:
+            return  # no page is fetched after this one: scoring its links would be for nothing
         offered = self._offered
-        for href, text in links:
-            pair = (href, text)
+        normalized = self._normalized
+        candidates = self._candidates
+        visited = self.visited
+        refused = self._refused
+        for pair in links:
             if pair in offered:
                 continue
             offered.add(pair)
-            url = self._normalize(href)
-            if url is None or url in self.visited or url in self._candidates or not self._same_site_url(url) \
-                    or _SKIP.search(url):
+            href = pair[0]
+            url = normalized[href] if href in normalized else self._normalize(href)
+            if url is None or url in visited or url in candidates or url in refused:
                 continue
-            scored = self._score(url, text)
+            if not self._same_site_url(url) or _SKIP.search(url):
+                refused.add(url)  # for good: neither depends on the link's text
+                continue
+            scored = self._score(url, pair[1])
             if scored is not None:
                 self._order += 1
-                self._candidates[url] = (scored[0], scored[1], self._order)
+                candidates[url] = (scored[0], scored[1], self._order)
 
     def _normalize(self, href: str) -> str | None:
         """normalize_url(href), None if it is not a URL; once per href, and without the work
