@@ -98,3 +98,14 @@ def test_the_cli_audits_with_the_pool_runner(tmp_path: Path, capsys: pytest.Capt
     reports = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(r["verdict"] for r in reports) == ["legitimate", "rogue"]
     capsys.readouterr()
+
+
+def test_closing_the_pool_lets_every_process_exit_by_itself(ruleset: RuleSet) -> None:
+    # Killed (exit code -9) after a join timeout is what happened when a process saw no
+    # EOF: its socket was still held open by our reader thread and by its siblings.
+    pool = analysis.AnalysisPool(3, ruleset, None)
+    site = pool.site(ruleset)
+    site.close()
+    processes = [p.process for p in pool._processes]
+    pool.close()
+    assert [p.exitcode for p in processes] == [0, 0, 0]

@@ -18,11 +18,13 @@ the fetching thread.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
 import pickle
 import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -152,13 +154,23 @@ class _Process:
         for answer in waiting.values():  # ok False, no message: the process is gone
             answer.done.set()
 
+    def stop(self) -> None:
+        """Tell the process there is no more work: it exits once it has answered what it has.
+        Closing our end is not enough: our reader thread, blocked reading it, keeps the socket
+        open, and so do the processes forked after this one (a copy of it each), so the process
+        saw no EOF and every close waited out its join timeout (1 s per process per run)."""
+        with self._send:
+            self.alive = False
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.conn.fileno())) as ours:
+                ours.shutdown(socket.SHUT_WR)  # acts on the socket, whichever descriptor of it we hold
+
     def close(self) -> None:
-        self.alive = False
-        self.conn.close()
+        self.stop()
         self.process.join(1)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(1)
+        self.conn.close()
 
 
 class _Died(RuntimeError):
@@ -210,6 +222,8 @@ class AnalysisPool:
 
     def close(self) -> None:
         with self._lock:
+            for process in self._processes:
+                process.stop()  # all at once: they exit side by side
             for process in self._processes:
                 process.close()
 

@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         # command's module (the report models, the rules, the stores), ~10x the answer's cost.
         print(f"{TOOL_NAME} {__version__}")
         return 0
+    # One BLAS thread, unless the user chose: numpy (template signatures, the language
+    # model) does only small vector products, and OpenBLAS's pool of one thread per core,
+    # started on import, spun ~45 ms of CPU per run (2 cores; more with more cores) for
+    # nothing. Audit worker processes inherit it: they are the parallelism.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with _collector_paused():
         from pharmcheck.cli import analysis
         from pharmcheck.cli.options import apply_config, config_argument
