@@ -492,8 +492,15 @@ def _phones(text: str) -> list[str]:
     return out
 
 
+# Every price names its currency by one of these: text without any has no price to look for
+# (a page of prose is then not scanned by _PRICE, ~1 ms on 30 KB).
+_CURRENCY_MARKS = ("$", "€", "£", "¥", "₹", "USD", "EUR", "GBP", "CAD", "AUD", "INR", "CHF")
+
+
 def _prices(text: str) -> list[Price]:
     out: list[Price] = []
+    if not any(mark in text for mark in _CURRENCY_MARKS):
+        return out
     for m in _PRICE.finditer(text):
         raw = m.group("a") or m.group("b") or ""
         symbol = m.group("sym") or m.group("code") or ""
