@@ -480,8 +480,10 @@ def _visible_text(root: Any) -> str:
 
 def _phones(text: str) -> list[str]:
     out: list[str] = []
-    if _PHONE_DIGITS.search(text) is None:
-        return out  # one linear RE2 pass: most pages carry no phone number at all
+    # One linear RE2 pass (most pages carry no phone number at all), over the UTF-8 bytes:
+    # only whether it matches counts, and re2 would count characters up to the match.
+    if _PHONE_DIGITS.search(text.encode("utf-8", "replace")) is None:
+        return out
     for m in _PHONE.finditer(text):
         candidate = m.group(0).strip()
         digits = sum(c.isdigit() for c in candidate)
