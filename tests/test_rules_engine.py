@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from pharmcheck.extract import DrugIndex, extract_html
+from pharmcheck.extract import DrugIndex, extract_html, word_set
 from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule, CompileError, compile_rule
 from pharmcheck.rules.engine import evaluate
 from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
+from pharmcheck.rules.textsearch import TextPatterns, fold_case
 from pharmcheck.urls import host_of, registrable_domain
 
 LEXICON = DrugLexicon(drugs=[
@@ -186,3 +189,25 @@ def test_text_whose_lower_case_changes_length_is_still_matched() -> None:
     site = SiteFacts(url="https://x.test/", final_url="https://x.test/", domain="x.test", host="x.test", pages=[page])
     fired = {f.rule_id for f in evaluate(rules.rules, site)}
     assert {"RX-NO-PRESCRIPTION", "RX-CONTROLLED-FOR-SALE"} <= fired
+
+
+# Phrase words, and glue that joins, splits or borders words differently for \w, [a-z0-9] and
+# case folding (accents, ß, the dotted capital I, the Kelvin sign, underscores, hyphens).
+_VETO_PHRASES = ["not required", "no prescription required", "look for", "l'ordonnance", "é-mail", "x_ray", "24/7", "über uns"]
+_VETO_WORDS = ["not", "NOT", "Not", "required", "REQUIRED", "no", "prescription", "look", "For", "l'ordonnance", "é", "É",
+               "mail", "x", "ray", "24", "7", "über", "ÜBER", "uns", "ß", "\u0130", "\u212a", "a"]
+_VETO_GLUE = [" ", "  ", "-", "_", "/", "'", "\n", "", "."]
+_veto_texts = st.lists(st.tuples(st.sampled_from(_VETO_WORDS), st.sampled_from(_VETO_GLUE)), max_size=10).map(
+    lambda pairs: "".join(word + glue for word, glue in pairs))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_veto_texts)
+@example("It is NOT required.")
+@example("Über uns")
+def test_a_phrase_search_finds_what_the_alternation_of_all_its_phrases_finds(text: str) -> None:
+    # search() leaves out the phrases with a word the text lacks: never one that would match.
+    patterns = TextPatterns.build(_VETO_PHRASES, [])
+    unfiltered = next(patterns.spans(text, fold_case(text)), None) is not None
+    assert patterns.search(text) == unfiltered
+    assert patterns.found_in(text, fold_case(text), word_set(fold_case(text))) == unfiltered

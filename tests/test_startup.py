@@ -1,16 +1,20 @@
 """What a check loads: `check --replay` of a capture imports no library it does not use
-(DNS, X.509, asyncio for the browser, fsspec through warcio); the fact providers that do use
-them are tested in test_facts.py. Times are benchmarks/startup.py's business."""
+(DNS, X.509, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
+and tldextract, which imports them); the fact providers and transports that do use them are
+tested in test_facts.py and test_fetch*.py. Times are benchmarks/startup.py's business."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PUT_OFF = ("dns", "cryptography", "asyncio", "fsspec", "playwright")
+PUT_OFF = ("dns", "cryptography", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract")
 
 
 def _in_child(code: str) -> list[str]:
@@ -26,3 +30,42 @@ def test_a_replayed_check_imports_no_library_it_does_not_use() -> None:
         f"print(); print(json.dumps([code] + [m for m in {PUT_OFF!r} if m in sys.modules]))"
     )
     assert _in_child(code) == [0]
+
+
+def _threads_after_check(env: dict[str, str]) -> int:
+    """Threads of a process (OS threads: numpy's BLAS pool included) after a replayed check."""
+    code = (
+        "import json, os; from pharmcheck.cli import main;"
+        f"code = main(['check', 'https://www.northbridge-pharmacy.example/', '--replay', "
+        f"{str(EXAMPLES / 'northbridge-pharmacy.warc.gz')!r}, '-o', os.devnull, '-q']);"
+        "print(); print(json.dumps([code, len(os.listdir('/proc/self/task'))]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
+    code_and_threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code_and_threads[0] == 0
+    return int(code_and_threads[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc (Linux)")
+def test_a_check_runs_on_one_thread_unless_the_user_sets_openblas_threads() -> None:
+    # numpy's BLAS pool (a thread per core, spinning on start) did nothing for a check's
+    # small vector products but burn CPU; a user's own OPENBLAS_NUM_THREADS is kept.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert _threads_after_check(env) == 1
+    if (os.cpu_count() or 1) >= 2:  # OpenBLAS starts no more threads than cores
+        assert _threads_after_check({**env, "OPENBLAS_NUM_THREADS": "2"}) == 2
+
+
+def test_the_program_keeps_its_modules_and_rules_out_of_the_collectors_sight_but_a_caller_of_main_is_left_alone() -> None:
+    # Run as the program, what lives until exit (modules, parser, rules) is frozen (no
+    # collection scans it again); a caller's own objects are never frozen by main([...]).
+    check = ["check", "https://www.northbridge-pharmacy.example/", "--replay",
+             str(EXAMPLES / "northbridge-pharmacy.warc.gz"), "-o", os.devnull, "-q"]
+    as_program = (f"import gc, json, sys; sys.argv = ['pharmcheck', *{check!r}]; from pharmcheck.cli import main;"
+                  "code = main(); print(); print(json.dumps([code, gc.get_freeze_count()]))")
+    as_function = (f"import gc, json; from pharmcheck.cli import main; code = main({check!r});"
+                   "print(); print(json.dumps([code, gc.get_freeze_count()]))")
+    program_code, frozen = _in_child(as_program)
+    function_code, frozen_by_call = _in_child(as_function)
+    assert (program_code, function_code) == (0, 0)
+    assert frozen > 10_000 and frozen_by_call == 0

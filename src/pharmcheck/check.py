@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pharmcheck import TOOL_NAME, __version__
 from pharmcheck.errors import UsageError
@@ -25,7 +25,6 @@ from pharmcheck.fetch import (
     ArchiveIndex,
     CrawlFrontier,
     Deadline,
-    HostLimiter,
     SiteFetcher,
     WarcRecorder,
     make_transport,
@@ -47,6 +46,9 @@ from pharmcheck.rules import evaluate_within
 from pharmcheck.ruleset import RuleSet
 from pharmcheck.score import score_site
 from pharmcheck.urls import InvalidURL, clip, host_of, origin_of, registrable_domain, site_url
+
+if TYPE_CHECKING:  # fetch/live.py (requests, urllib3): a replayed check never fetches live
+    from pharmcheck.fetch.live import HostLimiter
 
 _log = logging.getLogger("pharmcheck")
 

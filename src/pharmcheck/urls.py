@@ -12,11 +12,11 @@ from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import idna
-import tldextract
 
-# The bundled public-suffix snapshot only: fetching the live list at run time prints
-# tracebacks offline, can hang, and caches a stale copy in the user's home.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+# Public suffixes from tldextract's bundled snapshot only (fetching the live list at run time
+# prints tracebacks offline, can hang, and caches a stale copy in the user's home), read by
+# pharmcheck.suffixes without importing tldextract and its HTTP stack.
+from pharmcheck import suffixes
 
 # Characters no host name has (spaces, controls, URL delimiters that urlsplit let through).
 _BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%]")
@@ -222,8 +222,7 @@ def fast_host(url: str) -> str:
 
 def has_public_suffix(host: str) -> bool:
     """Whether `host` ends in a public suffix under a name ("shop.example.co.uk": yes; "e.g": no)."""
-    ext = _EXTRACT(host.lower().rstrip("."))
-    return bool(ext.suffix and ext.domain)
+    return suffixes.registrable(host.lower().rstrip(".")) is not None
 
 
 def registrable_domain(host_or_url: str) -> str:
@@ -238,8 +237,7 @@ def registrable_domain(host_or_url: str) -> str:
 
 @lru_cache(maxsize=16384)  # keyed by host, not URL: a page's links share a few hosts
 def _domain_of_host(host: str) -> str:
-    ext = _EXTRACT(host)
-    return ext.top_domain_under_public_suffix if ext.suffix and ext.domain else host
+    return suffixes.registrable(host) or host
 
 
 def host_of(url: str) -> str:

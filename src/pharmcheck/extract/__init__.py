@@ -334,6 +334,9 @@ def _absolute(href: str, base: str, origin: str) -> str | None:
         return None
 
 
+_UNRESOLVED = "\x00"  # an href not resolved yet (no URL or None is this)
+
+
 def _fold(text: str) -> str:
     return " ".join(text.split())
 
@@ -341,18 +344,31 @@ def _fold(text: str) -> str:
 def _links(root: Any, base: str) -> list[Link]:
     origin = origin_of(base)
     out: list[Link] = []
+    append = out.append
+    # Listings link each product twice (picture and name): each href is resolved once.
+    resolved: dict[str, str | None] = {}
     for el in root.iter("a", "area"):
         href = el.get("href")
         if href is None:
             continue
-        url = _absolute(href, base, origin)
+        url = resolved.get(href, _UNRESOLVED)
+        if url is _UNRESOLVED:
+            url = resolved[href] = _absolute(href, base, origin)
         if url is None:
             continue
-        raw = el.text or "" if len(el) == 0 else " ".join(el.itertext())  # most links are one text node
-        text = _fold(raw)[:200] or _fold(
-            el.get("title") or el.get("aria-label") or " ".join(img.get("alt") or "" for img in el.iter("img"))
-        )[:200]
-        out.append(Link(url=url[:2000], text=text))
+        if len(el):
+            # A picture link (<a><img></a>) has no text at all: one C call says so, instead
+            # of joining what itertext yields.
+            inner = etree.tostring(el, method="text", encoding=str, with_tail=False)
+            text = " ".join(" ".join(el.itertext()).split())[:200] if inner and not inner.isspace() else ""
+        else:  # most links are one text node
+            raw = el.text
+            text = " ".join(raw.split())[:200] if raw else ""
+        if not text:
+            text = _fold(
+                el.get("title") or el.get("aria-label") or " ".join(img.get("alt") or "" for img in el.iter("img"))
+            )[:200]
+        append(Link(url[:2000], text))
         if len(out) >= MAX_LINKS:
             break
     return out
@@ -365,26 +381,34 @@ def _mailtos(links: list[Link]) -> set[str]:
 def _images(root: Any, base: str) -> list[Image]:
     origin = origin_of(base)
     out: list[Image] = []
+    append = out.append
+    resolved: dict[str, str | None] = {}  # href -> absolute URL, each resolved once
+
+    def absolute(href: str) -> str | None:
+        url = resolved.get(href, _UNRESOLVED)
+        if url is _UNRESOLVED:
+            url = resolved[href] = _absolute(href, base, origin)
+        return url
+
     for el in root.iter("img"):
         src = el.get("src") or el.get("data-src") or ""
-        src_abs = _absolute(src, base, origin) or src.strip()
+        src_abs = absolute(src) or src.strip()
         link = None
         parent = el.getparent()
         if parent is not None and parent.tag == "a":  # the usual case: <a><img></a>
-            link = _absolute(parent.get("href") or "", base, origin)
+            link = absolute(parent.get("href") or "")
         else:
             # A few levels up is where an enclosing <a> is; walking 100,000 nested divs per image is not.
             for depth, anc in enumerate(el.iterancestors()):
                 if anc.tag == "a":
-                    link = _absolute(anc.get("href") or "", base, origin)
+                    link = absolute(anc.get("href") or "")
                     break
                 if depth >= _MAX_LINK_DEPTH:
                     break
-        out.append(
-            Image(
-                src=src_abs[:2000], alt=_fold(el.get("alt") or "")[:300], title=_fold(el.get("title") or "")[:300], link=link
-            )
-        )
+        alt = el.get("alt")
+        title = el.get("title")
+        append(Image(src_abs[:2000], " ".join(alt.split())[:300] if alt else "",
+                     " ".join(title.split())[:300] if title else "", link))
         if len(out) >= MAX_IMAGES:
             break
     return out

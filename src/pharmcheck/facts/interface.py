@@ -17,11 +17,13 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pharmcheck.fetch.base import Deadline
-from pharmcheck.fetch.live import HostLimiter
 from pharmcheck.models import FactOutcome, FetchOptions, SiteFact
+
+if TYPE_CHECKING:  # live.py imports requests: a replayed check looks nothing up
+    from pharmcheck.fetch.live import HostLimiter
 
 
 class Need(str, Enum):

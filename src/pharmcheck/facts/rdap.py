@@ -20,7 +20,6 @@ from pharmcheck.facts.interface import FactEnv, FactTarget, Need, could_not_chec
 from pharmcheck.facts.registry import register
 from pharmcheck.fetch.base import Deadline, follow_redirects
 from pharmcheck.fetch.guard import literal_address
-from pharmcheck.fetch.live import LiveTransport, retry_after_seconds
 from pharmcheck.models import FactOutcome, SiteFact
 from pharmcheck.urls import authority
 
@@ -156,6 +155,8 @@ class RdapProvider:
                                    env, url), min(wait, TTL_FAILED)
         options = env.options
         lookup = options.model_copy(update={"timeout": env.timeout(deadline)})
+        from pharmcheck.fetch.live import LiveTransport, retry_after_seconds  # requests: only when looking up
+
         transport = LiveTransport(lookup, env.limiter, any_body=True)
         transport.session.headers["Accept"] = RDAP_ACCEPT
         try:

@@ -21,7 +21,6 @@ import yaml
 from pharmcheck.facts.interface import FactEnv, FactTarget, Need
 from pharmcheck.facts.registry import register
 from pharmcheck.fetch.base import Deadline
-from pharmcheck.fetch.live import LiveTransport
 from pharmcheck.fetch.site import SiteFetcher
 from pharmcheck.models import SiteFact
 from pharmcheck.urls import host_of, registrable_domain, scheme_of
@@ -132,6 +131,8 @@ class SealProvider:
             # robots.txt of the issuer is obeyed whatever --ignore-robots says: it is not the checked site.
             options = env.options.model_copy(update={"ignore_robots": False, "timeout": env.timeout(deadline),
                                                      "retries": min(env.options.retries, 1)})
+            from pharmcheck.fetch.live import LiveTransport  # requests: only when asking an issuer
+
             fetcher = SiteFetcher(LiveTransport(options, env.limiter), options, url, deadline)
             try:
                 resp = fetcher.get(url)

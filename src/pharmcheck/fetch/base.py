@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.models import ErrorCode, FetchError, Response
 from pharmcheck.urls import InvalidURL, normalize_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
 
 
 class Deadline:

@@ -34,9 +34,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
-from pharmcheck import TOOL_NAME, TOOL_URL, __version__
 from pharmcheck.fetch import guard
-from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline, error_response
+from pharmcheck.fetch.base import DEFAULT_USER_AGENT, REDIRECT_STATUSES, Deadline, error_response
 from pharmcheck.fetch.content import CHUNK, read_capped
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
 from pharmcheck.urls import endpoint
@@ -44,7 +43,6 @@ from pharmcheck.urls import endpoint
 if TYPE_CHECKING:
     from requests.sessions import _Settings
 
-DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
 # One request may use at most this many times --timeout in total (a drip-fed page must not
 # eat the whole site deadline when other pages are waiting).
 REQUEST_TOTAL_FACTOR = 3

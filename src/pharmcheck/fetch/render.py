@@ -28,13 +28,15 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pharmcheck.errors import UsageError
 from pharmcheck.fetch.base import REDIRECT_STATUSES, Deadline
-from pharmcheck.fetch.live import REQUEST_TOTAL_FACTOR, HostLimiter, LiveTransport
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, PageFacts, Response, Screenshot
 from pharmcheck.urls import scheme_of
+
+if TYPE_CHECKING:  # live.py (requests, urllib3) is imported by the renderer only, not by a replay
+    from pharmcheck.fetch.live import HostLimiter
 
 T = TypeVar("T")
 
@@ -274,6 +276,8 @@ class SiteRenderer:
     screenshots of plainly read pages are taken with scripts off, so they show what was read)."""
 
     def __init__(self, options: FetchOptions, deadline: Deadline, limiter: HostLimiter | None = None) -> None:
+        from pharmcheck.fetch.live import LiveTransport
+
         self.options = options
         self.deadline = deadline
         self.service = browser_service()
@@ -284,6 +288,8 @@ class SiteRenderer:
     def render(self, resp: Response, scripts: bool, screenshot: bool) -> RenderedPage:
         """Load `resp` (already fetched) in the browser; with `scripts`, return the DOM they
         built; with `screenshot`, a full-page PNG. Never raises on what a page does."""
+        from pharmcheck.fetch.live import REQUEST_TOTAL_FACTOR
+
         budget = min(self.options.timeout * REQUEST_TOTAL_FACTOR, self.deadline.remaining())
         result = RenderedPage()
         if budget <= 0.2:

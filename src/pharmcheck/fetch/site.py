@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from pharmcheck.fetch.base import Deadline, Transport, error_response, follow_redirects
+from pharmcheck.fetch.base import DEFAULT_USER_AGENT, Deadline, Transport, error_response, follow_redirects
 from pharmcheck.fetch.content import sniff_binary
-from pharmcheck.fetch.live import DEFAULT_USER_AGENT
 from pharmcheck.fetch.policy import Robots
 from pharmcheck.models import ErrorCode, FetchError, FetchOptions, Response
 from pharmcheck.urls import robots_url

@@ -136,6 +136,15 @@ class Page:
         return "\n".join(link.text for link in self.facts.links)
 
     @cached_property
+    def link_texts_lowered(self) -> str:
+        return fold_case(self.link_texts)
+
+    @cached_property
+    def link_text_words(self) -> frozenset[str]:
+        """Words of all link texts: link matchers search only the phrases made of them."""
+        return word_set(self.link_texts_lowered)
+
+    @cached_property
     def link_domains(self) -> frozenset[str]:
         return frozenset(self.link_domain_list) - {""}
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol, cast
 
 import re2
 
+from pharmcheck.extract import word_set
+
 TOKEN = re.compile(r"[a-z0-9]+")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a regex RE2 refuses is reported by compile_regex, not on stderr
@@ -320,4 +322,12 @@ class TextPatterns:
         return streams
 
     def search(self, text: str) -> bool:
-        return next(self.spans(text, fold_case(text)), None) is not None
+        # Phrases with a word the text lacks cannot match there (vetoes look at a sentence:
+        # usually none of their phrases qualifies, and no phrase is scanned for at all).
+        lowered = fold_case(text)
+        return next(self.spans(text, lowered, word_set(lowered) if self.phrase_literals else None), None) is not None
+
+    def found_in(self, text: str, lowered: str, words: frozenset[str]) -> bool:
+        """search(text), given fold_case(text) and its words: phrases with a word the text
+        lacks cannot match there, and are left out of the scan."""
+        return next(self.spans(text, lowered, words), None) is not None

@@ -51,7 +51,7 @@ class LinkC(Compiled):
     def on_page(self, page: Page) -> list[Evidence] | None:
         if self.domains and page.link_domains.isdisjoint(self.domains):
             return None
-        if self.text is not None and not self.text.search(page.link_texts):
+        if self.text is not None and not self.text.found_in(page.link_texts, page.link_texts_lowered, page.link_text_words):
             return None  # one scan of all link texts instead of one per link
         found: list[Evidence] = []
         for link, domain in zip(page.facts.links, page.link_domain_list, strict=True):
