@@ -54,3 +54,18 @@ def test_a_check_runs_on_one_thread_unless_the_user_sets_openblas_threads() -> N
     assert _threads_after_check(env) == 1
     if (os.cpu_count() or 1) >= 2:  # OpenBLAS starts no more threads than cores
         assert _threads_after_check({**env, "OPENBLAS_NUM_THREADS": "2"}) == 2
+
+
+def test_the_program_keeps_its_modules_and_rules_out_of_the_collectors_sight_but_a_caller_of_main_is_left_alone() -> None:
+    # Run as the program, what lives until exit (modules, parser, rules) is frozen (no
+    # collection scans it again); a caller's own objects are never frozen by main([...]).
+    check = ["check", "https://www.northbridge-pharmacy.example/", "--replay",
+             str(EXAMPLES / "northbridge-pharmacy.warc.gz"), "-o", os.devnull, "-q"]
+    as_program = (f"import gc, json, sys; sys.argv = ['pharmcheck', *{check!r}]; from pharmcheck.cli import main;"
+                  "code = main(); print(); print(json.dumps([code, gc.get_freeze_count()]))")
+    as_function = (f"import gc, json; from pharmcheck.cli import main; code = main({check!r});"
+                   "print(); print(json.dumps([code, gc.get_freeze_count()]))")
+    program_code, frozen = _in_child(as_program)
+    function_code, frozen_by_call = _in_child(as_function)
+    assert (program_code, function_code) == (0, 0)
+    assert frozen > 10_000 and frozen_by_call == 0

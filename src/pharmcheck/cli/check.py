@@ -74,6 +74,7 @@ def _color(args: argparse.Namespace) -> bool:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from pharmcheck.check import CheckContext, check_site
+    from pharmcheck.cli.heap import keep_for_good
     from pharmcheck.console import CheckProgress, is_terminal, painter
     from pharmcheck.fetch import ArchiveIndex
     from pharmcheck.report.text import render_text
@@ -82,6 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     console_setup(args)
     options = fetch_options_from_args(args)
     ruleset = RuleSet.load(args.rules)
+    keep_for_good()  # the rules live until exit: no collection scans them again
     archive = ArchiveIndex(args.replay) if args.replay else None
     # A live line on a terminal only: piped or logged stderr gets none (and -q none at all).
     live = not args.quiet and not args.verbose and args.log_level is None and is_terminal(sys.stderr)
