@@ -26,6 +26,12 @@ rules, networks at the end, thread hand-offs). `--workers 1` gives the figures w
 threads competing for the GIL.
 
     python benchmarks/audit_throughput.py --phases --sizes 200 --delay 0.05 --workers 32
+    python benchmarks/audit_throughput.py --phases --sizes 200 -- --runner pool --processes 2
+
+With `--runner pool`, the phases are those of the fetching process, and the analysis
+processes are measured too: their CPU, how idle they are, each call's round trip split into
+the work and the queue and hand-offs around it, and what crosses the process boundary (KB
+and pickling CPU on each side).
 
 With `--runner dask`, each size is audited by the thread runner (`--processes 1`) and by
 `--runner dask` with 1, 2 and 4 local worker processes, side by side: sites/s and CPU per site
@@ -40,9 +46,11 @@ import argparse
 import asyncio
 import collections
 import functools
+import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -313,6 +321,7 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
     clock.wrap(check, "make_transport", "transport setup")
     clock.wrap(check, "assess", "judging (rules, score, verdict)")
     clock.wrap(session.AuditRecorder, "site_done", "store, output, progress")
+    pool = _PoolClock() if "pool" in extra else None  # `-- --runner pool`: both sides of the boundary
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "sites.txt"
         listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
@@ -328,7 +337,9 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
     if code != 0:
         raise SystemExit(f"audit failed ({code})")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    print(f"{n_sites} sites, {workers} workers in one process: {elapsed:.1f} s, {requests.value / elapsed:.0f} req/s, "
+    where = "fetching in this process" if pool else "in one process"
+    print(f"{n_sites} sites, {workers} workers {where}: {elapsed:.1f} s, {requests.value / elapsed:.0f} req/s "
+          f"= {requests.value / elapsed / (workers / delay) if delay else 0:.0%} of ideal, "
           f"CPU {cpu / n_sites * 1000:.1f} ms/site; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     counted = 0.0
     for phase, seconds in sorted(clock.seconds.items(), key=lambda kv: -kv[1]):
@@ -336,6 +347,125 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
             counted += seconds
         print(f"  {phase:<36} {seconds / n_sites * 1000:7.2f} ms/site  ({clock.calls[phase]} calls)")
     print(f"  {'rest (start-up, rules, networks...)':<36} {(cpu - counted) / n_sites * 1000:7.2f} ms/site")
+    if pool is not None:
+        pool.report(n_sites)
+
+
+class _PoolClock:
+    """What `--runner pool` costs around the analysis itself, measured on both sides of the
+    process boundary: in the audit, each call's round trip (send to answer) and the pickling
+    of what crosses (CPU, bytes); in each analysis process (forked from here, so the wrappers
+    are inherited), the wall and CPU time of the work itself, the time idle waiting for a
+    request and blocked sending an answer. Round trip minus the work is the queue and the
+    hand-offs (pipe, reader thread, the waiting thread woken)."""
+
+    def __init__(self) -> None:
+        import pharmcheck.audit.analysis as analysis
+
+        self.folder = Path(tempfile.mkdtemp(prefix="pool-clock-"))
+        self.round_trip: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.pickling = collections.Counter[str]()  # "cpu", "bytes" (this side)
+        self._lock = threading.Lock()
+        clock = self
+        real_pickle = analysis.pickle
+
+        class _CountingPickle:
+            HIGHEST_PROTOCOL = real_pickle.HIGHEST_PROTOCOL
+
+            @staticmethod
+            def dumps(obj: object, protocol: int | None = None) -> bytes:
+                started = time.thread_time()
+                data = real_pickle.dumps(obj, protocol=protocol)
+                with clock._lock:
+                    clock.pickling["cpu"] += time.thread_time() - started
+                    clock.pickling["bytes"] += len(data)
+                return data
+
+            @staticmethod
+            def loads(data: bytes) -> object:
+                started = time.thread_time()
+                obj = real_pickle.loads(data)
+                with clock._lock:
+                    clock.pickling["cpu"] += time.thread_time() - started
+                    clock.pickling["bytes"] += len(data)
+                return obj
+
+        analysis.pickle = _CountingPickle  # type: ignore[assignment]
+        call = analysis._Process.call
+
+        def timed_call(process: object, operation: str, site: int, payload: object) -> object:
+            started = time.perf_counter()
+            try:
+                return call(process, operation, site, payload)  # type: ignore[arg-type]
+            finally:
+                with clock._lock:
+                    clock.round_trip[operation] += time.perf_counter() - started
+                    clock.calls[operation] += 1
+
+        analysis._Process.call = timed_call  # type: ignore[assignment,method-assign]
+        work: collections.Counter[str] = collections.Counter()  # in a child: a copy of its own
+        for name, operation in (("extract_page", "extract"), ("assess", "assess")):
+            real = getattr(analysis, name)
+
+            def timed(*args: object, _real: object = real, _op: str = operation, **kwargs: object) -> object:
+                started, cpu = time.perf_counter(), time.thread_time()
+                try:
+                    return _real(*args, **kwargs)  # type: ignore[operator]
+                finally:
+                    work[_op + " wall"] += time.perf_counter() - started
+                    work[_op + " cpu"] += time.thread_time() - cpu
+
+            setattr(analysis, name, timed)
+        serve = analysis._serve
+
+        class _WatchedPipe:
+            def __init__(self, conn: object) -> None:
+                self.conn = conn
+
+            def recv_bytes(self) -> bytes:
+                started = time.perf_counter()
+                try:
+                    return self.conn.recv_bytes()  # type: ignore[attr-defined,no-any-return]
+                finally:
+                    work["idle"] += time.perf_counter() - started
+
+            def send_bytes(self, data: bytes) -> None:
+                started = time.perf_counter()
+                self.conn.send_bytes(data)  # type: ignore[attr-defined]
+                work["blocked sending"] += time.perf_counter() - started
+
+        def watched_serve(conn: object, *args: object) -> None:
+            started, cpu = time.perf_counter(), time.process_time()
+            try:
+                serve(_WatchedPipe(conn), *args)  # type: ignore[arg-type]
+            finally:
+                work["alive"] += time.perf_counter() - started
+                work["process cpu"] += time.process_time() - cpu
+                work.update({"pickle " + k: v for k, v in clock.pickling.items()})
+                (clock.folder / f"{os.getpid()}.json").write_text(json.dumps(dict(work)))
+
+        analysis._serve = watched_serve  # type: ignore[assignment]
+
+    def report(self, n_sites: int) -> None:
+        children = [json.loads(f.read_text()) for f in sorted(self.folder.glob("*.json"))]
+        shutil.rmtree(self.folder, ignore_errors=True)
+        total: collections.Counter[str] = collections.Counter()
+        for child in children:
+            total.update(child)
+        print(f"  analysis processes: {len(children)}, CPU {total['process cpu'] / n_sites * 1000:.2f} ms/site in all; "
+              f"each idle {total['idle'] / max(total['alive'], 1e-9):.0%} of its life, "
+              f"blocked sending answers {total['blocked sending'] / n_sites * 1000:.2f} ms/site")
+        for operation in ("extract", "assess"):
+            calls = self.calls[operation] or 1
+            work_wall, work_cpu = total[operation + " wall"] / calls, total[operation + " cpu"] / calls
+            trip = self.round_trip[operation] / calls
+            print(f"  {operation:<8} round trip {trip * 1000:6.1f} ms = work {work_wall * 1000:5.1f} ms "
+                  f"(CPU {work_cpu * 1000:4.1f}) + queue and hand-offs {(trip - work_wall) * 1000:5.1f} ms  "
+                  f"({self.calls[operation]} calls)")
+        print(f"  crossing the boundary: {self.pickling['bytes'] / n_sites / 1000:.0f} KB/site; pickling "
+              f"{self.pickling['cpu'] / n_sites * 1000:.2f} ms/site in the audit, "
+              f"{total['pickle cpu'] / n_sites * 1000:.2f} ms/site in the analysis processes")
 
 
 DASK_WORKERS = (1, 2, 4)

@@ -1,5 +1,6 @@
 """The live client's shared machinery: one watchdog thread for every request's time limit,
-and the proxy environment read once per origin (still honoured host by host)."""
+the proxy environment read once per origin (still honoured host by host), and what each
+request carries (our headers, the site's cookies, a ~/.netrc login)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +126,44 @@ def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
     # The host in NO_PROXY is reached directly, every time; the other one through the proxy,
     # every time (a proxy is asked with the whole URL).
     assert seen == ["site saw /a", "proxy saw http://shop.example/b", "site saw /c", "proxy saw http://shop.example/d"]
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers with the request's headers as it received them; /login sets a cookie."""
+
+    def do_GET(self) -> None:
+        body = "".join(f"{name}: {value}\n" for name, value in self.headers.items()).encode()
+        self.send_response(200)
+        if self.path == "/login":
+            self.send_header("Set-Cookie", "session=abc123; Path=/")
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_each_request_carries_the_sites_cookies_netrc_login_and_our_headers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The transport builds its requests without Session.request; what reaches the server must
+    # still be what requests would send: our headers, cookies the site set, ~/.netrc's login.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    transport = LiveTransport(FetchOptions(allow_private=True, retries=0, user_agent="test-agent/1"))
+    try:
+        before, _login, after = (transport.exchange(f"{site}{path}", Deadline(30)).body.decode().splitlines()
+                                 for path in ("/", "/login", "/next"))
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
+    assert "User-Agent: test-agent/1" in before and "Accept-Encoding: gzip, deflate" in before
+    assert "Authorization: Basic YWxpY2U6czNjcmV0" in before  # alice:s3cret
+    assert not any(line.startswith("Cookie:") for line in before)
+    assert "Cookie: session=abc123" in after
