@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pharmcheck.errors import RuleError
 from pharmcheck.judge.features import hashed, named_features, text_tokens, text_vector
 from pharmcheck.models import Contribution, Finding, Severity, SiteFacts, Verdict
@@ -182,6 +180,8 @@ class JudgeModel:
             "# coef: per verdict class, the weight of each named feature (rule:<ID>, criterion:, host:,\n"
             "# page:, text:<class>); text.weights: the hashed-words model, float32 base64 per class.\n"
         )
+        import yaml  # here: loading the rules (and this model) from the user cache needs no YAML library
+
         body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
         path.write_text(header + body, encoding="utf-8")
 
