@@ -455,7 +455,7 @@ class _PoolClock:
             total.update(child)
         print(f"  analysis processes: {len(children)}, CPU {total['process cpu'] / n_sites * 1000:.2f} ms/site in all; "
               f"each idle {total['idle'] / max(total['alive'], 1e-9):.0%} of its life, "
-              f"blocked sending answers {total['blocked sending'] / n_sites * 1000:.2f} ms/site")
+              f"answers waiting to be read {total['blocked sending'] / n_sites * 1000:.2f} ms/site")
         for operation in ("extract", "assess"):
             calls = self.calls[operation] or 1
             work_wall, work_cpu = total[operation + " wall"] / calls, total[operation + " cpu"] / calls
