@@ -101,6 +101,8 @@ def test_rules_read_from_the_cache_are_the_rules_of_the_files(tmp_path: Path, mo
     for loaded in (first, second):
         assert [r.rule for r in loaded.rules] == [r.rule for r in plain.rules]
         assert loaded.data == plain.data and loaded.scoring == plain.scoring
+        assert loaded.model is not None and plain.model is not None
+        assert loaded.model.to_dict() == plain.model.to_dict()  # the fitted verdict's model too
     # an edited file is read again, and a corrupt entry is ignored
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules: [a]\n")

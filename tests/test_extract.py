@@ -1,4 +1,7 @@
-from pharmcheck.extract import DrugIndex, decode_body, extract_html, extract_page
+import zlib
+
+from pharmcheck.extract import DrugIndex, _prices, decode_body, extract_html, extract_page
+from pharmcheck.extract.template import _hash_all
 from pharmcheck.models import DrugEntry, DrugLexicon, Response
 
 LEXICON = DrugLexicon(
@@ -55,3 +58,18 @@ def test_extract_page_uses_the_final_url_as_base() -> None:
     resp = Response(url="https://a.example/", final_url="https://b.example/shop/", content_type="text/html",
                     body=b'<a href="faq">FAQ</a>')
     assert extract_page(resp).links[0].url == "https://b.example/shop/faq"
+
+
+def test_prices_in_every_currency_mark_are_read_and_prose_has_none() -> None:
+    text = "Tablets 12.50 CHF, €3.20, £4.99, CA$10, 7 USD, 450 INR, ¥300 and ₹80. 30 tablets, 2 a day, since 1998."
+    assert [(p.amount, p.currency) for p in _prices(text)] == [
+        (12.5, "CHF"), (3.2, "EUR"), (4.99, "GBP"), (10.0, "CAD"), (7.0, "USD"), (450.0, "INR"), (300.0, "JPY"), (80.0, "INR")]
+    assert _prices("Take 2 tablets a day for 14 days; call 0800 123 456 (24/7).") == []
+
+
+def test_template_shingles_hash_as_each_shingle_alone_would() -> None:
+    shingles = {"d:html>body", "t:ab ç d", "t:\udc80 x y", "t:a\x00b c d"}  # a lone surrogate, and a NUL
+    assert _hash_all(shingles) == frozenset(zlib.crc32(s.encode("utf-8", "surrogatepass")) for s in shingles)
+    assert _hash_all(shingles - {"t:a\x00b c d"}) == frozenset(zlib.crc32(s.encode("utf-8", "surrogatepass"))
+                                                               for s in shingles - {"t:a\x00b c d"})
+    assert _hash_all(set()) == frozenset()

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from pharmcheck.errors import RuleError
+from pharmcheck.extract import extract_html
 from pharmcheck.judge.corpus import collect, load_labelled
+from pharmcheck.judge.features import hashed
 from pharmcheck.judge.fit import FitSettings, cross_validate, examples_from, fit_corpora, fit_judge
 from pharmcheck.judge.model import Abstention, JudgeModel, load_model
 from pharmcheck.models import Confidence, Finding, Severity, Verdict
@@ -322,3 +324,27 @@ def test_a_pharmacy_named_host_with_a_thin_page_is_judged_a_seller(ruleset: Rule
                          "abgegeben werden. Sie schützt Patienten vor dem falschen Gebrauch starker Wirkstoffe.",
     })
     assert verdict != "not_pharmacy"
+
+
+def test_the_words_shown_toward_a_class_are_those_of_the_text_models_definition() -> None:
+    # top_words computes in numpy what this loop computes word by word: the same words, in
+    # the same order (ties by the word), the prefix tokens ("pharma~") shown last resort.
+    model = RuleSet.load().model
+    assert model is not None and model.text is not None
+    text = model.text
+
+    def by_definition(tokens: set[str], toward: str, n: int) -> list[str]:
+        scored = []
+        for token in tokens:
+            i = hashed(token, text.dim)
+            lead = text.weights[toward][i] - sum(text.weights[c][i] for c in text.weights) / len(text.weights)
+            if lead > 0:
+                scored.append((lead, token))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return [t for _, t in scored[:n] if not t.endswith("~")][:n] or [t.rstrip("~") + "…" for _, t in scored[:n]]
+
+    words = sorted(extract_html((EXAMPLES / "sites" / "cheap-meds-24.example" / "index.html").read_text(), "https://x.test/").words)
+    for tokens in (set(words), set(words[::7]), {w[:6] + "~" for w in words}, set()):
+        for toward in text.weights:
+            for n in (1, 6):
+                assert text.top_words(tokens, toward, n) == by_definition(tokens, toward, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule, CompileError, compile_rule
 from pharmcheck.rules.engine import evaluate
 from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
-from pharmcheck.rules.textsearch import TextPatterns, fold_case
+from pharmcheck.rules.textsearch import TextPatterns, _re2_spans, compile_regex, fold_case
 from pharmcheck.urls import host_of, registrable_domain
 
 LEXICON = DrugLexicon(drugs=[
@@ -211,3 +212,17 @@ def test_a_phrase_search_finds_what_the_alternation_of_all_its_phrases_finds(tex
     unfiltered = next(patterns.spans(text, fold_case(text)), None) is not None
     assert patterns.search(text) == unfiltered
     assert patterns.found_in(text, fold_case(text), word_set(fold_case(text))) == unfiltered
+
+
+_RE2_PATTERNS = [r"\bour\s+(online\s+)?pharmacy\b", r"x*", r"é?", r"\d+", r"[£€]\s?\d+", r"\b", r"straße|ß", r"a|",
+                 r"(?-i:[A-Z]{2})\s+\d{5}", r"$"]
+_RE2_PIECES = ["a", "x", "é", "ß", "£", "€", " ", "1", "our", "pharmacy", "online", "AB", "12345", "\n", "😀", "İ", "straße"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_RE2_PATTERNS), st.sampled_from([0, re.IGNORECASE]), st.lists(st.sampled_from(_RE2_PIECES), max_size=12).map("".join))
+def test_re2_matches_searched_in_bytes_have_the_character_offsets_re2_gives(pattern: str, flags: int, text: str) -> None:
+    # Empty matches included: after one, the search moves on one character, as re2's finditer does.
+    compiled = compile_regex(pattern, flags, "test")
+    assert compiled is not None
+    assert list(_re2_spans(compiled, text)) == [m.span() for m in compiled.finditer(text)]

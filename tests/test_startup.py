@@ -1,5 +1,5 @@
 """What a check loads: `check --replay` of a capture imports no library it does not use
-(DNS, X.509, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
+(DNS, X.509 and TLS, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
 and tldextract, which imports them); the fact providers and transports that do use them are
 tested in test_facts.py and test_fetch*.py. Times are benchmarks/startup.py's business."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PUT_OFF = ("dns", "cryptography", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract")
+PUT_OFF = ("dns", "cryptography", "ssl", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract")
 
 
 def _in_child(code: str) -> list[str]:
@@ -61,11 +61,50 @@ def test_the_program_keeps_its_modules_and_rules_out_of_the_collectors_sight_but
     # collection scans it again); a caller's own objects are never frozen by main([...]).
     check = ["check", "https://www.northbridge-pharmacy.example/", "--replay",
              str(EXAMPLES / "northbridge-pharmacy.warc.gz"), "-o", os.devnull, "-q"]
-    as_program = (f"import gc, json, sys; sys.argv = ['pharmcheck', *{check!r}]; from pharmcheck.cli import main;"
-                  "code = main(); print(); print(json.dumps([code, gc.get_freeze_count()]))")
+    # The program ends a check within main() (see the next test): its atexit handlers tell.
+    as_program = (f"import atexit, gc, json, sys; sys.argv = ['pharmcheck', *{check!r}]; from pharmcheck.cli import main;"
+                  "atexit.register(lambda: print('\\n' + json.dumps([0, gc.get_freeze_count()])));"
+                  "main(); print('main returned')")
     as_function = (f"import gc, json; from pharmcheck.cli import main; code = main({check!r});"
                    "print(); print(json.dumps([code, gc.get_freeze_count()]))")
     program_code, frozen = _in_child(as_program)
     function_code, frozen_by_call = _in_child(as_function)
     assert (program_code, function_code) == (0, 0)
     assert frozen > 10_000 and frozen_by_call == 0
+
+
+def _warc_records(path: Path) -> list[tuple[str, str]]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        return [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI") or "") for r in ArchiveIterator(fh)]
+
+
+def test_a_check_run_as_the_program_ends_with_its_files_whole_and_its_exit_code(tmp_path: Path) -> None:
+    # The program ends a check without Python's teardown (cli/heap.py): the report, the
+    # --save-warc capture and stdout must still be complete, and the exit code the verdict's.
+    def program(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pharmcheck", "check", *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    northbridge = ["https://www.northbridge-pharmacy.example/", "--replay", str(EXAMPLES / "northbridge-pharmacy.warc.gz")]
+    done = program(*northbridge, "--format", "json", "-o", str(tmp_path / "report.json"),
+                   "--save-warc", str(tmp_path / "saved.warc.gz"))
+    assert done.returncode == 0, done.stderr
+    code = (
+        "import json, sys; from pharmcheck.cli import main;"
+        f"code = main(['check', *{northbridge!r}, '--format', 'json', '-o', {str(tmp_path / 'called.json')!r},"
+        f" '--save-warc', {str(tmp_path / 'called.warc.gz')!r}, '-q']); print(); print(json.dumps([code]))"
+    )
+    assert _in_child(code) == [0]
+    ours, called = (json.loads((tmp_path / name).read_text()) for name in ("report.json", "called.json"))
+    for report in (ours, called):
+        report.pop("checked_at"), report.pop("duration")
+    assert ours == called
+    saved = _warc_records(tmp_path / "saved.warc.gz")
+    assert saved == _warc_records(tmp_path / "called.warc.gz") and len(saved) > 4
+    piped = program(*northbridge)
+    assert piped.returncode == 0 and piped.stdout.startswith("https://www.northbridge-pharmacy.example/")
+    assert "verdict: LEGITIMATE" in piped.stdout and piped.stdout.endswith("\n")
+    rogue = program("https://cheap-meds-24.example/", "--replay", str(EXAMPLES / "cheap-meds-24.warc.gz"), "-q")
+    assert rogue.returncode == 1 and "ROGUE" in rogue.stdout

@@ -21,7 +21,7 @@ SELLER = "seller"  # criterion saying whether the site sells medicines at all
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class CriterionConfig(_Strict):

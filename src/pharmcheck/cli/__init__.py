@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         if not getattr(args, "func", None):
             parser.print_help(err)
             return ExitCode.USAGE
-        return int(args.func(args))
+        code = int(args.func(args))
     except PharmcheckError as exc:
         if show_traceback:
             raise
@@ -114,3 +114,6 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         from pharmcheck.console import reset_logging
 
         reset_logging()
+    if getattr(args, "end_without_teardown", False):
+        heap.end_without_teardown(code)  # returns only when it cannot end the program safely
+    return code

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rules_option(check)
     add_fetch_options(check)
     add_console_options(check, color=True)
-    check.set_defaults(func=cmd_check)
+    # A check closes every file it writes: it may end without Python's teardown (cli/heap.py).
+    check.set_defaults(func=cmd_check, end_without_teardown=True)
 
 
 def register_completion(sub: argparse._SubParsersAction) -> None:

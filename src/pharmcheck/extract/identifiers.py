@@ -86,10 +86,12 @@ def page_identifiers(source: str, url: str, emails: Iterable[str], phones: Itera
 
     head = source[:MAX_SOURCE_CHARS]
     try:
-        present = {m.group(0) for m in _PREFILTER.finditer(head)}
+        encoded = head.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (RE2 reads UTF-8): replaced, as the parser does
         head = head.encode("utf-8", "replace").decode("utf-8")
-        present = {m.group(0) for m in _PREFILTER.finditer(head)}
+        encoded = head.encode("utf-8")
+    # Searched as bytes: the words are ASCII, and re2 would count characters up to each match.
+    present = {m.group(0).decode("ascii") for m in _PREFILTER.finditer(encoded)}
     for pattern in _PATTERNS:
         if present.isdisjoint(pattern.prefilter):
             continue

@@ -61,11 +61,25 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
         found.add(f"d:{parent[1]}>{label}")
     blank = frozenset(title.lower().split())
     # The first MAX_TEXT_WORDS words only: splitting (and lower-casing) a long page whole
-    # made thousands of words to drop (lower-casing never makes or unmakes a space).
-    first = text.split(None, MAX_TEXT_WORDS)[:MAX_TEXT_WORDS]
-    words = [("_" if w in blank else w) for w in (w.lower() for w in first)]
-    found.update(f"t:{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False))  # runs of three
-    return frozenset(_hash(shingle) for shingle in found)
+    # made thousands of words to drop. They are lower-cased together, in one call (lower-
+    # casing never makes or unmakes a space, so the words stay the same words).
+    words = " ".join(text.split(None, MAX_TEXT_WORDS)[:MAX_TEXT_WORDS]).lower().split()
+    if not blank.isdisjoint(words):
+        words = ["_" if w in blank else w for w in words]
+    # Runs of three, each distinct run formatted once (boilerplate repeats them: zip and set are C).
+    found.update(f"t:{a} {b} {c}" for a, b, c in set(zip(words, words[1:], words[2:], strict=False)))
+    return _hash_all(found)
+
+
+def _hash_all(shingles: set[str]) -> frozenset[int]:
+    """{_hash(s) for s in shingles}, encoded in one call: NUL, which no shingle holds (parse_html
+    removes it from pages), separates them."""
+    if not shingles:
+        return frozenset()
+    joined = "\x00".join(shingles)
+    if joined.count("\x00") != len(shingles) - 1:
+        return frozenset(_hash(shingle) for shingle in shingles)
+    return frozenset(map(zlib.crc32, joined.encode("utf-8", "surrogatepass").split(b"\x00")))
 
 
 @lru_cache(maxsize=1)

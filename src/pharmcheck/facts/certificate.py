@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import socket
-import ssl
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -111,6 +110,8 @@ class CertificateProvider:
 def _handshake(host: str, port: int, deadline: Deadline, env: FactEnv) -> tuple[bytes, bool, str]:
     """(DER, trusted by a verifying client, why not): a verifying handshake, then, if it
     fails on the certificate, one that only reads it."""
+    import ssl  # here, not at the top: a check of a capture makes no TLS handshake
+
     address = _address(host, port, env)
     try:
         return _peer_certificate(address, host, port, deadline, env, verify=True), True, ""
@@ -140,6 +141,8 @@ def _trust_store() -> str | None:
 
 
 def _peer_certificate(address: str, host: str, port: int, deadline: Deadline, env: FactEnv, verify: bool) -> bytes:
+    import ssl
+
     context = ssl.create_default_context(cafile=_trust_store() if verify else None)
     if not verify:
         context.check_hostname = False

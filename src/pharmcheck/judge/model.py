@@ -15,13 +15,16 @@ feature has weight 0.
 from __future__ import annotations
 
 import base64
+import heapq
 import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from pharmcheck.errors import RuleError
@@ -79,18 +82,22 @@ class TextModel:
         mean = sum(logits.values()) / len(logits)
         return {f"text:{c}": round(v - mean, 6) for c, v in logits.items()}
 
+    @cached_property
+    def _weights64(self) -> dict[str, Any]:
+        """The class weights as float64 numpy arrays (each value exactly its float32 one)."""
+        return {c: np.frombuffer(w.tobytes(), dtype=np.float32).astype(np.float64) for c, w in self.weights.items()}
+
     def top_words(self, tokens: set[str], toward: str, n: int = TEXT_WORDS_SHOWN) -> list[str]:
         """The site's words that pushed the text model most toward class `toward`."""
-        classes = list(self.weights)
-        scored = []
-        for token in tokens:
-            i = hashed(token, self.dim)
-            own = self.weights[toward][i]
-            rest = sum(self.weights[c][i] for c in classes) / len(classes)
-            if own - rest > 0:
-                scored.append((own - rest, token))
-        scored.sort(key=lambda t: (-t[0], t[1]))
-        return [t for _, t in scored[:n] if not t.endswith("~")][:n] or [t.rstrip("~") + "…" for _, t in scored[:n]]
+        words = list(tokens)
+        buckets = np.fromiter((hashed(token, self.dim) for token in words), dtype=np.intp, count=len(words))
+        weights = self._weights64
+        # Per word, in numpy but in the same float64 steps as one word at a time: its weight
+        # toward the class minus the mean of its weights (summed in class order).
+        rest = sum(weights[c][buckets] for c in weights) / len(weights)
+        lead = weights[toward][buckets] - rest
+        scored = heapq.nsmallest(n, ((-float(lead[i]), words[i]) for i in np.flatnonzero(lead > 0)))
+        return [t for _, t in scored if not t.endswith("~")][:n] or [t.rstrip("~") + "…" for _, t in scored]
 
 
 @dataclass
@@ -217,13 +224,11 @@ class JudgeModel:
 
     @classmethod
     def load(cls, path: Path) -> JudgeModel:
-        try:
-            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except OSError as exc:
-            raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise RuleError(f"{path}: invalid YAML") from exc
-        return cls.from_dict(doc, str(path))
+        # Parsed as the rule files are: once, then read back from the user cache (the shipped
+        # model is ~0.5 MB of YAML, ~5 ms to parse in every process that loads the rules).
+        from pharmcheck.rules.load import read_yaml
+
+        return cls.from_dict(read_yaml(path), str(path))
 
     # --- prediction ------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ StrList = list[str] | str  # a list, or "@name" naming a list in rules/data/
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class SealIssuer(Strict):
