@@ -4,6 +4,7 @@ module with a factory plus one registration line, and `--runner` offers every ki
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -103,3 +104,25 @@ def test_the_serial_runner_audits_in_input_order_and_loads_the_rules_once(
         (arguments,) = db.execute("SELECT arguments FROM runs").fetchone()
     assert json.loads(arguments)["runner"] == "serial"
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("cores", "workers", "processes", "render", "kind"), [
+    (2, 32, None, "off", "pool"),  # 2-4 cores, enough sites in flight: fetch here, analyse in a process per core
+    (4, 8, None, "off", "pool"),
+    (2, 8, 2, "off", "pool"),
+    (2, 4, None, "off", "local"),  # too few sites in flight for a second process: threads
+    (2, 32, 1, "off", "local"),  # --processes 1 still means threads in one process
+    (1, 32, None, "off", "local"),  # one core: nothing to share the work with
+    (8, 32, None, "off", "local"),  # many cores: one fetching process would be the limit
+    (2, 32, None, "auto", "local"),  # the browser reads pages in the fetching thread
+])
+def test_an_audit_that_names_no_runner_gets_the_best_one_for_the_machine(
+        monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, processes: int | None, render: str,
+        kind: str) -> None:
+    from pharmcheck.audit.session import AuditOptions
+    from pharmcheck.models import FetchOptions
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    opts = AuditOptions(input="sites.txt", workers=workers, processes=processes, fetch=FetchOptions(render=render))
+    assert opts.runner_kind == kind
+    assert AuditOptions(input="sites.txt", workers=workers, runner="serial").runner_kind == "serial"

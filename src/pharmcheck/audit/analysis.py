@@ -23,6 +23,7 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import socket
 import threading
@@ -51,8 +52,30 @@ def _serve(conn: Any, ruleset: RuleSet | None, rules: str | None, parent: int) -
             if os.getppid() != parent:
                 os._exit(1)
 
+    # Answers go out from a thread of their own: when the audit is slow to read them (its
+    # reader thread waits for the GIL behind dozens of fetching threads), the pipe fills and
+    # sending blocks; the analysis, the scarce CPU, goes on meanwhile (measured blocked
+    # sending: ~4 ms per site, with benchmarks/audit_throughput.py --phases -- --runner pool).
+    outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def send_answers() -> None:
+        while (data := outbox.get()) is not None:
+            try:
+                conn.send_bytes(data)
+            except OSError:
+                os._exit(1)  # the audit is gone
+
     threading.Thread(target=orphan_watch, daemon=True).start()
-    rules_in_use = ruleset if ruleset is not None else RuleSet.load(rules)
+    sender = threading.Thread(target=send_answers, daemon=True)
+    sender.start()
+    try:
+        _answer_requests(conn, outbox, ruleset if ruleset is not None else RuleSet.load(rules))
+    finally:
+        outbox.put(None)
+        sender.join()  # every answer sent before the process exits
+
+
+def _answer_requests(conn: Any, outbox: queue.SimpleQueue[bytes | None], rules_in_use: RuleSet) -> None:
     pages: dict[int, dict[int, PageFacts]] = {}  # site -> page token -> its facts
     tokens = itertools.count()
     while True:
@@ -77,7 +100,7 @@ def _serve(conn: Any, ruleset: RuleSet | None, rules: str | None, parent: int) -
                 answer = True, None
         except Exception as exc:  # a bug in analysis: that site fails, the process goes on
             answer = False, f"{type(exc).__name__}: {exc}"
-        conn.send_bytes(pickle.dumps((request, *answer), protocol=pickle.HIGHEST_PROTOCOL))
+        outbox.put(pickle.dumps((request, *answer), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # --- in the audit ------------------------------------------------------------------------------

@@ -403,6 +403,25 @@ def default_processes(workers: int) -> int:
     return max(1, min(os.cpu_count() or 1, workers // 4))
 
 
+# Up to this many cores an audit without --runner fetches in one process and analyses in one
+# process per core (the pool): on 2 cores it audited more sites per second than worker
+# processes that each fetch and analyse, with less CPU and memory (README, "How many
+# workers"). Beyond it the one fetching process would become the limit: it spends ~11 ms of
+# CPU per site to the analysis processes' ~36, so it would fill its core at 3-4 of them.
+POOL_MAX_CORES = 4
+
+
+def default_runner_kind(workers: int, processes: int | None, options: FetchOptions) -> str:
+    """The runner of an audit that names none: "pool" on 2 to POOL_MAX_CORES cores when
+    there are enough sites in flight for several processes (the same test as the worker
+    processes had, `default_processes`) and no browser reads the pages; else "local"
+    (threads, or worker processes: --processes 1 still means threads in one process)."""
+    cores = os.cpu_count() or 1
+    several = default_processes(workers) > 1 if processes is None else processes > 1
+    browser = options.render != "off" or options.screenshots
+    return "pool" if several and 1 < cores <= POOL_MAX_CORES and not browser else "local"
+
+
 # --- the registry: runner kind -> its factory ----------------------------------------------
 
 
@@ -426,7 +445,6 @@ RUNNERS: dict[str, str] = {
     "serial": "pharmcheck.audit.serial_runner:serial_runner",
     "pool": "pharmcheck.audit.runner:pool_runner",
 }
-DEFAULT_RUNNER = "local"
 
 
 def runner_kinds() -> list[str]:

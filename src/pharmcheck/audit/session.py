@@ -26,12 +26,12 @@ from pharmcheck.audit.factcache import store_facts
 from pharmcheck.audit.inputs import BadLine, InputSource
 from pharmcheck.audit.progress import Progress, format_duration, verdict_line
 from pharmcheck.audit.runner import (
-    DEFAULT_RUNNER,
     ContextSpec,
     Runner,
     RunnerSettings,
     RunOutcome,
     SiteTask,
+    default_runner_kind,
     make_runner,
 )
 from pharmcheck.audit.store import Store, StoreFull, is_postgres_url
@@ -72,8 +72,11 @@ class AuditOptions:
 
     @property
     def runner_kind(self) -> str:
-        """The runner to use: the one asked for; else a --scheduler means a cluster (Dask's)."""
-        return self.runner or ("dask" if self.scheduler else DEFAULT_RUNNER)
+        """The runner to use: the one asked for; else a --scheduler means a cluster (Dask's);
+        else the pool or local threads/processes, as `default_runner_kind` finds best here."""
+        if self.runner:
+            return self.runner
+        return "dask" if self.scheduler else default_runner_kind(self.workers, self.processes, self.fetch)
 
 
 class StreamSink:

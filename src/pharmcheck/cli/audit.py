@@ -52,13 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N",
                        help=f"sites audited at once (default {DEFAULT_WORKERS})")
     audit.add_argument("--processes", type=positive_int, default=None, metavar="N",
-                       help="worker processes sharing the workers (default: one per CPU core when --workers "
-                            "is at least 8; 1 = threads in this process only; with --runner dask and no --scheduler: "
-                            "the local cluster's worker processes)")
+                       help="processes sharing the work (default: one per CPU core when --workers is at least 8: "
+                            "analysis processes of the pool, worker processes of --runner local; 1 = threads in this "
+                            "process only; with --runner dask and no --scheduler: the local cluster's worker processes)")
     audit.add_argument("--runner", choices=runner_kinds(), default=None,
-                       help="where sites are audited: local threads/processes (default), dask (a Dask cluster; "
-                            "pip install 'pharmcheck[dask]'), serial (one at a time, for debugging), pool (threads that only "
-                            "fetch, --processes analysis processes)")
+                       help="where sites are audited (default: pool on 2-4 cores, local elsewhere or with --render or "
+                            "--screenshots): local threads/processes, dask (a Dask cluster; pip install "
+                            "'pharmcheck[dask]'), serial (one at a time, for debugging), pool (threads that only fetch, "
+                            "--processes analysis processes)")
     audit.add_argument("--scheduler", metavar="ADDRESS",
                        help="Dask scheduler to use, e.g. tcp://HOST:8786 (implies --runner dask; without it "
                             "--runner dask starts a local cluster of --processes workers)")
