@@ -1,6 +1,10 @@
+import re
 import zlib
 
-from pharmcheck.extract import DrugIndex, _prices, decode_body, extract_html, extract_page
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pharmcheck.extract import DrugIndex, _first_word, _prices, decode_body, extract_html, extract_page
 from pharmcheck.extract.template import _hash_all
 from pharmcheck.models import DrugEntry, DrugLexicon, Response
 
@@ -73,3 +77,11 @@ def test_template_shingles_hash_as_each_shingle_alone_would() -> None:
     assert _hash_all(shingles - {"t:a\x00b c d"}) == frozenset(zlib.crc32(s.encode("utf-8", "surrogatepass"))
                                                                for s in shingles - {"t:a\x00b c d"})
     assert _hash_all(set()) == frozenset()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["ab", "a", "b", "ba", " ", "-", "é", "1", "ab1", "x", "_"]), max_size=10).map("".join),
+       st.sampled_from(["ab", "a", "b1", "x", "ba"]))
+def test_a_drug_name_is_found_where_the_word_bounded_regex_finds_it(text: str, word: str) -> None:
+    m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text)
+    assert _first_word(text, word) == (-1 if m is None else m.start())

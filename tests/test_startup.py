@@ -108,3 +108,16 @@ def test_a_check_run_as_the_program_ends_with_its_files_whole_and_its_exit_code(
     assert "verdict: LEGITIMATE" in piped.stdout and piped.stdout.endswith("\n")
     rogue = program("https://cheap-meds-24.example/", "--replay", str(EXAMPLES / "cheap-meds-24.warc.gz"), "-q")
     assert rogue.returncode == 1 and "ROGUE" in rogue.stdout
+
+
+def test_a_check_whose_rules_are_in_the_user_cache_imports_no_yaml_library() -> None:
+    # The rule files, the data lists and the fitted model are read back from the user cache
+    # after the first load: parsing YAML (and importing PyYAML, ~7 ms) is for a changed file.
+    code = (
+        "import json, os, sys; from pharmcheck.cli import main;"
+        f"code = main(['check', 'https://www.northbridge-pharmacy.example/', '--replay', "
+        f"{str(EXAMPLES / 'northbridge-pharmacy.warc.gz')!r}, '-o', os.devnull, '-q']);"
+        "print(); print(json.dumps([code, 'yaml' in sys.modules]))"
+    )
+    _in_child(code)  # fills the cache if this run of the tests has not yet
+    assert _in_child(code) == [0, False]

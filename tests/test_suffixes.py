@@ -93,3 +93,10 @@ def test_the_trie_is_cached_and_a_corrupt_entry_is_rebuilt(tmp_path: Path, monke
     assert suffixes._load_nodes() == built
     assert built == suffixes.build_nodes(suffixes.public_suffixes_of(_list_text()))
     assert built["co.uk"] and not built["kawasaki.jp"] and built["*.kawasaki.jp"]
+
+
+def test_without_the_snapshot_file_the_table_comes_from_tldextract_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tldextract that keeps its list elsewhere: asked for its suffixes, same answers.
+    expected_nodes = suffixes.build_nodes(suffixes.public_suffixes_of(_list_text()))
+    monkeypatch.setattr(suffixes, "_snapshot_path", lambda: None)
+    assert suffixes._load_nodes() == expected_nodes

@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import re2
-import yaml
 
 from pharmcheck.facts.interface import FactEnv, FactTarget, Need
 from pharmcheck.facts.registry import register
@@ -55,6 +54,8 @@ class IssuerParser:
 
 @lru_cache(maxsize=1)
 def issuer_parsers() -> tuple[IssuerParser, ...]:
+    import yaml  # here: a check that asks no issuer needs no YAML library
+
     data = yaml.safe_load(ISSUERS_FILE.read_text(encoding="utf-8"))
     options = re2.Options()
     options.case_sensitive = False

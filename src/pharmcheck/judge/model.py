@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from pharmcheck.errors import RuleError
 from pharmcheck.judge.features import hashed, named_features, text_tokens, text_vector
@@ -189,6 +188,8 @@ class JudgeModel:
             "# coef: per verdict class, the weight of each named feature (rule:<ID>, criterion:, host:,\n"
             "# page:, text:<class>); text.weights: the hashed-words model, float32 base64 per class.\n"
         )
+        import yaml  # here: loading the rules (and this model) from the user cache needs no YAML library
+
         body = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=120)
         path.write_text(header + body, encoding="utf-8")
 

@@ -5,12 +5,13 @@ whose `RuleSet.load` is the one loader; this module knows only the rules stage's
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 from collections.abc import Collection
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from pharmcheck.errors import RuleError
@@ -18,7 +19,28 @@ from pharmcheck.models import DrugLexicon
 from pharmcheck.rules.compile import CompiledRule, CompileError, attach_phrase_book, compile_rule
 from pharmcheck.rules.schema import Register, Rule, RuleSetData, SealData
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
+
+def _loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster
+
+
+@lru_cache(maxsize=1)
+def _yaml_identity() -> str:
+    """Which YAML library parses, for the cache key, without importing it (~7 ms that a load
+    from the cache does not need): its files' names, sizes and times (its C parser's too), as
+    the language model's key names its file."""
+    spec = importlib.util.find_spec("yaml")
+    if spec is None or not spec.submodule_search_locations:
+        return "no yaml"
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    parts = [str(folder)]
+    for path in sorted(folder.iterdir()):
+        if path.name == "__init__.py" or path.name.startswith("_yaml."):
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "|".join(parts)
 
 # Bounds on "@name" lists naming other lists: without them nine lines that each name the
 # previous list ten times expand to a billion items (a billion-laughs through the data).
@@ -56,16 +78,18 @@ def read_yaml(path: Path) -> Any:
     def load(folder: Path) -> Any:
         return parsed[0] if parsed else marshal.loads((folder / "data.marshal").read_bytes())
 
-    found = cached_dir(f"yaml-{key_of(yaml.__version__, _Loader.__name__, raw)}", build, load)
+    found = cached_dir(f"yaml-{key_of(_yaml_identity(), raw)}", build, load)
     if found is not None:
         return found
     return parsed[0] if parsed else _parse_yaml(path)
 
 
 def _parse_yaml(path: Path) -> Any:
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_Loader)
+            return yaml.load(fh, Loader=_loader())
     except OSError as exc:
         raise RuleError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
