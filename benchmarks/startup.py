@@ -29,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NORTHBRIDGE = REPO / "examples" / "northbridge-pharmacy.warc.gz"
+CHEAP_MEDS = REPO / "examples" / "cheap-meds-24.warc.gz"
 
 # The rules load alone, in-process: what `RuleSet.load()` costs once its modules are imported.
 RULES_LOAD = (
@@ -44,6 +45,8 @@ CASES: list[tuple[str, list[str]]] = [
     ("rules load (in process, imports excluded)", ["-c", RULES_LOAD]),
     ("check --replay northbridge (whole process)",
      ["-m", "pharmcheck", "check", "https://www.northbridge-pharmacy.example/", "--replay", str(NORTHBRIDGE)]),
+    ("check --replay cheap-meds-24 (whole process)",
+     ["-m", "pharmcheck", "check", "https://cheap-meds-24.example/", "--replay", str(CHEAP_MEDS)]),
 ]
 
 

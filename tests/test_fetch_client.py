@@ -167,3 +167,43 @@ def test_each_request_carries_the_sites_cookies_netrc_login_and_our_headers(
     assert "Authorization: Basic YWxpY2U6czNjcmV0" in before  # alice:s3cret
     assert not any(line.startswith("Cookie:") for line in before)
     assert "Cookie: session=abc123" in after
+
+
+class _KeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; /moved redirects (with a small body, as servers send);
+    records the client port of each request: one port = one connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.server.ports.append(self.client_address[1])  # type: ignore[attr-defined]
+        moved = self.path == "/moved"
+        body = b"<a href=/here>moved here</a>" if moved else b"<p>here</p>"
+        self.send_response(302 if moved else 200)
+        if moved:
+            self.send_header("Location", "/here")
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_redirect_leaves_its_connection_for_the_next_hop() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
+    server.ports = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
+    try:
+        moved = transport.exchange(f"{site}/moved", Deadline(30))
+        here = transport.exchange(f"{site}/here", Deadline(30))
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
+    assert (moved.status, here.status, here.body) == (302, 200, b"<p>here</p>")
+    ports = server.ports  # type: ignore[attr-defined]
+    assert len(ports) == 2 and ports[0] == ports[1]  # the same connection served both

@@ -287,8 +287,8 @@ class _Session(requests.Session):
         same adapter), without what Session.request and Session.send add around the adapter
         for every request (copying the cookie jar twice, merging settings, Protocol isinstance
         checks, hooks, reading ~/.netrc, looking for a redirect to prepare): half the CPU of a
-        request. A 3xx body is not read (requests read it whole, uncapped, to prepare the
-        redirect it does not follow); our close() drops that connection instead."""
+        request. A 3xx body is no longer read whole, uncapped, to prepare the redirect requests
+        would not follow: the transport drains up to REDIRECT_DRAIN of it (_drain)."""
         prepared = requests.PreparedRequest()
         prepared.prepare(method="GET", url=url, headers=self.headers, cookies=self.cookies,
                          auth=self.auth or self._netrc_auth(url))
@@ -417,6 +417,8 @@ class LiveTransport:
             try:
                 return self._response(url, resp, started, deadline, budget, watch), watch.fired
             finally:
+                if resp.status_code in REDIRECT_STATUSES:
+                    _drain(resp)
                 resp.close()
         finally:
             alarm.cancel()
@@ -459,6 +461,23 @@ class LiveTransport:
         chunks = iter(lambda: resp.raw.read1(CHUNK, decode_content=False), b"")
         return read_capped(chunks, content_encoding, self.options.max_bytes, classify_exception,
                            stop_on_binary=not self.any_body)
+
+
+REDIRECT_DRAIN = 64 * 1024  # a redirect's body read (and dropped) to keep its connection
+
+
+def _drain(resp: requests.Response) -> None:
+    """Read a redirect's body to its end, so that its connection goes back to the pool for the
+    next hop (a TLS handshake saved on a same-site redirect); a body larger than
+    REDIRECT_DRAIN, or a failing one, is left, and close() drops the connection with it.
+    Still under the request's watchdog: a drip-fed body cannot hold us."""
+    left = REDIRECT_DRAIN
+    with contextlib.suppress(Exception):
+        while left > 0:
+            chunk = resp.raw.read1(min(CHUNK, left), decode_content=False)
+            if not chunk:
+                return
+            left -= len(chunk)
 
 
 def _out_of_time(deadline: Deadline, budget: float, doing: str) -> tuple[ErrorCode, str]:
