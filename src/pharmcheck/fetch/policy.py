@@ -198,7 +198,7 @@ class CrawlFrontier:
 
 def _category(haystack: str) -> tuple[int, str] | None:
     """(weight, name) of the first category whose pattern `haystack` matches."""
-    if any(gap in haystack for gap in _RE2_CASE_GAPS):
+    if _RE2_CASE_GAPS[0] in haystack or _RE2_CASE_GAPS[1] in haystack:
         indexes: Iterable[int] = range(len(CATEGORIES))
     else:
         indexes = sorted(_CATEGORY_SET.Match(haystack) or ())
