@@ -479,6 +479,7 @@ def compare_runners(sizes: list[int], workers: int, delay: float, extra: list[st
     cost a site adds, which is where the Dask overhead per site shows."""
     configs = [("threads", ["--processes", "1"])] + [
         (f"dask, {n} worker{'s' if n > 1 else ''}", ["--runner", "dask", "--processes", str(n)]) for n in DASK_WORKERS]
+    run_size(1, workers, delay, extra)  # fills the bytecode cache: not a cost of a run
     fixed = {label: run_size(1, workers, delay, [*args, *extra]) for label, args in configs}
     for n in sizes:
         print(f"{n} sites, {workers} in flight, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
@@ -530,6 +531,7 @@ def main() -> None:
     results = {}
     # One site alone: the fixed cost of a run (start-up, rules, the networks at the end), so
     # the CPU a site adds can be read without it.
+    run_size(1, args.workers, args.delay, args.audit_args)  # fills the bytecode cache: not a cost of a run
     fixed = run_size(1, args.workers, args.delay, args.audit_args)
     print(f"     1 site:  {fixed['seconds']:6.1f} s  CPU {fixed['cpu_s']:.2f} s (the fixed cost of a run)", flush=True)
     for n in args.sizes:
