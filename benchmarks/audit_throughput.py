@@ -538,8 +538,12 @@ def main() -> None:
         r = run_size(n, args.workers, args.delay, args.audit_args)
         results[n] = r
         marginal = (r["cpu_s"] - fixed["cpu_s"]) / max(r["sites"] - 1, 1) * 1000
+        # Even with no CPU at all, the last round of sites has fewer than `workers` in flight:
+        # the most this many sites can reach (before the run's fixed time, also counted).
+        reachable = n / (-(-n // args.workers) * args.workers)
         print(f"{n:>6} sites: {r['seconds']:6.1f} s  {r['sites_per_s']:6.1f} sites/s  {r['pages_per_s']:6.1f} pages/s  "
-              f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
+              f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal (whole rounds of workers allow at most "
+              f"{reachable:.0%})  peak RSS {r['total_rss_mb']:.0f} MB in all "
               f"(PSS {r['total_pss_mb']:.0f} MB; largest process {r['rss_mb']:.0f} MB)  "
               f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site, "
               f"{marginal:.0f} ms/site beyond the fixed cost  {r['verdicts']}", flush=True)
