@@ -479,6 +479,7 @@ def compare_runners(sizes: list[int], workers: int, delay: float, extra: list[st
     cost a site adds, which is where the Dask overhead per site shows."""
     configs = [("threads", ["--processes", "1"])] + [
         (f"dask, {n} worker{'s' if n > 1 else ''}", ["--runner", "dask", "--processes", str(n)]) for n in DASK_WORKERS]
+    run_size(1, workers, delay, extra)  # fills the bytecode cache: not a cost of a run
     fixed = {label: run_size(1, workers, delay, [*args, *extra]) for label, args in configs}
     for n in sizes:
         print(f"{n} sites, {workers} in flight, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
@@ -530,14 +531,19 @@ def main() -> None:
     results = {}
     # One site alone: the fixed cost of a run (start-up, rules, the networks at the end), so
     # the CPU a site adds can be read without it.
+    run_size(1, args.workers, args.delay, args.audit_args)  # fills the bytecode cache: not a cost of a run
     fixed = run_size(1, args.workers, args.delay, args.audit_args)
     print(f"     1 site:  {fixed['seconds']:6.1f} s  CPU {fixed['cpu_s']:.2f} s (the fixed cost of a run)", flush=True)
     for n in args.sizes:
         r = run_size(n, args.workers, args.delay, args.audit_args)
         results[n] = r
         marginal = (r["cpu_s"] - fixed["cpu_s"]) / max(r["sites"] - 1, 1) * 1000
+        # Even with no CPU at all, the last round of sites has fewer than `workers` in flight:
+        # the most this many sites can reach (before the run's fixed time, also counted).
+        reachable = n / (-(-n // args.workers) * args.workers)
         print(f"{n:>6} sites: {r['seconds']:6.1f} s  {r['sites_per_s']:6.1f} sites/s  {r['pages_per_s']:6.1f} pages/s  "
-              f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal  peak RSS {r['total_rss_mb']:.0f} MB in all "
+              f"{r['requests_per_s']:6.1f} req/s = {r['ratio']:.0%} of ideal (whole rounds of workers allow at most "
+              f"{reachable:.0%})  peak RSS {r['total_rss_mb']:.0f} MB in all "
               f"(PSS {r['total_pss_mb']:.0f} MB; largest process {r['rss_mb']:.0f} MB)  "
               f"CPU {r['cpu_s']:.1f} s = {r['cpu_s'] / r['sites'] * 1000:.0f} ms/site, "
               f"{marginal:.0f} ms/site beyond the fixed cost  {r['verdicts']}", flush=True)

@@ -1,6 +1,7 @@
 """Prove that two revisions write the same reports: the example captures and every site of a
 labelled corpus, checked offline through the CLI in text, JSON and HTML, audited as a batch
-(jsonl, csv, json, html), the rule list and rule tests, every --help and a few usage errors.
+(jsonl, csv, json, html; one worker, and 16: the default runner for many), the rule list and
+rule tests, every --help and a few usage errors.
 
     python benchmarks/same_reports.py revs REV_A REV_B     # check out both, record, compare
     python benchmarks/same_reports.py record DIR           # reports of the code on PYTHONPATH
@@ -108,6 +109,12 @@ def record(out: Path, cases: list[tuple[str, str, Path]], src: Path | None, tmp_
         for fmt in ("jsonl", "csv", "json", "html"):
             run(f"export.{fmt}", ["export", "--db", db, "--format", fmt])
         run("report.html", ["report", "--db", db])
+        # The same sites 16 at a time: the default runner for that (the pool on 2-4 cores,
+        # worker processes elsewhere), exported in input order.
+        many = str(Path(tmp) / "audit-16.db")
+        run("audit-16-workers.txt", ["audit", str(urls), "--db", many, "--replay", str(replay), "--workers", "16",
+                                     "--no-progress", "-o", os.devnull])
+        run("export-16-workers.jsonl", ["export", "--db", many, "--format", "jsonl"])
         tmp_roots.remove(tmp)
 
 

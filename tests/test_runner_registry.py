@@ -122,7 +122,28 @@ def test_an_audit_that_names_no_runner_gets_the_best_one_for_the_machine(
     from pharmcheck.audit.session import AuditOptions
     from pharmcheck.models import FetchOptions
 
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(runner, "usable_cores", lambda: cores)
     opts = AuditOptions(input="sites.txt", workers=workers, processes=processes, fetch=FetchOptions(render=render))
     assert opts.runner_kind == kind
     assert AuditOptions(input="sites.txt", workers=workers, runner="serial").runner_kind == "serial"
+
+
+@pytest.mark.parametrize(("affinity", "cpu_max", "cores"), [
+    ({0, 1, 2, 3}, None, 4),  # no cgroup CPU controller: the cores the process may run on
+    ({0, 1, 2, 3}, "max 100000\n", 4),  # a cgroup without a quota
+    (set(range(64)), "200000 100000\n", 2),  # a container started with --cpus=2 on a 64-core host
+    (set(range(64)), "150000 100000\n", 2),  # --cpus=1.5: a second process still has work
+    (set(range(64)), "50000 100000\n", 1),  # half a core is still one process
+    ({3}, "400000 100000\n", 1),  # pinned to one core (taskset) under a larger quota
+    ({0, 1}, "garbage\n", 2),  # a line we cannot read is no quota
+])
+def test_the_audit_sizes_its_processes_by_the_cores_it_may_use_not_the_hosts(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, affinity: set[int], cpu_max: str | None, cores: int) -> None:
+    cpu_max_file = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        cpu_max_file.write_text(cpu_max)
+    monkeypatch.setattr(runner, "CGROUP_CPU_MAX", cpu_max_file)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: affinity)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert runner.usable_cores() == cores
+    assert runner.default_processes(workers=256) == cores

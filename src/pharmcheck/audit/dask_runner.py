@@ -44,6 +44,7 @@ from pharmcheck.audit.runner import (
     RunOutcome,
     SiteTask,
     audit_site,
+    usable_cores,
 )
 from pharmcheck.check import CheckContext, assess
 from pharmcheck.errors import UsageError
@@ -125,7 +126,7 @@ class DaskRunner:
             raise ValueError("in_flight must be at least 1")
         self.in_flight = in_flight
         self.scheduler = scheduler
-        self.local_workers = local_workers or (os.cpu_count() or 1)
+        self.local_workers = local_workers or usable_cores()
         self.ctx = ctx
         self.batch = batch or max(1, in_flight // 4)  # so at most ~4 batches are in flight
         self.site_function = site_function  # what a worker runs per site (a test may wrap it)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import multiprocessing
 import os
 import queue
@@ -22,6 +23,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pharmcheck.check import CheckContext, check_site
@@ -398,9 +400,29 @@ def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, resul
     results.join_thread()  # make sure every report reached the pipe before exiting
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: those its CPU affinity allows (taskset, cpusets),
+    fewer if a cgroup CPU quota caps it (a container started with --cpus=2 on a 64-core host
+    sees 64 in os.cpu_count(), and processes sized by that would only queue for its 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no cgroup v2 CPU controller here, or a line we cannot read
+        pass
+    return max(1, cores)
+
+
 def default_processes(workers: int) -> int:
     """One process per core when there are enough sites in flight to keep them busy."""
-    return max(1, min(os.cpu_count() or 1, workers // 4))
+    return max(1, min(usable_cores(), workers // 4))
 
 
 # Up to this many cores an audit without --runner fetches in one process and analyses in one
@@ -416,7 +438,7 @@ def default_runner_kind(workers: int, processes: int | None, options: FetchOptio
     there are enough sites in flight for several processes (the same test as the worker
     processes had, `default_processes`) and no browser reads the pages; else "local"
     (threads, or worker processes: --processes 1 still means threads in one process)."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     several = default_processes(workers) > 1 if processes is None else processes > 1
     browser = options.render != "off" or options.screenshots
     return "pool" if several and 1 < cores <= POOL_MAX_CORES and not browser else "local"
@@ -473,5 +495,5 @@ def local_runner(settings: RunnerSettings) -> Runner:
 
 def pool_runner(settings: RunnerSettings) -> Runner:
     """Threads that only fetch, and processes (one per core, or --processes) that analyse."""
-    processes = settings.processes or os.cpu_count() or 1
+    processes = settings.processes or usable_cores()
     return ThreadRunner(settings.workers, settings.ctx, analysis_processes=processes)
