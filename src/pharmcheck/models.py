@@ -146,6 +146,11 @@ class FetchOptions(BaseModel):
         """(host, port) -> address, from --resolve."""
         return dict(parse_resolve(entry) for entry in self.resolve)
 
+    @property
+    def uses_browser(self) -> bool:
+        """Whether Chromium reads the pages (--render on or auto, or --screenshots)."""
+        return self.render != "off" or self.screenshots
+
 
 def parse_resolve(entry: str) -> tuple[tuple[str, int], str]:
     """'HOST:PORT:ADDR' (ADDR may be a bracketed IPv6 address) -> ((host, port), addr)."""

@@ -150,7 +150,7 @@ class ThreadRunner:
             stop: threading.Event) -> RunOutcome:
         ctx = self.ctx or spec.build()
         pool = None
-        if self.analysis_processes and ctx.options.render == "off" and not ctx.options.screenshots:
+        if self.analysis_processes and not ctx.options.uses_browser:
             from pharmcheck.audit.analysis import AnalysisPool
 
             pool = AnalysisPool(self.analysis_processes, ctx.ruleset, spec.rules)  # before any thread starts
@@ -440,8 +440,7 @@ def default_runner_kind(workers: int, processes: int | None, options: FetchOptio
     (threads, or worker processes: --processes 1 still means threads in one process)."""
     cores = usable_cores()
     several = default_processes(workers) > 1 if processes is None else processes > 1
-    browser = options.render != "off" or options.screenshots
-    return "pool" if several and 1 < cores <= POOL_MAX_CORES and not browser else "local"
+    return "pool" if several and 1 < cores <= POOL_MAX_CORES and not options.uses_browser else "local"
 
 
 # --- the registry: runner kind -> its factory ----------------------------------------------

@@ -179,7 +179,7 @@ def add_fetch_options(p: argparse.ArgumentParser) -> None:
 
 def fetch_options_from_args(args: argparse.Namespace) -> FetchOptions:
     options = _fetch_options(args)
-    if (options.render != "off" or options.screenshots) and not getattr(args, "replay", None):
+    if options.uses_browser and not getattr(args, "replay", None):
         # Fail before any work (exit 2, one line) rather than on the first page. A replay
         # needs no browser: it reads the renderings the capture kept.
         from pharmcheck.fetch.render import require_browser

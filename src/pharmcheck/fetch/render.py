@@ -508,7 +508,7 @@ class PageReader:
         if self.archive is not None:
             return self._replayed(resp, extract)
         mode = self.options.render
-        if mode == "off" and not self.options.screenshots:
+        if not self.options.uses_browser:
             return PageView(extract(resp))
         plain = None if mode == "on" else extract(resp)
         render = mode == "on" or (mode == "auto" and plain is not None and needs_browser(resp, plain) is not None)
