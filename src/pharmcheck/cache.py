@@ -46,6 +46,13 @@ def key_of(*parts: str | bytes) -> str:
     return digest.hexdigest()[:32]
 
 
+def file_stamp(path: Path) -> str:
+    """A file named for a cache key without reading it: its path, size and modification time
+    (a library upgraded or a model file replaced changes one of them). OSError if it is gone."""
+    stat = path.stat()
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def cached_dir(name: str, build: Callable[[Path], None], load: Callable[[Path], T]) -> T | None:
     """`load(folder)` of the cache entry `name` (a folder), first building it with
     `build(folder)` if it is missing. None when caching is off or the entry cannot be built or

@@ -67,15 +67,13 @@ def _cached_identifier() -> Any:
     from py3langid import modelio
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
-    from pharmcheck.cache import cached_dir, key_of
+    from pharmcheck.cache import cached_dir, file_stamp, key_of
 
     packed = MODEL_DIR / MODEL_FILE
     try:
-        stat = packed.stat()
         # The package's own __version__: importlib.metadata.version() searched every folder of
         # sys.path for the distribution (~4 ms a check).
-        key = key_of(str(getattr(py3langid, "__version__", "")), str(packed), str(stat.st_size), str(stat.st_mtime_ns),
-                     "restricted:" + ",".join(LANGUAGES))
+        key = key_of(str(getattr(py3langid, "__version__", "")), file_stamp(packed), "restricted:" + ",".join(LANGUAGES))
     except OSError:
         return None
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import re2
 from pydantic import ValidationError
 
-from pharmcheck.cache import key_of, load_entry, store_entry
+from pharmcheck.cache import file_stamp, key_of, load_entry, store_entry
 from pharmcheck.errors import RuleError
 from pharmcheck.extract import DrugIndex
 from pharmcheck.judge.model import MODEL_FILE, JudgeModel, load_model
@@ -137,10 +137,9 @@ _REGEXES_FILE = "regexes.marshal"
 def _re2_identity() -> str:
     library = Path(re2._re2.__file__)
     try:
-        stat = library.stat()
+        return file_stamp(library)
     except OSError:
         return str(library)
-    return f"{library}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _read_regexes(folder: Path) -> frozenset[tuple[int, str]]:

@@ -31,16 +31,14 @@ def _yaml_identity() -> str:
     """Which YAML library parses, for the cache key, without importing it (~7 ms that a load
     from the cache does not need): its files' names, sizes and times (its C parser's too), as
     the language model's key names its file."""
+    from pharmcheck.cache import file_stamp
+
     spec = importlib.util.find_spec("yaml")
     if spec is None or not spec.submodule_search_locations:
         return "no yaml"
     folder = Path(next(iter(spec.submodule_search_locations)))
-    parts = [str(folder)]
-    for path in sorted(folder.iterdir()):
-        if path.name == "__init__.py" or path.name.startswith("_yaml."):
-            stat = path.stat()
-            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)
+    return "|".join(file_stamp(path) for path in sorted(folder.iterdir())
+                    if path.name == "__init__.py" or path.name.startswith("_yaml."))
 
 # Bounds on "@name" lists naming other lists: without them nine lines that each name the
 # previous list ten times expand to a billion items (a billion-laughs through the data).
