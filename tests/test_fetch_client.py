@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -79,11 +80,13 @@ def test_a_forked_child_gets_its_own_watchdog_thread() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-class _Answer(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"{self.server.name} saw {self.path}".encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
+class _Handler(BaseHTTPRequestHandler):
+    """A test server's handler: `reply` sends a whole answer; no request log on stderr."""
+
+    def reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -92,22 +95,33 @@ class _Answer(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(address: str, name: str) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((address, 0), _Answer)
-    server.name = name  # type: ignore[attr-defined]
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler], **attributes: object) -> Iterator[ThreadingHTTPServer]:
+    """A server on 127.0.0.1 answering with `handler` (`attributes` set on the server), stopped after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    for name, value in attributes.items():
+        setattr(server, name, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _url(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class _Answer(_Handler):
+    def do_GET(self) -> None:
+        self.reply(200, f"{self.server.name} saw {self.path}".encode(), "text/plain")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def proxy_and_site() -> Iterator[tuple[str, str]]:
-    proxy, site = _serve("127.0.0.1", "proxy"), _serve("127.0.0.1", "site")
-    try:
-        yield f"http://127.0.0.1:{proxy.server_address[1]}", f"http://127.0.0.1:{site.server_address[1]}"
-    finally:
-        for server in (proxy, site):
-            server.shutdown()
-            server.server_close()
+    with _serving(_Answer, name="proxy") as proxy, _serving(_Answer, name="site") as site:
+        yield _url(proxy), _url(site)
 
 
 def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
@@ -128,48 +142,35 @@ def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
     assert seen == ["site saw /a", "proxy saw http://shop.example/b", "site saw /c", "proxy saw http://shop.example/d"]
 
 
-class _Echo(BaseHTTPRequestHandler):
+class _Echo(_Handler):
     """Answers with the request's headers as it received them; /login sets a cookie."""
 
     def do_GET(self) -> None:
         body = "".join(f"{name}: {value}\n" for name, value in self.headers.items()).encode()
-        self.send_response(200)
-        if self.path == "/login":
-            self.send_header("Set-Cookie", "session=abc123; Path=/")
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(200, body, "text/plain", {"Set-Cookie": "session=abc123; Path=/"} if self.path == "/login" else {})
 
 
 def test_each_request_carries_the_sites_cookies_netrc_login_and_our_headers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The transport builds its requests without Session.request; what reaches the server must
     # still be what requests would send: our headers, cookies the site set, ~/.netrc's login.
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
     monkeypatch.setenv("NETRC", str(netrc))
-    site = f"http://127.0.0.1:{server.server_address[1]}"
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0, user_agent="test-agent/1"))
-    try:
-        before, _login, after = (transport.exchange(f"{site}{path}", Deadline(30)).body.decode().splitlines()
-                                 for path in ("/", "/login", "/next"))
-    finally:
-        transport.close()
-        server.shutdown()
-        server.server_close()
+    with _serving(_Echo) as server:
+        try:
+            before, _login, after = (transport.exchange(f"{_url(server)}{path}", Deadline(30)).body.decode().splitlines()
+                                     for path in ("/", "/login", "/next"))
+        finally:
+            transport.close()
     assert "User-Agent: test-agent/1" in before and "Accept-Encoding: gzip, deflate" in before
     assert "Authorization: Basic YWxpY2U6czNjcmV0" in before  # alice:s3cret
     assert not any(line.startswith("Cookie:") for line in before)
     assert "Cookie: session=abc123" in after
 
 
-class _KeepAlive(BaseHTTPRequestHandler):
+class _KeepAlive(_Handler):
     """HTTP/1.1 with keep-alive; /moved redirects (with a small body, as servers send);
     records the client port of each request: one port = one connection."""
 
@@ -178,32 +179,20 @@ class _KeepAlive(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.ports.append(self.client_address[1])  # type: ignore[attr-defined]
         moved = self.path == "/moved"
-        body = b"<a href=/here>moved here</a>" if moved else b"<p>here</p>"
-        self.send_response(302 if moved else 200)
         if moved:
-            self.send_header("Location", "/here")
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.reply(302, b"<a href=/here>moved here</a>", "text/html", {"Location": "/here"})
+        else:
+            self.reply(200, b"<p>here</p>", "text/html")
 
 
 def test_a_redirect_leaves_its_connection_for_the_next_hop() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
-    server.ports = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_address[1]}"
+    ports: list[int] = []
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
-    try:
-        moved = transport.exchange(f"{site}/moved", Deadline(30))
-        here = transport.exchange(f"{site}/here", Deadline(30))
-    finally:
-        transport.close()
-        server.shutdown()
-        server.server_close()
+    with _serving(_KeepAlive, ports=ports) as server:
+        try:
+            moved = transport.exchange(f"{_url(server)}/moved", Deadline(30))
+            here = transport.exchange(f"{_url(server)}/here", Deadline(30))
+        finally:
+            transport.close()
     assert (moved.status, here.status, here.body) == (302, 200, b"<p>here</p>")
-    ports = server.ports  # type: ignore[attr-defined]
     assert len(ports) == 2 and ports[0] == ports[1]  # the same connection served both
