@@ -24,12 +24,11 @@ import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import socket
 import threading
-import time
 from typing import Any
 
+from pharmcheck.audit.children import child_of_the_audit
 from pharmcheck.check import SiteAnalysis, assess
 from pharmcheck.extract import extract_page
 from pharmcheck.fetch import Deadline
@@ -43,15 +42,7 @@ RESTARTS = 3  # analysis processes started again in a run; more is a bug, not ba
 
 def _serve(conn: Any, ruleset: RuleSet | None, rules: str | None, parent: int) -> None:
     """Answer (operation, site, payload) requests until the audit closes the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the audit's to handle
-
-    def orphan_watch() -> None:
-        # An audit killed with SIGKILL cannot stop us: do not wait for work for nobody.
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
+    child_of_the_audit(parent)
     # Answers go out from a thread of their own: when the audit is slow to read them (its
     # reader thread waits for the GIL behind dozens of fetching threads), the pipe fills and
     # sending blocks; the analysis, the scarce CPU, goes on meanwhile (measured blocked
@@ -65,7 +56,6 @@ def _serve(conn: Any, ruleset: RuleSet | None, rules: str | None, parent: int) -
             except OSError:
                 os._exit(1)  # the audit is gone
 
-    threading.Thread(target=orphan_watch, daemon=True).start()
     sender = threading.Thread(target=send_answers, daemon=True)
     sender.start()
     try:

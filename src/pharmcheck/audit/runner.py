@@ -16,9 +16,7 @@ import math
 import multiprocessing
 import os
 import queue
-import signal
 import threading
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pharmcheck.audit.children import child_of_the_audit
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
 from pharmcheck.ruleset import RuleSet
@@ -369,16 +368,8 @@ def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, resul
                   ruleset: RuleSet | None = None) -> None:
     """A worker process: `threads` threads auditing the sites its queue hands it, with the
     parent's `ruleset` (forked) or the spec's rules loaded here."""
-    # Ctrl-C reaches the whole process group; the parent decides what to do with it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child_of_the_audit(parent)
     ctx = spec.build(ruleset)
-
-    def orphan_watch() -> None:
-        # A parent killed with SIGKILL cannot stop us: do not audit on for nobody.
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
 
     def work() -> None:
         while True:
@@ -390,7 +381,6 @@ def _process_main(index: int, spec: ContextSpec, threads: int, tasks: Any, resul
             except Exception as exc:
                 results.put((index, task.url, None, f"{type(exc).__name__}: {exc}"))
 
-    threading.Thread(target=orphan_watch, daemon=True).start()
     pool = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
     for thread in pool:
         thread.start()
