@@ -123,9 +123,13 @@ class _Process:
         self.sites = 0  # open sites, to give the next one to the least busy process
         self.alive = True
         self._send = threading.Lock()
+        # Waiting for the process is done under this lock: multiprocessing's join is not
+        # thread-safe (two threads' waitpid race; the loser sees no exit code and "alive").
+        self._reaping = threading.Lock()
         self._waiting: dict[int, _Answer] = {}
         self._ids = itertools.count()
-        threading.Thread(target=self._read, name=f"{name}-answers", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name=f"{name}-answers", daemon=True)
+        self._reader.start()
 
     def call(self, operation: str, site: int, payload: Any) -> Any:
         answer = _Answer()
@@ -140,11 +144,11 @@ class _Process:
         except (EOFError, OSError):
             self._waiting.pop(request, None)
             self._died()
-            raise _Died(f"analysis process died (exit code {self.process.exitcode})") from None
+            raise _Died(f"analysis process died (exit code {self._wait(0)})") from None
         answer.done.wait()
         if not answer.ok:
             if answer.value is None:
-                raise _Died(f"analysis process died (exit code {self.process.exitcode})")
+                raise _Died(f"analysis process died (exit code {self._wait(0)})")
             raise RuntimeError(answer.value)
         return answer.value
 
@@ -163,7 +167,7 @@ class _Process:
         with self._send:
             self.alive = False
             waiting, self._waiting = self._waiting, {}
-        self.process.join(1)
+        self._wait(1)
         for answer in waiting.values():  # ok False, no message: the process is gone
             answer.done.set()
 
@@ -177,12 +181,21 @@ class _Process:
             with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.conn.fileno())) as ours:
                 ours.shutdown(socket.SHUT_WR)  # acts on the socket, whichever descriptor of it we hold
 
+    def _wait(self, timeout: float) -> int | None:
+        """The process's exit code once it has ended, waiting up to `timeout` s; None if alive."""
+        with self._reaping:
+            self.process.join(timeout)
+            return self.process.exitcode
+
     def close(self) -> None:
         self.stop()
-        self.process.join(1)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(1)
+        if self._wait(1) is None:
+            with self._reaping:
+                self.process.kill()
+            self._wait(1)
+        # The reader sees EOF once the process is gone; closing the pipe under it instead
+        # would have it read from a closed connection.
+        self._reader.join(1)
         self.conn.close()
 
 
