@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from replayed_sites import HOSTILE_HOST
 
 from pharmcheck.models import AuditRun, Report, Status, Verdict
@@ -133,10 +134,12 @@ def test_drill_down_shows_findings_by_criterion_with_evidence(watched: Watched, 
     watched.open(audit_file)
     page = watched.page
     page.click(f"#site-rows a[href='#site-{index}']")
+    # The drill-down opens on `hashchange`, an event the browser fires after the click
+    # returns: wait for it (expect retries) rather than look at once.
     detail = page.locator("#detail")
-    assert detail.is_visible()
-    assert not page.locator("#overview").is_visible()
-    assert page.locator("#site-title").inner_text() == defang(report.url)
+    expect(detail).to_be_visible()
+    expect(page.locator("#overview")).to_be_hidden()
+    expect(page.locator("#site-title")).to_have_text(defang(report.url))
     assert "Rogue" in page.locator("#detail .verdict-line").inner_text()
     # one section per criterion, each finding under its criterion, every piece of evidence shown
     assert page.locator("#detail section.criterion").count() == len(report.criteria)
@@ -157,13 +160,16 @@ def test_drill_down_shows_findings_by_criterion_with_evidence(watched: Watched, 
     assert page.locator("#detail a[href^='http']").count() == 0  # defanged: nothing to click into
     page.screenshot(path=str(artifacts / "audit-drilldown.png"), full_page=True)
     page.go_back()
-    assert page.locator("#overview").is_visible()
+    expect(page.locator("#overview")).to_be_visible()
     assert len(visible_rows(page)) == 12
     page.goto(audit_file.as_uri() + f"#site-{index}")  # a drill-down can be linked to
-    assert page.locator("#site-title").inner_text() == defang(report.url)
+    expect(detail).to_be_visible()
+    expect(page.locator("#site-title")).to_have_text(defang(report.url))
     page.click("#back")
+    expect(page.locator("#overview")).to_be_visible()
     page.click(f".heatmap a[href='#site-{index}'] rect >> nth=0")  # the heat map's columns open sites too
-    assert page.locator("#site-title").inner_text() == defang(report.url)
+    expect(detail).to_be_visible()
+    expect(page.locator("#site-title")).to_have_text(defang(report.url))
     watched.assert_quiet(audit_file)
 
 
@@ -261,7 +267,7 @@ def test_five_thousand_sites_open_quickly(watched: Watched, replayed: tuple[Audi
     rogue = sum(1 for r in many if r.verdict == Verdict.rogue)
     assert page.locator("#page-info").inner_text() == f"rows 1–{min(100, rogue)} of {rogue:,}"
     page.click("#site-rows a.open")
-    assert page.locator("#detail section.criterion").count() == len(reports[0].criteria)
+    expect(page.locator("#detail section.criterion")).to_have_count(len(reports[0].criteria))  # on hashchange
     watched.assert_quiet(path)
     size_mb = len(html.encode("utf-8")) / 1e6
     figures = (f"5,000-site audit report: {size_mb:.1f} MB, rendered in {render_s:.2f} s, "
