@@ -61,6 +61,7 @@ class ManySites:
             self.port = int(s.getsockname()[1])
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
+        self.open = asyncio.Event()  # cleared: requests are read but not answered (see hold)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
         assert self.ready.wait(30)
@@ -75,6 +76,7 @@ class ManySites:
                     head = await reader.readuntil(b"\r\n\r\n")
                     path = head.split(b" ", 2)[1].decode("latin-1")
                     await asyncio.sleep(DELAY)
+                    await self.open.wait()
                     host = writer.get_extra_info("sockname")[0]
                     body = by_host.get(host, {}).get(path)
                     data = (body or "<h1>Not found</h1>").encode()
@@ -91,10 +93,21 @@ class ManySites:
             self.ready.set()
 
         asyncio.set_event_loop(self.loop)
+        self.open.set()
         self.loop.run_until_complete(start())
         self.loop.run_forever()
 
+    def hold(self) -> None:
+        """Answer nothing until release(): no site can finish meanwhile, however busy the machine."""
+        done = threading.Event()
+        self.loop.call_soon_threadsafe(lambda: (self.open.clear(), done.set()))
+        assert done.wait(10)
+
+    def release(self) -> None:
+        self.loop.call_soon_threadsafe(self.open.set)
+
     def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.open.set)
         self.loop.call_soon_threadsafe(self.server.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -199,8 +212,13 @@ def test_dask_audit_into_postgres_survives_a_killed_worker_and_an_interrupt(
     victim.send_signal(signal.SIGKILL)  # with sites of its own in flight
     victim.wait(10)
     _wait_until_stored(postgres_url, 120, first)
+    # Held while the interrupt lands: a quick run could otherwise finish all its sites first.
+    many_sites.hold()
     first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=60)
+    try:
+        _, err = first.communicate(timeout=60)
+    finally:
+        many_sites.release()
     assert first.returncode == 130, err
     assert "resume with:" in err
     assert "internal error" not in err  # the killed worker's sites were run again elsewhere, not failed
