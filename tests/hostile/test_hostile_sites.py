@@ -20,7 +20,10 @@ from pharmcheck.fetch import ArchiveIndex, Deadline, HostLimiter, LiveTransport
 from pharmcheck.models import ExitCode, Verdict
 from pharmcheck.ruleset import RuleSet
 
-SLACK = 1.5  # seconds allowed past the site deadline (thread wake-ups on a busy 2-core box)
+# Seconds allowed past a deadline: thread wake-ups on a busy 2-core CI box (1.5 s was once
+# exceeded under full-suite load). Still below the 5 s per-read timeout of the drip tests, so a
+# deadline that only held at the read timeout fails them.
+SLACK = 2.5
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
