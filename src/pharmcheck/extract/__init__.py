@@ -93,6 +93,11 @@ _NOT_WORD_CHARS = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in ra
 
 def word_set(lowered: str) -> frozenset[str]:
     """The [a-z0-9]+ runs of an already lower-cased text, as a set."""
+    # Each distinct line once: no word spans a line break, and pages repeat their lines (a
+    # listing's "Prescription only", boilerplate paragraphs), whose words would be split out
+    # again and again only to be dropped by the set (a page of text in 25-85% of the time).
+    if "\n" in lowered:
+        lowered = "\n".join(dict.fromkeys(lowered.split("\n")))
     return frozenset(lowered.encode("utf-8", "surrogatepass").translate(_NOT_WORD_CHARS).decode("ascii").split())
 
 
