@@ -495,9 +495,11 @@ def _visible_text(root: Any) -> str:
     raw = etree.tostring(body if body is not None else root, method="text", encoding=str)
     if "\u200b" in raw:
         raw = raw.replace("\u200b", "")
-    # Most lines are empty (block breaks in a row): skip them before folding the others.
-    lines = [" ".join(line.split()) for line in raw.splitlines() if line and not line.isspace()]
-    return "\n".join(lines)[:MAX_TEXT_CHARS]
+    # Each distinct line folded once: most lines are empty (block breaks in a row) and pages
+    # repeat the others (a listing's cards, boilerplate); lines that fold to "" are dropped.
+    lines = raw.splitlines()
+    folded = {line: " ".join(line.split()) for line in set(lines)}
+    return "\n".join(filter(None, map(folded.__getitem__, lines)))[:MAX_TEXT_CHARS]
 
 
 def _phones(text: str) -> list[str]:
