@@ -105,3 +105,17 @@ def test_a_drug_name_is_found_where_the_word_bounded_regex_finds_it(text: str, w
                 max_size=12).map("".join))
 def test_the_words_of_a_text_are_its_runs_of_letters_and_digits_on_every_line(lowered: str) -> None:
     assert word_set(lowered) == frozenset(re.findall(r"[a-z0-9]+", lowered))
+
+
+def test_page_facts_cross_a_process_boundary_whole() -> None:
+    # The audit hands pages' facts to and from its analysis processes by pickle.
+    import pickle
+
+    html = ("<html><head><title>Shop</title></head><body><a href='/faq'>FAQ</a><a href='/p'><img src='/i.png' alt='Pill'></a>"
+            "<form action='/rx' method='post'><input type='file' name='scan'></form><p>Pack of 28 for $12.50</p></body></html>")
+    facts = extract_html(html, "https://shop.example/")
+    assert facts.links and facts.images and facts.forms and facts.prices
+    copy = pickle.loads(pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == facts
+    assert (copy.links, copy.images, copy.forms, copy.prices) == (facts.links, facts.images, facts.forms, facts.prices)
+    assert copy.words == facts.words and copy.shingles == facts.shingles
