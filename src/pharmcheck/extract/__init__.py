@@ -305,7 +305,9 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     phones = _phones(text)
     html_el = root if root.tag == "html" else root.find(".//html")
     declared = html_el.get("lang", "") if html_el is not None else ""
-    return PageFacts(
+    # Built without validation: every value is made above with its field's type (mypy holds
+    # them to it), and validating rebuilt the shingle and word sets of every page.
+    return PageFacts.model_construct(
         url=url,
         title=title[:500],
         text=text,
