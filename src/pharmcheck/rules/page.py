@@ -144,6 +144,25 @@ class Page:
         """Words of all link texts: link matchers search only the phrases made of them."""
         return word_set(self.link_texts_lowered)
 
+    def link_urls(self, offsite: bool | None) -> bytes | None:
+        """The URLs of the links to other sites (True), to this one (False) or of all links
+        (None), one a line, in UTF-8 (an RE2 search of bytes maps no offsets); None if a URL
+        cannot be encoded (then the links are searched one by one, as before)."""
+        cache = self._link_urls
+        if offsite not in cache:
+            domain = self.site_domain
+            urls = [link.url for link, d in zip(self.facts.links, self.link_domain_list, strict=True)
+                    if offsite is None or (d != domain) == offsite]
+            try:
+                cache[offsite] = "\n".join(urls).encode("utf-8")
+            except UnicodeEncodeError:
+                cache[offsite] = None
+        return cache[offsite]
+
+    @cached_property
+    def _link_urls(self) -> dict[bool | None, bytes | None]:
+        return {}
+
     @cached_property
     def link_domains(self) -> frozenset[str]:
         return frozenset(self.link_domain_list) - {""}
