@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 from urllib.parse import unquote
 
@@ -32,11 +33,15 @@ class SealC(Compiled):
     issuers: list[tuple[SealIssuer, re.Pattern[str], list[re.Pattern[str]]]]
     outcome: str
 
-    @staticmethod
-    def _may_claim(page: Page, issuer: SealIssuer) -> bool:
+    @cached_property
+    def _issuer_words(self) -> dict[str, list[frozenset[str]]]:
+        """Per issuer id, the words of each of its names (split once, not on every page)."""
+        return {issuer.id: [frozenset(TOKEN.findall(w.lower())) for w in issuer.words] for issuer, _, _ in self.issuers}
+
+    def _may_claim(self, page: Page, issuer: SealIssuer) -> bool:
         """Cheap test first: most pages name no issuer and link to none."""
         tokens = page.label_tokens
-        if any(set(TOKEN.findall(w.lower())) <= tokens for w in issuer.words):
+        if any(words <= tokens for words in self._issuer_words[issuer.id]):
             return True
         return not page.link_domains.isdisjoint(issuer.domains)
 
