@@ -75,6 +75,17 @@ def test_unless_vetoes_only_in_the_sentence_of_the_match() -> None:
     assert "sleeping pills" in found["T-RULE"].evidence[0].text
 
 
+def test_a_vetoed_sentence_repeated_on_every_page_stays_vetoed_and_others_are_judged_afresh() -> None:
+    # Veto answers are kept per window text: the same sentence gets the same answer on every
+    # page and in every run; a different sentence is searched.
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    footer = "<p>Never buy without a prescription.</p>"
+    assert run([r], footer, footer, footer) == {}
+    found = run([r], footer, footer + "<p>Order sleeping pills without a prescription today.</p>", footer)
+    assert [ev.text for ev in found["T-RULE"].evidence] == ["Order sleeping pills without a prescription today."]
+    assert run([r], footer) == {}
+
+
 def test_unless_window_page_vetoes_the_whole_page() -> None:
     r = rule({"text": {"phrases": ["without a prescription"]}},
              unless=[{"text": {"phrases": ["researchers"], "window": "page"}}])

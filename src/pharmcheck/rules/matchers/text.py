@@ -34,6 +34,12 @@ class TextMatcher(Strict):
     window: Literal["sentence", "line", "page"] | int = "sentence"
 
 
+# Veto answers kept per matcher (matches_in), for windows of at most this many characters
+# (sentences and lines; not whole pages, kind `page`).
+VETO_CACHE_SIZE = 512
+VETO_CACHE_MAX_CHARS = 4000
+
+
 @dataclass
 class TextC(Compiled):
     patterns: TextPatterns
@@ -133,7 +139,23 @@ class TextC(Compiled):
                 yield span
 
     def matches_in(self, text: str) -> bool:
-        return self.patterns.search(text)
+        """Whether this (veto) matcher matches `text`, a window around another matcher's match.
+        Windows repeat (a footer sentence on every page of a site, one sentence per product on
+        a listing): the answers for the last few are kept, the search being a function of the
+        text alone."""
+        if len(text) > VETO_CACHE_MAX_CHARS:
+            return self.patterns.search(text)
+        known = self._veto_answers.get(text)
+        if known is None:
+            known = self.patterns.search(text)
+            if len(self._veto_answers) >= VETO_CACHE_SIZE:
+                self._veto_answers.clear()  # (another thread may be filling it: an answer is an answer)
+            self._veto_answers[text] = known
+        return known
+
+    @cached_property
+    def _veto_answers(self) -> dict[str, bool]:
+        return {}
 
 
 def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
