@@ -287,3 +287,26 @@ def test_an_href_rule_finds_its_link_among_hundreds_of_offsite_links() -> None:
     assert run([maps, onion], many) == {}
     own = run([maps, onion], '<a href="/maps">x</a><a href="http://abcdefghijklmnop.onion/">market</a>')
     assert set(own) == {"T-ONION"}
+
+
+_SEAL_WORDS = ["legitscript", "nabp", "eu", "e", "euro", "gphc", "24", "2", "cipa"]
+_LABEL_PIECES = [*_SEAL_WORDS, "LEGITSCRIPT", "x", " ", "-", "_", "é", "ß", "\u0130", "\u212a", "😀", "/", "7", "\n", "\ud800"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LABEL_PIECES), max_size=12).map("".join))
+@example("legitscript-nabp")
+@example("éeué")
+def test_the_seal_words_found_in_one_pass_are_those_of_the_label_words(text: str) -> None:
+    from unittest import mock
+
+    from pharmcheck.rules.page import WordFinder
+
+    # Whatever the text holds (accents, surrogates, capitals the folding left, digits next to
+    # words), a word is found exactly when word_set would have it: by the RE2::Set pass, and
+    # by the scan used on texts too long to trust the set's "no match".
+    finder = WordFinder(_SEAL_WORDS)
+    expected = word_set(text) & frozenset(_SEAL_WORDS)
+    assert finder.present(text) == expected
+    with mock.patch("pharmcheck.rules.page.RE2_SET_TRUSTED_CHARS", 0):
+        assert finder.present(text) == expected

@@ -8,7 +8,9 @@ from typing import Any
 import ahocorasick
 import re2
 
-RE2_SET_TRUSTED_CHARS = 100_000
+from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS
+
+__all__ = ["RE2_SET_TRUSTED_CHARS", "PhraseBook", "RegexSet"]
 
 
 class PhraseBook:
