@@ -159,6 +159,13 @@ class Page:
     def link_texts_lowered(self) -> str:
         return fold_case(self.link_texts)
 
+    def link_words(self, finder: WordFinder) -> frozenset[str]:
+        """Those of `finder`'s words that are in link_text_words, found in one pass."""
+        found = self._label_words.get(-id(finder))
+        if found is None:
+            found = self._label_words[-id(finder)] = finder.present(self.link_texts_lowered)
+        return found
+
     @cached_property
     def link_text_words(self) -> frozenset[str]:
         """Words of all link texts: link matchers search only the phrases made of them."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import Field
 
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
-from pharmcheck.rules.page import MAX_EVIDENCE, Page
+from pharmcheck.rules.page import MAX_EVIDENCE, Page, WordFinder
 from pharmcheck.rules.textsearch import LazyRE2, Searcher, TextPatterns, phrases_regex, regex_union
 from pharmcheck.urls import registrable_domain
 
@@ -65,10 +66,17 @@ class LinkC(Compiled):
     offsite: bool | None
     href_prefilter: Searcher | None = None  # links_prefilter(href)
 
+    @cached_property
+    def _text_words(self) -> WordFinder:
+        """The words of the `text` phrases: those on the page decide which phrases are scanned."""
+        return WordFinder(w for words in (self.text.phrase_words if self.text else []) for w in words)
+
     def on_page(self, page: Page) -> list[Evidence] | None:
         if self.domains and page.link_domains.isdisjoint(self.domains):
             return None
-        if self.text is not None and not self.text.found_in(page.link_texts, page.link_texts_lowered, page.link_text_words):
+        if self.text is not None and not self.text.found_in(
+            page.link_texts, page.link_texts_lowered, page.link_words(self._text_words)
+        ):
             return None  # one scan of all link texts instead of one per link
         if self.href_prefilter is not None:
             # One search over the URLs of the links in scope instead of one per link: pages of
