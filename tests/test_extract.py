@@ -77,6 +77,11 @@ def test_template_shingles_hash_as_each_shingle_alone_would() -> None:
     assert _hash_all(shingles - {"t:a\x00b c d"}) == frozenset(zlib.crc32(s.encode("utf-8", "surrogatepass"))
                                                                for s in shingles - {"t:a\x00b c d"})
     assert _hash_all(set()) == frozenset()
+    # text runs get their "t:" from the join: as if each were written out whole
+    runs = ["ab ç d", "\udc80 x y", "a\x00b c"]
+    for dom, text in (({"d:html>body"}, runs), ({"d:html>body"}, runs[:2]), (set(), runs[:2]), (set(), runs[2:])):
+        assert _hash_all(dom, text) == frozenset(zlib.crc32(s.encode("utf-8", "surrogatepass"))
+                                                 for s in dom | {"t:" + run for run in text})
 
 
 @settings(max_examples=400, deadline=None)

@@ -54,6 +54,15 @@ def test_a_long_page_is_judged_on_a_bounded_sample_not_its_english_banner() -> N
     assert detect_language(banner + body) == "de"
 
 
+@pytest.mark.parametrize("code", sorted(SENTENCES))
+def test_a_page_longer_than_the_sample_is_told_in_each_language(code: str) -> None:
+    # An English header and footer around the page's own text: the sample is taken from within.
+    chrome = "Home Shop Delivery Contact us Sign in Basket Cookie settings. "
+    text = chrome * 10 + " ".join([SENTENCES[code]] * 40) + chrome * 10
+    assert len(text) > 2 * SAMPLE_CHARS
+    assert detect_language(text) == code
+
+
 def test_extraction_records_the_language_of_the_visible_text() -> None:
     html = f"<html lang='en'><head><title>Hilfe</title><script>var text = 'english words here';</script></head><body><p>{SENTENCES['de']}</p></body></html>"
     assert extract_html(html, "https://apotheke.example/hilfe").language == "de"

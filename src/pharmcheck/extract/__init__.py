@@ -282,8 +282,11 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     jsonld = list(_jsonld(root))
     title_el = root.find(".//title")
     title = _fold("".join(title_el.itertext())) if title_el is not None else ""
-    links = _links(root, base)
-    images = _images(root, base)
+    # href -> absolute URL, each resolved once for the page: an image's link is the href of
+    # the <a> around it, which _links has resolved already.
+    resolved: dict[str, str | None] = {}
+    links = _links(root, base, resolved)
+    images = _images(root, base, resolved)
     forms = _forms(root, base)
     text = _visible_text(root)
     found = {m.group(0).lower() for m in _EMAIL.finditer(text)} if "@" in text else set()
@@ -357,12 +360,11 @@ def _fold(text: str) -> str:
     return " ".join(text.split())
 
 
-def _links(root: Any, base: str) -> list[Link]:
+def _links(root: Any, base: str, resolved: dict[str, str | None]) -> list[Link]:
     origin = origin_of(base)
     out: list[Link] = []
     append = out.append
     # Listings link each product twice (picture and name): each href is resolved once.
-    resolved: dict[str, str | None] = {}
     for el in root.iter("a", "area"):
         href = el.get("href")
         if href is None:
@@ -394,11 +396,10 @@ def _mailtos(links: list[Link]) -> set[str]:
     return {link.url[7:].split("?", 1)[0].lower() for link in links if link.url[:7].lower() == "mailto:"}
 
 
-def _images(root: Any, base: str) -> list[Image]:
+def _images(root: Any, base: str, resolved: dict[str, str | None]) -> list[Image]:
     origin = origin_of(base)
     out: list[Image] = []
     append = out.append
-    resolved: dict[str, str | None] = {}  # href -> absolute URL, each resolved once
 
     def absolute(href: str) -> str | None:
         url = resolved.get(href, _UNRESOLVED)

@@ -12,8 +12,9 @@ without comparing every pair.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -44,9 +45,7 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
     # Document order visits a parent before its children: each element's path extends its
     # parent's, one dict lookup per element.
     paths: dict[Any, tuple[str, str]] = {}  # element -> (its label, parent label + ">" + its label)
-    for count, el in enumerate(root.iter()):
-        if count >= MAX_ELEMENTS:
-            break
+    for el in islice(root.iter(), MAX_ELEMENTS):
         tag = el.tag
         if not isinstance(tag, str):
             continue  # comments, processing instructions
@@ -66,19 +65,23 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
     words = " ".join(text.split(None, MAX_TEXT_WORDS)[:MAX_TEXT_WORDS]).lower().split()
     if not blank.isdisjoint(words):
         words = ["_" if w in blank else w for w in words]
-    # Runs of three, each distinct run formatted once (boilerplate repeats them: zip and set are C).
-    found.update(f"t:{a} {b} {c}" for a, b, c in set(zip(words, words[1:], words[2:], strict=False)))
-    return _hash_all(found)
+    # Runs of three, each distinct run once (boilerplate repeats them: zip and set are C); words
+    # hold no space, so distinct runs are distinct "a b c" strings, and the "t:" before each is
+    # written by the join in _hash_all rather than by formatting every run in Python.
+    runs = list(map(" ".join, set(zip(words, words[1:], words[2:], strict=False))))
+    return _hash_all(found, runs)
 
 
-def _hash_all(shingles: set[str]) -> frozenset[int]:
-    """{_hash(s) for s in shingles}, encoded in one call: NUL, which no shingle holds (parse_html
-    removes it from pages), separates them."""
-    if not shingles:
+def _hash_all(shingles: set[str], text_runs: Sequence[str] = ()) -> frozenset[int]:
+    """{_hash(s) for s in shingles} | {_hash("t:" + run) for run in text_runs}, encoded in one
+    call: NUL, which no shingle holds (parse_html removes it from pages), separates them."""
+    if not shingles and not text_runs:
         return frozenset()
     joined = "\x00".join(shingles)
-    if joined.count("\x00") != len(shingles) - 1:
-        return frozenset(_hash(shingle) for shingle in shingles)
+    if text_runs:
+        joined = (joined + "\x00t:" if shingles else "t:") + "\x00t:".join(text_runs)
+    if joined.count("\x00") != len(shingles) + len(text_runs) - 1:
+        return frozenset(_hash(shingle) for shingle in [*shingles, *("t:" + run for run in text_runs)])
     return frozenset(map(zlib.crc32, joined.encode("utf-8", "surrogatepass").split(b"\x00")))
 
 
