@@ -79,6 +79,13 @@ def listing_page(target_bytes: int = 150_000, seed: int = 7) -> bytes:
     return (head + "".join(cards) + foot).encode()
 
 
+def doorway_page(links: int = 3000) -> bytes:
+    """A page of off-site links (doorway and affiliate pages of rogue networks): what the link
+    rules cost when every link is in their scope."""
+    anchors = "".join(f'<a href="https://shop{i % 97}.example/buy/{i}?ref=net">cheap pills {i}</a> ' for i in range(links))
+    return (f"<html><head><title>Cheap pills</title></head><body><p>Buy pills online.</p>{anchors}</body></html>").encode()
+
+
 def measure(fn: Callable[[], object], runs: int) -> list[float]:
     fn()  # warm-up
     times = []
@@ -123,6 +130,11 @@ def main() -> None:
     findings = evaluate(ruleset.rules, site)
     rules_score = score_site(findings, ruleset.scoring, assessed=True)
 
+    door_url = "https://doorway.example/"
+    door = extract_page(Response(url=door_url, final_url=door_url, status=200, content_type="text/html; charset=utf-8",
+                                 body=doorway_page()), index)
+    door_site = SiteFacts(url=door_url, final_url=door_url, domain="doorway.example", host="doorway.example", pages=[door])
+
     def frontier() -> None:
         # What the crawl does with a page's links: which of them to read next.
         CrawlFrontier(url, 6, index.words).add_links((link.url, link.text) for link in facts.links)
@@ -158,6 +170,7 @@ def main() -> None:
         ("extract_page", lambda: extract_page(resp, index)),
         ("extract_page + all rules", analyse),
         (f"CrawlFrontier.add_links ({len(facts.links)} links)", frontier),
+        (f"all rules, {len(door.links)} off-site links page", lambda: evaluate(ruleset.rules, door_site)),
         ("fitted verdict (features + model)", judge),
         ("check_site, replayed page", lambda: check_site(url, replay)),
     ]

@@ -75,6 +75,33 @@ def test_unless_vetoes_only_in_the_sentence_of_the_match() -> None:
     assert "sleeping pills" in found["T-RULE"].evidence[0].text
 
 
+def test_a_vetoed_sentence_repeated_on_every_page_stays_vetoed_and_others_are_judged_afresh() -> None:
+    # Veto answers are kept per window text: the same sentence gets the same answer on every
+    # page and in every run; a different sentence is searched.
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    footer = "<p>Never buy without a prescription.</p>"
+    assert run([r], footer, footer, footer) == {}
+    found = run([r], footer, footer + "<p>Order sleeping pills without a prescription today.</p>", footer)
+    assert [ev.text for ev in found["T-RULE"].evidence] == ["Order sleeping pills without a prescription today."]
+    assert run([r], footer) == {}
+
+
+def test_a_page_of_ever_different_sentences_keeps_the_veto_answers_bounded() -> None:
+    # A hostile page can make every window different: the answers kept stay few and short,
+    # and every sentence is still judged on its own.
+    from pharmcheck.rules.matchers.text import VETO_CACHE_MAX_CHARS, VETO_CACHE_SIZE, TextC
+
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    long = "word " * VETO_CACHE_MAX_CHARS
+    sentences = [f"<p>Batch {i} sold without a prescription{', never' if i % 2 else ''}.</p>" for i in range(3 * VETO_CACHE_SIZE)]
+    found = run([r], "".join(sentences) + f"<p>{long}sold without a prescription.</p>")
+    assert found["T-RULE"].evidence[0].text == "Batch 0 sold without a prescription."
+    assert isinstance(r.matcher, TextC)
+    (veto,) = r.matcher.unless
+    assert 0 < len(veto._veto_answers) <= VETO_CACHE_SIZE
+    assert all(len(window) <= VETO_CACHE_MAX_CHARS for window in veto._veto_answers)
+
+
 def test_unless_window_page_vetoes_the_whole_page() -> None:
     r = rule({"text": {"phrases": ["without a prescription"]}},
              unless=[{"text": {"phrases": ["researchers"], "window": "page"}}])
@@ -226,3 +253,76 @@ def test_re2_matches_searched_in_bytes_have_the_character_offsets_re2_gives(patt
     compiled = compile_regex(pattern, flags, "test")
     assert compiled is not None
     assert list(_re2_spans(compiled, text)) == [m.span() for m in compiled.finditer(text)]
+
+
+# Regex pieces whose match depends on what borders the text searched (^ $ \b \B, line ends,
+# dot-all), and URL pieces that border them differently (line breaks, word and non-word glue).
+_HREF_PIECES = [r"^", r"$", r"\b", r"\B", "a", "b", "é", ".", "(?s:.)", "[^a]", r"\.onion(/|$)", "x*", "(a|^b)", "(?m:^a)",
+                "/", r"\w+", r"\W", "https?://", r"(www\.)?", "(?-i:A)", r"\n"]
+_URL_PIECES = ["a", "b", "A", "é", "/", ".", "\n", "_", " ", "https://", "www.", "x.onion", "onion/", "😀", "1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_HREF_PIECES), min_size=1, max_size=5).map("".join),
+       st.lists(st.lists(st.sampled_from(_URL_PIECES), max_size=6).map("".join), max_size=6))
+@example(r"^https?://(www\.)?google\.[a-z.]+/maps", ["https://a.example/", "https://www.google.com/maps/x"])
+@example(r"\.onion(/|$)", ["https://x.example/", "http://abc.onion"])
+@example(r"a$", ["ba\nc", "x"])
+def test_one_search_over_all_link_urls_misses_no_link_a_search_per_link_finds(pattern: str, urls: list[str]) -> None:
+    from hypothesis import assume
+
+    from pharmcheck.rules.matchers.markup import links_prefilter
+
+    try:
+        href = compile_regex(pattern, re.IGNORECASE, "test")
+    except CompileError:
+        assume(False)
+        return
+    assert href is not None
+    prefilter = links_prefilter(href)
+    assert prefilter is not None
+    if any(href.search(url) for url in urls):
+        assert prefilter.search("\n".join(urls).encode()) is not None
+
+
+def test_links_prefilter_is_not_used_for_whole_text_anchors() -> None:
+    from pharmcheck.rules.matchers.markup import links_prefilter
+
+    for pattern in [r"\Ahttps://x", r"(?-m:^x)", r"(?i-m:^x)"]:  # (\z: refused by Python re already)
+        assert links_prefilter(compile_regex(pattern, re.IGNORECASE, "test")) is None
+
+
+def test_an_href_rule_finds_its_link_among_hundreds_of_offsite_links() -> None:
+    # The anchored pattern must match the link's own URL, not only the first one of the page.
+    maps = rule({"link": {"href": ["^https?://(www\\.)?google\\.[a-z.]+/maps"], "offsite": True}}, "T-MAPS")
+    onion = rule({"link": {"href": ["\\.onion(/|$)"], "offsite": True}}, "T-ONION")
+    many = "".join(f'<a href="https://aff{i}.example/buy/{i}">cheap {i}</a>' for i in range(300))
+    found = run([maps, onion], many + '<a href="https://www.google.com/maps/place/x">Find us</a>')
+    assert set(found) == {"T-MAPS"}
+    assert "google.com/maps/place/x" in found["T-MAPS"].evidence[0].text
+    assert run([maps, onion], many) == {}
+    own = run([maps, onion], '<a href="/maps">x</a><a href="http://abcdefghijklmnop.onion/">market</a>')
+    assert set(own) == {"T-ONION"}
+
+
+_SEAL_WORDS = ["legitscript", "nabp", "eu", "e", "euro", "gphc", "24", "2", "cipa"]
+_LABEL_PIECES = [*_SEAL_WORDS, "LEGITSCRIPT", "x", " ", "-", "_", "é", "ß", "\u0130", "\u212a", "😀", "/", "7", "\n", "\ud800"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LABEL_PIECES), max_size=12).map("".join))
+@example("legitscript-nabp")
+@example("éeué")
+def test_the_seal_words_found_in_one_pass_are_those_of_the_label_words(text: str) -> None:
+    from unittest import mock
+
+    from pharmcheck.rules.page import WordFinder
+
+    # Whatever the text holds (accents, surrogates, capitals the folding left, digits next to
+    # words), a word is found exactly when word_set would have it: by the RE2::Set pass, and
+    # by the scan used on texts too long to trust the set's "no match".
+    finder = WordFinder(_SEAL_WORDS)
+    expected = word_set(text) & frozenset(_SEAL_WORDS)
+    assert finder.present(text) == expected
+    with mock.patch("pharmcheck.rules.page.RE2_SET_TRUSTED_CHARS", 0):
+        assert finder.present(text) == expected

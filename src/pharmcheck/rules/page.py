@@ -4,14 +4,17 @@ windows cut around a match (the sentence, a line, a number of characters)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+import re2
+
 from pharmcheck.extract import word_set
 from pharmcheck.models import PageFacts, SiteFact
-from pharmcheck.rules.textsearch import fold_case
+from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS, fold_case
 from pharmcheck.urls import registrable_domain
 
 if TYPE_CHECKING:
@@ -81,6 +84,11 @@ class Page:
     @cached_property
     def label_tokens(self) -> frozenset[str]:
         """Words of image labels and of link texts and addresses (where seals live)."""
+        return word_set(self.label_text)
+
+    @cached_property
+    def label_text(self) -> str:
+        """Image labels and link texts and addresses (where seals live), lower-cased."""
         parts = [f"{i.alt} {i.title} {i.src}" for i in self.facts.images]
         parts += [link.text for link in self.facts.links]
         # Addresses only of links to other sites: a seal's link leaves the site.
@@ -89,7 +97,19 @@ class Page:
             for link, domain in zip(self.facts.links, self.link_domain_list, strict=True)
             if domain and domain != self.site_domain
         ]
-        return word_set(" ".join(parts).lower())
+        return " ".join(parts).lower()
+
+    def label_words(self, finder: WordFinder) -> frozenset[str]:
+        """Those of `finder`'s words that are in label_tokens, found in one pass (the
+        label text of a listing has thousands of words; the seal matchers ask about a few)."""
+        found = self._label_words.get(id(finder))
+        if found is None:
+            found = self._label_words[id(finder)] = finder.present(self.label_text)
+        return found
+
+    @cached_property
+    def _label_words(self) -> dict[int, frozenset[str]]:
+        return {}
 
     @cached_property
     def link_domain_list(self) -> list[str]:
@@ -139,10 +159,36 @@ class Page:
     def link_texts_lowered(self) -> str:
         return fold_case(self.link_texts)
 
+    def link_words(self, finder: WordFinder) -> frozenset[str]:
+        """Those of `finder`'s words that are in link_text_words, found in one pass."""
+        found = self._label_words.get(-id(finder))
+        if found is None:
+            found = self._label_words[-id(finder)] = finder.present(self.link_texts_lowered)
+        return found
+
     @cached_property
     def link_text_words(self) -> frozenset[str]:
         """Words of all link texts: link matchers search only the phrases made of them."""
         return word_set(self.link_texts_lowered)
+
+    def link_urls(self, offsite: bool | None) -> bytes | None:
+        """The URLs of the links to other sites (True), to this one (False) or of all links
+        (None), one a line, in UTF-8 (an RE2 search of bytes maps no offsets); None if a URL
+        cannot be encoded (then the links are searched one by one, as before)."""
+        cache = self._link_urls
+        if offsite not in cache:
+            domain = self.site_domain
+            urls = [link.url for link, d in zip(self.facts.links, self.link_domain_list, strict=True)
+                    if offsite is None or (d != domain) == offsite]
+            try:
+                cache[offsite] = "\n".join(urls).encode("utf-8")
+            except UnicodeEncodeError:
+                cache[offsite] = None
+        return cache[offsite]
+
+    @cached_property
+    def _link_urls(self) -> dict[bool | None, bytes | None]:
+        return {}
 
     @cached_property
     def link_domains(self) -> frozenset[str]:
@@ -152,6 +198,58 @@ class Page:
     def seal_claims(self) -> dict[str, list[tuple[str, str | None]]]:
         """Seal claims per issuer id, shared by the verified/unverified/mismatch rules."""
         return {}
+
+
+class WordFinder:
+    """Which of a few words are words of a text as word_set sees them (runs of [a-z0-9] in its
+    UTF-8 bytes), found in the bytes by RE2 in Latin-1 mode (a byte is a character, so each
+    byte of a non-ASCII character separates words, as in word_set) instead of splitting the
+    whole text into a set: one RE2::Set pass, or on texts too long to trust its "no match",
+    one scan for any of the words."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = sorted({w for w in words if w})
+        if any(not _ASCII_WORD.fullmatch(w) for w in self.words):
+            raise ValueError(f"not [a-z0-9]+ words: {self.words}")
+        options = re2.Options()
+        options.encoding = re2.Options.Encoding.LATIN1
+        options.log_errors = False
+        self._set = re2.Set.SearchSet(options)
+        for word in self.words:
+            self._set.Add(b"(?:^|[^a-z0-9])" + word.encode() + b"(?:[^a-z0-9]|$)")
+        if self.words:
+            self._set.Compile()
+        options.longest_match = True  # of two words at one place, the longer ("eu", "euro")
+        alternation = b"|".join(w.encode() for w in self.words)
+        # A word after a non-word byte; whether one follows is checked by hand (RE2 has no
+        # look-ahead, and consuming it would hide a word right after).
+        self._regex = re2.compile(b"(?:^|[^a-z0-9])(" + alternation + b")", options=options)
+
+    def present(self, lowered: str) -> frozenset[str]:
+        """The words that are words of `lowered` (lower-cased text)."""
+        if not self.words:
+            return frozenset()
+        data = lowered.encode("utf-8", "surrogatepass")
+        if len(data) <= RE2_SET_TRUSTED_CHARS:
+            return frozenset(self.words[i] for i in self._set.Match(data) or ())
+        size = len(data)
+        found: set[str] = set()
+        search = self._regex.search
+        pos = 0
+        while (m := search(data, pos)) is not None:
+            end = m.end(1)
+            # A shorter word ending inside a longer run is no word either: its next byte is
+            # the run's, a word byte.
+            if end == size or data[end] not in _WORD_BYTES:
+                found.add(m.group(1).decode())
+                if len(found) == len(self.words):
+                    break
+            pos = end
+        return frozenset(found)
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 def _line_bounds(text: str, start: int, end: int, reach: int) -> tuple[int, int]:

@@ -8,7 +8,9 @@ from typing import Any
 import ahocorasick
 import re2
 
-RE2_SET_TRUSTED_CHARS = 100_000
+from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS
+
+__all__ = ["RE2_SET_TRUSTED_CHARS", "PhraseBook", "RegexSet"]
 
 
 class PhraseBook:
@@ -42,13 +44,25 @@ class PhraseBook:
         if not self._ids:
             return hits
         size = len(lowered)
+        get = hits.get
         for last, (phrase_id, length) in self._automaton.iter(lowered):
-            start, end = last - length + 1, last + 1
-            if start > 0 and (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
-                continue
-            if end < size and (lowered[end].isalnum() or lowered[end] == "_"):
-                continue
-            hits.setdefault(phrase_id, []).append((start, end))
+            # The end first: most hits that are not word-bounded are a word's start ("order"
+            # in "orders").
+            end = last + 1
+            if end < size:
+                after = lowered[end]
+                if after.isalnum() or after == "_":
+                    continue
+            start = end - length
+            if start > 0:
+                before = lowered[start - 1]
+                if before.isalnum() or before == "_":
+                    continue
+            spans = get(phrase_id)
+            if spans is None:
+                hits[phrase_id] = [(start, end)]
+            else:
+                spans.append((start, end))
         return hits
 
 

@@ -20,6 +20,9 @@ import re2
 from pharmcheck.extract import word_set
 
 TOKEN = re.compile(r"[a-z0-9]+")
+# Past this many characters, an RE2::Set's "no match" is not trusted (its DFA may have run out
+# of memory, which it reports the same way).
+RE2_SET_TRUSTED_CHARS = 100_000
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a regex RE2 refuses is reported by compile_regex, not on stderr
 # One difference from `re` is accepted: RE2's \b and \w know ASCII letters only, so a match

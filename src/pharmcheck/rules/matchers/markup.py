@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import Field
 
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import Strict, StrList
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
-from pharmcheck.rules.page import MAX_EVIDENCE, Page
-from pharmcheck.rules.textsearch import Searcher, TextPatterns, phrases_regex, regex_union
+from pharmcheck.rules.page import MAX_EVIDENCE, Page, WordFinder
+from pharmcheck.rules.textsearch import LazyRE2, Searcher, TextPatterns, phrases_regex, regex_union
 from pharmcheck.urls import registrable_domain
 
 
@@ -41,18 +42,48 @@ class JsonLdMatcher(Strict):
     contains: StrList = Field(default_factory=list)
 
 
+# What makes a regex's match depend on where the text it searches begins or ends, beyond what
+# multi-line mode gives `^` and `$`: \A and \z, and turning multi-line mode off, (?-m).
+_WHOLE_TEXT_ANCHORS = re.compile(r"\\[Az]|\(\?[a-zA-Z]*-[a-zA-Z]*m")
+
+
+def links_prefilter(href: Searcher | None) -> Searcher | None:
+    r"""`href` in multi-line mode, for the URLs of a page's links one a line (Page.link_urls):
+    if it matches nowhere there, it matches no single link's URL, whatever the URLs hold (a
+    match in one URL is the same characters in the joined text, its \b and \B see the same
+    non-word neighbours as at the URL's ends, and ^/$ match at every line's ends). None when
+    that does not hold (\A, \z, (?-m)): every link is then searched on its own."""
+    if href is None or _WHOLE_TEXT_ANCHORS.search(href.pattern):
+        return None
+    return LazyRE2(f"(?m:{href.pattern})")  # href compiled on RE2, so this does
+
+
 @dataclass
 class LinkC(Compiled):
     href: Searcher | None  # RE2
     text: TextPatterns | None
     domains: frozenset[str]
     offsite: bool | None
+    href_prefilter: Searcher | None = None  # links_prefilter(href)
+
+    @cached_property
+    def _text_words(self) -> WordFinder:
+        """The words of the `text` phrases: those on the page decide which phrases are scanned."""
+        return WordFinder(w for words in (self.text.phrase_words if self.text else []) for w in words)
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         if self.domains and page.link_domains.isdisjoint(self.domains):
             return None
-        if self.text is not None and not self.text.found_in(page.link_texts, page.link_texts_lowered, page.link_text_words):
+        if self.text is not None and not self.text.found_in(
+            page.link_texts, page.link_texts_lowered, page.link_words(self._text_words)
+        ):
             return None  # one scan of all link texts instead of one per link
+        if self.href_prefilter is not None:
+            # One search over the URLs of the links in scope instead of one per link: pages of
+            # off-site links (doorways, affiliate pages) have hundreds, and none matches.
+            urls = page.link_urls(self.offsite)
+            if urls is not None and self.href_prefilter.search(urls) is None:  # type: ignore[arg-type]  # RE2 searches bytes
+                return None
         found: list[Evidence] = []
         for link, domain in zip(page.facts.links, page.link_domain_list, strict=True):
             if self.domains and domain not in self.domains:
@@ -142,8 +173,9 @@ class JsonLdC(Compiled):
 
 def compile_link(m: LinkMatcher, ctx: CompileContext) -> LinkC:
     link_text = ctx.expand(m.text)
-    return LinkC(regex_union(ctx.expand(m.href), "link.href"), TextPatterns.build(link_text, []) if link_text else None,
-                 frozenset(d.lower() for d in ctx.expand(m.domain)), m.offsite)
+    href = regex_union(ctx.expand(m.href), "link.href")
+    return LinkC(href, TextPatterns.build(link_text, []) if link_text else None,
+                 frozenset(d.lower() for d in ctx.expand(m.domain)), m.offsite, links_prefilter(href))
 
 
 def compile_image(m: ImageMatcher, ctx: CompileContext) -> ImageC:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 from urllib.parse import unquote
 
@@ -15,7 +16,7 @@ from pydantic import Field
 from pharmcheck.models import Evidence
 from pharmcheck.rules.data import SealIssuer, Strict
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
-from pharmcheck.rules.page import MAX_EVIDENCE, Page
+from pharmcheck.rules.page import MAX_EVIDENCE, Page, WordFinder
 from pharmcheck.rules.textsearch import TOKEN, CompileError, phrases_regex
 from pharmcheck.urls import registrable_domain
 
@@ -32,11 +33,20 @@ class SealC(Compiled):
     issuers: list[tuple[SealIssuer, re.Pattern[str], list[re.Pattern[str]]]]
     outcome: str
 
-    @staticmethod
-    def _may_claim(page: Page, issuer: SealIssuer) -> bool:
+    @cached_property
+    def _issuer_words(self) -> dict[str, list[frozenset[str]]]:
+        """Per issuer id, the words of each of its names (split once, not on every page)."""
+        return {issuer.id: [frozenset(TOKEN.findall(w.lower())) for w in issuer.words] for issuer, _, _ in self.issuers}
+
+    @cached_property
+    def _word_finder(self) -> WordFinder:
+        return WordFinder(w for names in self._issuer_words.values() for words in names for w in words)
+
+    def _may_claim(self, page: Page, issuer: SealIssuer) -> bool:
         """Cheap test first: most pages name no issuer and link to none."""
-        tokens = page.label_tokens
-        if any(set(TOKEN.findall(w.lower())) <= tokens for w in issuer.words):
+        # The issuer's words among the label words: enough to tell whether all of a name's are.
+        tokens = page.label_words(self._word_finder)
+        if any(words <= tokens for words in self._issuer_words[issuer.id]):
             return True
         return not page.link_domains.isdisjoint(issuer.domains)
 

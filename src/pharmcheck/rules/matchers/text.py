@@ -34,6 +34,15 @@ class TextMatcher(Strict):
     window: Literal["sentence", "line", "page"] | int = "sentence"
 
 
+# Veto answers kept per matcher (matches_in), for windows of at most this many characters
+# (sentences and lines; not whole pages, kind `page`). Bounded for hostile pages, whose
+# windows are all different: the 237 text matchers' caches together hold at most ~17 MB.
+# A site repeats a handful of windows (the audit benchmark's: 5 distinct of 40 asked), and
+# 95% of the windows vetoes are asked about on the corpus pages are under 500 characters.
+VETO_CACHE_SIZE = 128
+VETO_CACHE_MAX_CHARS = 500
+
+
 @dataclass
 class TextC(Compiled):
     patterns: TextPatterns
@@ -54,20 +63,40 @@ class TextC(Compiled):
     def _book_regexes(self) -> bool:
         return bool(self.patterns.folded or self.patterns.cased)
 
+    @cached_property
+    def _all_regex_ids(self) -> tuple[frozenset[int], frozenset[int]] | None:
+        """The ids of this matcher's regexes in the rule set's RegexSets (folded, cased); None
+        if one of them is not in a set (an `re` pattern), so the sets cannot rule it out."""
+        ids = self.patterns.folded_ids, self.patterns.cased_ids
+        if len(ids[0]) != len(self.patterns.folded) or len(ids[1]) != len(self.patterns.cased):
+            return None
+        if any(i < 0 for i in (*ids[0], *ids[1])):
+            return None
+        return frozenset(ids[0]), frozenset(ids[1])
+
     def _candidate(self, page: Page) -> bool:
-        if (
-            self.book is not None
-            and self.source_field == "all"
-            and not self._book_regexes
-            and page.lowered("all") is not None  # else the automaton pass was not made
-        ):
-            # Phrases only: the page's automaton pass already says whether any is there.
+        if self.book is not None and self.source_field == "all" and page.lowered("all") is not None:
+            # The page's automaton pass (phrases) and RegexSet passes (regexes) already say
+            # whether any of this matcher's patterns is on the page: _book_spans finds only those.
             hits = page.phrase_hits(self.book)
-            return not self._all_phrase_ids.isdisjoint(hits)
+            if not self._book_regexes:
+                return not self._all_phrase_ids.isdisjoint(hits)
+            if self._all_phrase_ids.isdisjoint(hits) and not self._regexes_matched(page):
+                return False
         tokens = page.tokens
         if self.has_regex and (not self.anchors or not self.anchors.isdisjoint(tokens)):
             return True
         return any(t <= tokens for t in self.phrase_tokens)
+
+    def _regexes_matched(self, page: Page) -> bool:
+        """Whether any of this matcher's regexes may match the page (False only when the
+        page-wide RegexSet passes say none does)."""
+        assert self.book is not None
+        own = self._all_regex_ids
+        matched = page.regex_hits(self.book) if own is not None else None
+        if own is None or matched is None:
+            return True
+        return not (own[0].isdisjoint(matched[0]) and own[1].isdisjoint(matched[1]))
 
     def on_page(self, page: Page) -> list[Evidence] | None:
         if not self._candidate(page):
@@ -113,7 +142,23 @@ class TextC(Compiled):
                 yield span
 
     def matches_in(self, text: str) -> bool:
-        return self.patterns.search(text)
+        """Whether this (veto) matcher matches `text`, a window around another matcher's match.
+        Windows repeat (a footer sentence on every page of a site, one sentence per product on
+        a listing): the answers for the last few are kept, the search being a function of the
+        text alone."""
+        if len(text) > VETO_CACHE_MAX_CHARS:
+            return self.patterns.search(text)
+        known = self._veto_answers.get(text)
+        if known is None:
+            known = self.patterns.search(text)
+            if len(self._veto_answers) >= VETO_CACHE_SIZE:
+                self._veto_answers.clear()  # (another thread may be filling it: an answer is an answer)
+            self._veto_answers[text] = known
+        return known
+
+    @cached_property
+    def _veto_answers(self) -> dict[str, bool]:
+        return {}
 
 
 def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
