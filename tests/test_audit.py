@@ -16,6 +16,7 @@ from pharmcheck.audit.inputs import BadLine, InputSource, Target, read_targets
 from pharmcheck.audit.progress import Progress
 from pharmcheck.audit.runner import ContextSpec, SiteTask
 from pharmcheck.audit.store import SqliteStore
+from pharmcheck.check import CheckContext
 from pharmcheck.errors import UsageError
 from pharmcheck.models import (
     AuditRun,
@@ -280,8 +281,8 @@ def test_thread_runner_reports_a_crash_of_one_site_and_carries_on(monkeypatch: p
     monkeypatch.setattr(runner, "audit_site", flaky)
     tasks = [SiteTask(f"https://{name}.example/", i) for i, name in enumerate(["a", "bad", "c", "d"])]
     seen = _Collect()
-    outcome = runner.ThreadRunner(2, ctx=object()).run(tasks, ContextSpec(FetchOptions()), seen,  # type: ignore[arg-type]
-                                                       threading.Event())
+    ctx = CheckContext(ruleset=object())  # type: ignore[arg-type]  # audit_site is replaced: no rules used
+    outcome = runner.ThreadRunner(2, ctx=ctx).run(tasks, ContextSpec(FetchOptions()), seen, threading.Event())
     assert (outcome.completed, outcome.failed, outcome.stopped) == (3, 1, False)
     assert seen.failed == [("https://bad.example/", "boom")] and seen.done == ["rogue"] * 3
 

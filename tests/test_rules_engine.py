@@ -86,6 +86,22 @@ def test_a_vetoed_sentence_repeated_on_every_page_stays_vetoed_and_others_are_ju
     assert run([r], footer) == {}
 
 
+def test_a_page_of_ever_different_sentences_keeps_the_veto_answers_bounded() -> None:
+    # A hostile page can make every window different: the answers kept stay few and short,
+    # and every sentence is still judged on its own.
+    from pharmcheck.rules.matchers.text import VETO_CACHE_MAX_CHARS, VETO_CACHE_SIZE, TextC
+
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    long = "word " * VETO_CACHE_MAX_CHARS
+    sentences = [f"<p>Batch {i} sold without a prescription{', never' if i % 2 else ''}.</p>" for i in range(3 * VETO_CACHE_SIZE)]
+    found = run([r], "".join(sentences) + f"<p>{long}sold without a prescription.</p>")
+    assert found["T-RULE"].evidence[0].text == "Batch 0 sold without a prescription."
+    assert isinstance(r.matcher, TextC)
+    (veto,) = r.matcher.unless
+    assert 0 < len(veto._veto_answers) <= VETO_CACHE_SIZE
+    assert all(len(window) <= VETO_CACHE_MAX_CHARS for window in veto._veto_answers)
+
+
 def test_unless_window_page_vetoes_the_whole_page() -> None:
     r = rule({"text": {"phrases": ["without a prescription"]}},
              unless=[{"text": {"phrases": ["researchers"], "window": "page"}}])

@@ -61,8 +61,8 @@ def check(url: str, *, rules: str | Path | None = None, replay: str | Path | Non
 
 def audit(urls: Iterable[str], *, workers: int = 8, rules: str | Path | None = None,
           replay: str | Path | None = None, **options: Any) -> list[Report]:
-    """Check many sites, `workers` at a time (threads; the per-host connection cap holds
-    across them), and return their Reports in the order of `urls`, each URL once. Nothing
+    """Check many sites on threads, `workers` requests on the network at once (more sites
+    open, as `pharmcheck audit`; the per-host connection cap holds across them), and return their Reports in the order of `urls`, each URL once. Nothing
     is stored: `pharmcheck audit` is the command that keeps results in a database.
 
     Every URL is validated first: one bad URL raises UsageError before any site is fetched."""

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--format", choices=run_formats(), default=DEFAULT_FORMAT, help="output format (default jsonl)")
     audit.add_argument("-o", "--output", default="-", metavar="FILE", help="write results to FILE ('-' = stdout)")
     audit.add_argument("--workers", type=positive_int, default=DEFAULT_WORKERS, metavar="N",
-                       help=f"sites audited at once (default {DEFAULT_WORKERS})")
+                       help=f"requests on the network at once (default {DEFAULT_WORKERS}); the pool and threads "
+                            "keep half as many sites again open, worker processes and dask N sites")
     audit.add_argument("--processes", type=positive_int, default=None, metavar="N",
                        help="processes sharing the work (default: one per CPU core when --workers is at least 8: "
                             "analysis processes of the pool, worker processes of --runner local; 1 = threads in this "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
 
@@ -13,12 +14,26 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = f"{TOOL_NAME}/{__version__} (+{TOOL_URL}; online pharmacy legitimacy checker)"
 
 
+_PAUSES = threading.Lock()  # module-wide, not per deadline: a Deadline is pickled to analysis processes
+
+
 class Deadline:
     """A point in time after which a site's work stops, whatever the server does."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
+        self._paused_until = 0.0  # end of the latest pause, so overlapping pauses count once
+
+    def pause(self, started: float, ended: float) -> None:
+        """Time from `started` to `ended` (monotonic) did not count: the site waited for a
+        network slot of a busy audit, not for its server. The end moves by as much (a second
+        thread of the same site waiting at the same time moves it by the part not yet counted)."""
+        with _PAUSES:
+            started = max(started, self._paused_until)
+            if ended > started:
+                self.end += ended - started
+                self._paused_until = ended
 
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())

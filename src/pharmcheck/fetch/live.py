@@ -20,7 +20,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -53,18 +53,40 @@ BACKOFF_MAX = 8.0
 
 
 class HostLimiter:
-    """At most `per_host` requests in flight to one host, across every site and thread."""
+    """At most `per_host` requests in flight to one host, across every site and thread; with
+    `network_slots`, also at most that many requests in flight in all (an audit's --workers,
+    when it keeps more sites open than it has requests on the network)."""
 
-    def __init__(self, per_host: int) -> None:
+    def __init__(self, per_host: int, network_slots: int | None = None) -> None:
         self.per_host = per_host
+        self.network_slots = network_slots
         self._lock = threading.Lock()
         self._sems: dict[str, threading.BoundedSemaphore] = defaultdict(
             lambda: threading.BoundedSemaphore(self.per_host)
         )
+        self._slots = threading.BoundedSemaphore(network_slots) if network_slots else None
 
     def semaphore(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
             return self._sems[host]
+
+    @contextlib.contextmanager
+    def on_the_network(self, deadline: Deadline) -> Iterator[None]:
+        """Held while one request is on the network (taken after the host's semaphore, so a
+        request waiting on a busy host holds no slot). The wait for a slot is the run's
+        business, not the site's: it does not count against the site's deadline."""
+        slots = self._slots
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(blocking=False):
+            started = time.monotonic()
+            slots.acquire()  # slots are held for one request each, which the watchdog bounds
+            deadline.pause(started, time.monotonic())
+        try:
+            yield
+        finally:
+            slots.release()
 
 
 # --- the watched, guarded connection --------------------------------------------------------
@@ -393,7 +415,8 @@ class LiveTransport:
         if not sem.acquire(timeout=max(deadline.remaining(), 0.001)):
             return error_response(url, ErrorCode.deadline, "site deadline reached waiting for a connection"), True
         try:
-            return self._exchange(url, deadline)
+            with self.limiter.on_the_network(deadline):
+                return self._exchange(url, deadline)
         finally:
             sem.release()
 
