@@ -326,3 +326,25 @@ def test_the_seal_words_found_in_one_pass_are_those_of_the_label_words(text: str
     assert finder.present(text) == expected
     with mock.patch("pharmcheck.rules.page.RE2_SET_TRUSTED_CHARS", 0):
         assert finder.present(text) == expected
+
+
+_BOOK_PHRASES = ["order", "order now", "a.a", "buy", "é-mail", "über uns", "24/7", "x_ray", "aa"]
+_BOOK_PIECES = ["order", "orders", "now", "a", ".", "aa", "buy", "é", "-", "mail", "über", " ", "uns", "24", "/", "7", "x", "_",
+                "ray", "ß", "\u0130", "😀", "\n", "\ud800"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_BOOK_PIECES), max_size=14).map("".join))
+@example("a.a.a aaa order now orders")
+def test_the_phrase_books_set_pass_finds_the_hits_the_automaton_finds(text: str) -> None:
+    # The RE2::Set pass and str.find must give every word-bounded occurrence, overlapping ones
+    # included, exactly as the Aho-Corasick walk does (and text it cannot encode goes there).
+    from pharmcheck.rules.phrasebook import PhraseBook
+
+    book = PhraseBook()
+    for phrase in _BOOK_PHRASES:
+        book.add(phrase)
+    book.finish()
+    book._literal_set = book._build_literal_set()  # (else the first pages go to the automaton)
+    lowered = fold_case(text)
+    assert book.find(lowered) == book._find_by_automaton(lowered)
