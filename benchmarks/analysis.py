@@ -166,7 +166,7 @@ def main() -> None:
         ("language detection (in extract_page)", lambda: detect_language(f"{facts.title}\n{facts.text}")),
         # Lemma matching costs no pass of its own: the inflected forms of lemma phrases are
         # phrases of the one automaton pass every page makes; this row is that whole pass.
-        (f"phrase automaton pass ({book_size} phrases, {lemma_forms} from lemmas)", lambda: book.find(page_text)),
+        (f"phrase pass ({book_size} phrases, {lemma_forms} from lemmas)", lambda: book.find(page_text)),
         ("extract_page", lambda: extract_page(resp, index)),
         ("extract_page + all rules", analyse),
         (f"CrawlFrontier.add_links ({len(facts.links)} links)", frontier),

@@ -86,6 +86,22 @@ def test_a_vetoed_sentence_repeated_on_every_page_stays_vetoed_and_others_are_ju
     assert run([r], footer) == {}
 
 
+def test_a_page_of_ever_different_sentences_keeps_the_veto_answers_bounded() -> None:
+    # A hostile page can make every window different: the answers kept stay few and short,
+    # and every sentence is still judged on its own.
+    from pharmcheck.rules.matchers.text import VETO_CACHE_MAX_CHARS, VETO_CACHE_SIZE, TextC
+
+    r = rule({"text": {"phrases": ["without a prescription"]}}, unless=[{"text": {"phrases": ["never"]}}])
+    long = "word " * VETO_CACHE_MAX_CHARS
+    sentences = [f"<p>Batch {i} sold without a prescription{', never' if i % 2 else ''}.</p>" for i in range(3 * VETO_CACHE_SIZE)]
+    found = run([r], "".join(sentences) + f"<p>{long}sold without a prescription.</p>")
+    assert found["T-RULE"].evidence[0].text == "Batch 0 sold without a prescription."
+    assert isinstance(r.matcher, TextC)
+    (veto,) = r.matcher.unless
+    assert 0 < len(veto._veto_answers) <= VETO_CACHE_SIZE
+    assert all(len(window) <= VETO_CACHE_MAX_CHARS for window in veto._veto_answers)
+
+
 def test_unless_window_page_vetoes_the_whole_page() -> None:
     r = rule({"text": {"phrases": ["without a prescription"]}},
              unless=[{"text": {"phrases": ["researchers"], "window": "page"}}])
@@ -310,3 +326,25 @@ def test_the_seal_words_found_in_one_pass_are_those_of_the_label_words(text: str
     assert finder.present(text) == expected
     with mock.patch("pharmcheck.rules.page.RE2_SET_TRUSTED_CHARS", 0):
         assert finder.present(text) == expected
+
+
+_BOOK_PHRASES = ["order", "order now", "a.a", "buy", "é-mail", "über uns", "24/7", "x_ray", "aa"]
+_BOOK_PIECES = ["order", "orders", "now", "a", ".", "aa", "buy", "é", "-", "mail", "über", " ", "uns", "24", "/", "7", "x", "_",
+                "ray", "ß", "\u0130", "😀", "\n", "\ud800"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_BOOK_PIECES), max_size=14).map("".join))
+@example("a.a.a aaa order now orders")
+def test_the_phrase_books_set_pass_finds_the_hits_the_automaton_finds(text: str) -> None:
+    # The RE2::Set pass and str.find must give every word-bounded occurrence, overlapping ones
+    # included, exactly as the Aho-Corasick walk does (and text it cannot encode goes there).
+    from pharmcheck.rules.phrasebook import PhraseBook
+
+    book = PhraseBook()
+    for phrase in _BOOK_PHRASES:
+        book.add(phrase)
+    book.finish()
+    book._literal_set = book._build_literal_set()  # (else the first pages go to the automaton)
+    lowered = fold_case(text)
+    assert book.find(lowered) == book._find_by_automaton(lowered)

@@ -13,6 +13,10 @@ from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS
 __all__ = ["RE2_SET_TRUSTED_CHARS", "PhraseBook", "RegexSet"]
 
 
+# Pages a process searches with the automaton before it builds the phrases' RE2::Set (find).
+AUTOMATON_PAGES = 12
+
+
 class PhraseBook:
     """Every phrase of a rule set in one Aho-Corasick automaton (pyahocorasick, C): a page's
     text is scanned once for all phrases of all rules, instead of once per rule."""
@@ -20,6 +24,9 @@ class PhraseBook:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._automaton = ahocorasick.Automaton()
+        self._literals: list[str] = []  # each phrase spelling, by id
+        self._literal_set: Any = None  # RE2::Set of the literals, built after AUTOMATON_PAGES pages
+        self._pages_searched = 0
         self.folded = RegexSet()  # RE2 regexes over the lower-cased page text
         self.cased = RegexSet("(?i)")  # RE2 regexes with case-sensitive parts, over the original
 
@@ -36,13 +43,75 @@ class PhraseBook:
     def finish(self) -> None:
         if self._ids:
             self._automaton.make_automaton()
+            self._literals = sorted(self._ids, key=self._ids.__getitem__)  # by id
         self.folded.finish()
         self.cased.finish()
 
+    def _build_literal_set(self) -> Any:
+        options = re2.Options()
+        options.literal = True
+        options.log_errors = False
+        options.max_mem = 64 << 20
+        literal_set = re2.Set.SearchSet(options)
+        for literal in self._literals:
+            literal_set.Add(literal)
+        literal_set.Compile()
+        return literal_set
+
     def find(self, lowered: str) -> dict[int, list[tuple[int, int]]]:
-        hits: dict[int, list[tuple[int, int]]] = {}
+        """Word-bounded occurrences of every phrase in `lowered`, by phrase id.
+
+        One RE2::Set pass over the text's bytes says which phrases occur in it at all (as
+        substrings: a page holds a handful of the rule set's thousands), and those few are
+        then looked for with str.find: several times faster than the automaton's walk of
+        every character (~8 ns each), with the same hits. The automaton answers when the set
+        cannot: "no match" (also what RE2 says when its DFA runs out of memory, so not
+        trusted) or a text that is not valid UTF-8 (lone surrogates), and on the first pages a
+        process reads: building the set costs ~9 ms, the automaton ~0.3 ms a page, so a
+        `check` of one site never builds it and an audit does at once."""
         if not self._ids:
-            return hits
+            return {}
+        literal_set = self._literal_set
+        if literal_set is None:
+            self._pages_searched += 1
+            if self._pages_searched <= AUTOMATON_PAGES:
+                return self._find_by_automaton(lowered)
+            # (Two threads may both build it: either one is kept.)
+            literal_set = self._literal_set = self._build_literal_set()
+        try:
+            present = literal_set.Match(lowered.encode("utf-8"))
+        except UnicodeEncodeError:
+            present = None
+        if present is None:
+            return self._find_by_automaton(lowered)
+        hits: dict[int, list[tuple[int, int]]] = {}
+        size = len(lowered)
+        find = lowered.find
+        for phrase_id in sorted(present):
+            literal = self._literals[phrase_id]
+            length = len(literal)
+            spans = []
+            start = find(literal)
+            while start >= 0:
+                end = start + length
+                if end < size:
+                    after = lowered[end]
+                    if after.isalnum() or after == "_":
+                        start = find(literal, start + 1)
+                        continue
+                if start > 0:
+                    before = lowered[start - 1]
+                    if before.isalnum() or before == "_":
+                        start = find(literal, start + 1)
+                        continue
+                spans.append((start, end))
+                start = find(literal, start + 1)
+            if spans:
+                hits[phrase_id] = spans
+        return hits
+
+    def _find_by_automaton(self, lowered: str) -> dict[int, list[tuple[int, int]]]:
+        hits: dict[int, list[tuple[int, int]]] = {}
         size = len(lowered)
         get = hits.get
         for last, (phrase_id, length) in self._automaton.iter(lowered):
