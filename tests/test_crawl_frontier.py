@@ -6,7 +6,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pharmcheck.fetch.policy import CATEGORIES, CrawlFrontier, _category
+from pharmcheck.fetch.policy import (
+    _SKIP,
+    _WORD,
+    CATEGORIES,
+    CrawlFrontier,
+    _categories,
+    _category,
+    _skipped,
+    _words,
+)
 from pharmcheck.urls import InvalidURL, normalize_url
 
 SITE = "https://www.pharmacy-example.co.uk"
@@ -38,6 +47,26 @@ haystacks = st.lists(st.sampled_from(CATEGORY_WORDS + GLUE), max_size=8).map("".
 @given(haystacks)
 def test_the_category_of_a_link_is_the_first_category_whose_pattern_matches(haystack: str) -> None:
     assert _category(haystack) == category_by_definition(haystack)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(haystacks, st.sampled_from(["", "\n", "a\nfaq", "products/x-1 X 10 mg"])), max_size=6))
+def test_the_links_of_a_page_scored_together_get_each_its_own_category(batch: list[str]) -> None:
+    assert _categories(batch) == [category_by_definition(haystack) for haystack in batch]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["/cart", "/CART", "/Checkout", ".jpg", ".JPEG?", ".Png", "?add-to-cart=", "&Replytocom=",
+                                 "/cartx", "/cart/", "é", "\u212a", "\u017f", "s", "/login", "/wp-admin", "x", "?", "/"]),
+                max_size=6).map(lambda parts: "https://shop.example" + "".join(parts)))
+def test_links_to_files_carts_and_logins_are_told_as_the_pattern_says(url: str) -> None:
+    assert _skipped(url) == (_SKIP.search(url) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(haystacks.map(str.lower))
+def test_the_words_of_a_link_are_its_runs_of_letters_and_digits(lowered: str) -> None:
+    assert _words(lowered) == _WORD.findall(lowered)
 
 
 def test_categories_on_words_a_menu_uses() -> None:

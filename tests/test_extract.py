@@ -4,7 +4,15 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pharmcheck.extract import DrugIndex, _first_word, _prices, decode_body, extract_html, extract_page
+from pharmcheck.extract import (
+    DrugIndex,
+    _first_word,
+    _prices,
+    decode_body,
+    extract_html,
+    extract_page,
+    word_set,
+)
 from pharmcheck.extract.template import _hash_all
 from pharmcheck.models import DrugEntry, DrugLexicon, Response
 
@@ -90,3 +98,24 @@ def test_template_shingles_hash_as_each_shingle_alone_would() -> None:
 def test_a_drug_name_is_found_where_the_word_bounded_regex_finds_it(text: str, word: str) -> None:
     m = re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text)
     assert _first_word(text, word) == (-1 if m is None else m.start())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["ab", "a1", "b", "ab\n", "\n", " ", "-", "é", "9", "\u0131", "\udc80", "x\ny", "\r\n"]),
+                max_size=12).map("".join))
+def test_the_words_of_a_text_are_its_runs_of_letters_and_digits_on_every_line(lowered: str) -> None:
+    assert word_set(lowered) == frozenset(re.findall(r"[a-z0-9]+", lowered))
+
+
+def test_page_facts_cross_a_process_boundary_whole() -> None:
+    # The audit hands pages' facts to and from its analysis processes by pickle.
+    import pickle
+
+    html = ("<html><head><title>Shop</title></head><body><a href='/faq'>FAQ</a><a href='/p'><img src='/i.png' alt='Pill'></a>"
+            "<form action='/rx' method='post'><input type='file' name='scan'></form><p>Pack of 28 for $12.50</p></body></html>")
+    facts = extract_html(html, "https://shop.example/")
+    assert facts.links and facts.images and facts.forms and facts.prices
+    copy = pickle.loads(pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == facts
+    assert (copy.links, copy.images, copy.forms, copy.prices) == (facts.links, facts.images, facts.forms, facts.prices)
+    assert copy.words == facts.words and copy.shingles == facts.shingles

@@ -93,6 +93,11 @@ _NOT_WORD_CHARS = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in ra
 
 def word_set(lowered: str) -> frozenset[str]:
     """The [a-z0-9]+ runs of an already lower-cased text, as a set."""
+    # Each distinct line once: no word spans a line break, and pages repeat their lines (a
+    # listing's "Prescription only", boilerplate paragraphs), whose words would be split out
+    # again and again only to be dropped by the set (a page of text in 25-85% of the time).
+    if "\n" in lowered:
+        lowered = "\n".join(dict.fromkeys(lowered.split("\n")))
     return frozenset(lowered.encode("utf-8", "surrogatepass").translate(_NOT_WORD_CHARS).decode("ascii").split())
 
 
@@ -300,7 +305,9 @@ def extract_html(source: str, url: str, drugs: DrugIndex | None = None, truncate
     phones = _phones(text)
     html_el = root if root.tag == "html" else root.find(".//html")
     declared = html_el.get("lang", "") if html_el is not None else ""
-    return PageFacts(
+    # Built without validation: every value is made above with its field's type (mypy holds
+    # them to it), and validating rebuilt the shingle and word sets of every page.
+    return PageFacts.model_construct(
         url=url,
         title=title[:500],
         text=text,
@@ -490,9 +497,11 @@ def _visible_text(root: Any) -> str:
     raw = etree.tostring(body if body is not None else root, method="text", encoding=str)
     if "\u200b" in raw:
         raw = raw.replace("\u200b", "")
-    # Most lines are empty (block breaks in a row): skip them before folding the others.
-    lines = [" ".join(line.split()) for line in raw.splitlines() if line and not line.isspace()]
-    return "\n".join(lines)[:MAX_TEXT_CHARS]
+    # Each distinct line folded once: most lines are empty (block breaks in a row) and pages
+    # repeat the others (a listing's cards, boilerplate); lines that fold to "" are dropped.
+    lines = raw.splitlines()
+    folded = {line: " ".join(line.split()) for line in set(lines)}
+    return "\n".join(filter(None, map(folded.__getitem__, lines)))[:MAX_TEXT_CHARS]
 
 
 def _phones(text: str) -> list[str]:

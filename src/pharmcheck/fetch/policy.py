@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import re2
 from protego import Protego
@@ -55,7 +57,26 @@ _SKIP = re.compile(
     r"|[?&](add-to-cart|add_to_cart|replytocom)=",
     re.I,
 )
+# The same test on an ASCII URL (what normalised URLs are), lower-cased first: ~1.5x faster
+# than IGNORECASE, which only differs from it on characters such a URL does not hold.
+_SKIP_LOWER = re.compile(_SKIP.pattern)
 _WORD = re.compile(r"[a-z0-9]+")
+# Bytes that are not [a-z0-9] -> space: the [a-z0-9]+ words of a lower-cased text are then a
+# translate and a split of its UTF-8 bytes (non-ASCII characters encode to bytes >= 0x80,
+# which separate words as they do for _WORD), ~3x faster than _WORD.findall on a link.
+_NOT_WORD_CHARS = bytes(c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
+
+
+def _words(lowered: str) -> list[str]:
+    """_WORD.findall(lowered)."""
+    return lowered.encode("utf-8", "surrogatepass").translate(_NOT_WORD_CHARS).decode("ascii").split()
+
+
+def _skipped(url: str) -> bool:
+    """Whether _SKIP finds something in `url` (a file, a cart or login page...)."""
+    if url.isascii():
+        return _SKIP_LOWER.search(url.lower()) is not None
+    return _SKIP.search(url) is not None
 
 
 def _category_set() -> re2.Set:
@@ -72,6 +93,8 @@ def _category_set() -> re2.Set:
 
 
 _CATEGORY_SET = _category_set()
+# Each category pattern alone, in RE2: which links of a batch it may match (_categories).
+_CATEGORY_RE2 = [re2.compile("(?i)" + pattern.pattern) for _name, _weight, pattern in CATEGORIES]
 # re's IGNORECASE matches these to "i"; RE2's (?i) does not: text with them takes re alone.
 _RE2_CASE_GAPS = ("\u0130", "\u0131")
 # A path (and query) that normalize_url leaves as it is: unreserved and sub-delimiter
@@ -114,6 +137,12 @@ class CrawlFrontier:
         candidates = self._candidates
         visited = self.visited
         refused = self._refused
+        # The links to score, in order: each URL's first text is scored with the others in one
+        # batch (_categories); a URL offered again with another text is scored alone, and only
+        # if its first text made it no candidate (as one by one in order would have it).
+        first: dict[str, str] = {}  # url -> text
+        again: list[str] = []  # the texts of URLs offered again
+        order: list[tuple[str, int]] = []  # (url, index into again, or -1 for its first text)
         for pair in links:
             if pair in offered:
                 continue
@@ -122,10 +151,30 @@ class CrawlFrontier:
             url = normalized[href] if href in normalized else self._normalize(href)
             if url is None or url in visited or url in candidates or url in refused:
                 continue
-            if not self._same_site_url(url) or _SKIP.search(url):
+            if url in first:
+                order.append((url, len(again)))
+                again.append(pair[1])
+                continue
+            if not self._same_site_url(url) or _skipped(url):
                 refused.add(url)  # for good: neither depends on the link's text
                 continue
-            scored = self._score(url, pair[1])
+            first[url] = pair[1]
+            order.append((url, -1))
+        if not first:
+            return
+        paths = {url: request_target(url)[1:] for url in first}
+        haystacks = [f"{paths[url]} {text}" for url, text in first.items()]
+        scored_first = dict(zip(first, zip(haystacks, _categories(haystacks), strict=True), strict=True))
+        for url, index in order:
+            if url in candidates:
+                continue  # an earlier text of this page made it one
+            path = paths[url]
+            if index < 0:
+                haystack, category = scored_first[url]
+            else:
+                haystack = f"{path} {again[index]}"
+                category = _category(haystack)
+            scored = category or self._rest_score(path, haystack)
             if scored is not None:
                 self._order += 1
                 candidates[url] = (scored[0], scored[1], self._order)
@@ -162,10 +211,11 @@ class CrawlFrontier:
     def _score(self, url: str, text: str) -> tuple[int, str] | None:
         path = request_target(url)[1:]
         haystack = f"{path} {text}"
-        category = _category(haystack)
-        if category is not None:
-            return category
-        if self.drug_words and not self.drug_words.isdisjoint(_WORD.findall(haystack.lower())):
+        return _category(haystack) or self._rest_score(path, haystack)
+
+    def _rest_score(self, path: str, haystack: str) -> tuple[int, str] | None:
+        """The score of a link in no category: a product if it names a drug, else "other"."""
+        if self.drug_words and not self.drug_words.isdisjoint(_words(haystack.lower())):
             return PRODUCT_WEIGHT, "product"
         if path.strip("/"):
             return OTHER_WEIGHT, "other"
@@ -194,6 +244,43 @@ class CrawlFrontier:
         for url in urls:
             self.visited.add(url)
             self._candidates.pop(url, None)
+
+
+def _categories(haystacks: list[str]) -> list[tuple[int, str] | None]:
+    """[_category(h) for h in haystacks], with RE2 passes over them all joined instead of one
+    RE2::Set pass a link: which categories occur at all (the set, once), then where each of
+    those matches (one pass each). A category pattern never matches a line break (nor does
+    its \\b see one differently from the end of a text), so a match lies within one link, and
+    every link a pattern matches gets one of its matches. The categories named are confirmed
+    with re in order, as _category does."""
+    joined = "\n".join(haystacks)
+    if joined.count("\n") != len(haystacks) - 1 or _RE2_CASE_GAPS[0] in joined or _RE2_CASE_GAPS[1] in joined:
+        return [_category(haystack) for haystack in haystacks]
+    present = _CATEGORY_SET.Match(joined)
+    if not present:
+        return [None] * len(haystacks)
+    if joined.isascii():
+        text = joined.encode("ascii")
+        starts = [0, *accumulate(len(haystack) + 1 for haystack in haystacks)]
+    else:  # offsets in bytes: RE2 reads UTF-8
+        text = joined.encode("utf-8", "surrogatepass")
+        starts = [0, *accumulate(len(haystack.encode("utf-8", "surrogatepass")) + 1 for haystack in haystacks)]
+    named: list[list[int]] = [[] for _ in haystacks]  # per link, the categories RE2 matches, in order
+    for index in sorted(present):
+        for m in _CATEGORY_RE2[index].finditer(text):
+            at = named[bisect_right(starts, m.start()) - 1]
+            if not at or at[-1] != index:
+                at.append(index)
+    out: list[tuple[int, str] | None] = []
+    for haystack, indexes in zip(haystacks, named, strict=True):
+        found = None
+        for index in indexes:
+            name, weight, pattern = CATEGORIES[index]
+            if pattern.search(haystack):
+                found = (weight, name)
+                break
+        out.append(found)
+    return out
 
 
 def _category(haystack: str) -> tuple[int, str] | None:
