@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
-from pharmcheck.fetch import LiveTransport
+from pharmcheck.fetch import HostLimiter, LiveTransport
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.fetch.live import _Watchdog
 from pharmcheck.models import FetchOptions
@@ -140,6 +141,49 @@ def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
     # The host in NO_PROXY is reached directly, every time; the other one through the proxy,
     # every time (a proxy is asked with the whole URL).
     assert seen == ["site saw /a", "proxy saw http://shop.example/b", "site saw /c", "proxy saw http://shop.example/d"]
+
+
+def test_the_transports_of_a_run_read_the_environment_once_per_origin_and_still_honour_it(
+        proxy_and_site: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, site = proxy_and_site
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    reads: list[str] = []
+    merge = requests.Session.merge_environment_settings
+
+    def counted(self: requests.Session, url: str, *args: object) -> object:
+        reads.append(url)
+        return merge(self, url, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counted)
+    limiter = HostLimiter(per_host=2)  # what the sites of one run share
+    seen = []
+    for _ in range(3):  # three sites, each with its own transport
+        transport = LiveTransport(FetchOptions(allow_private=True, retries=0), limiter)
+        try:
+            seen += [transport.exchange(url, Deadline(30)).body.decode() for url in (f"{site}/a", "http://shop.example/b")]
+        finally:
+            transport.close()
+    assert seen == ["site saw /a", "proxy saw http://shop.example/b"] * 3
+    assert reads == [f"{site}/a", "http://shop.example/b"]  # once per origin for the whole run
+
+
+def test_a_connection_pool_let_go_by_the_pool_manager_is_not_used_again() -> None:
+    from pharmcheck.fetch.live import _WatchedAdapter
+
+    transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
+    adapter = _WatchedAdapter(pool_connections=1, max_retries=0)  # room for one origin's pool
+    transport.session.mount("http://", adapter)
+    with _serving(_Answer, name="one") as one, _serving(_Answer, name="two") as two:
+        try:
+            answers = [transport.exchange(f"{_url(server)}/{i}", Deadline(30))
+                       for i, server in enumerate((one, two, one, one))]
+        finally:
+            transport.close()
+    assert [(a.error, a.body) for a in answers] == [
+        (None, b"one saw /0"), (None, b"two saw /1"), (None, b"one saw /2"), (None, b"one saw /3")]
 
 
 class _Echo(_Handler):

@@ -20,7 +20,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -52,6 +52,10 @@ BACKOFF_BASE = 0.5  # seconds; doubles with each retry
 BACKOFF_MAX = 8.0
 
 
+# (scheme, authority, stream, verify, cert, trust_env) -> requests' merged settings
+EnvironmentKey = tuple[str, str, Any, Any, Any, bool]
+
+
 class HostLimiter:
     """At most `per_host` requests in flight to one host, across every site and thread; with
     `network_slots`, also at most that many requests in flight in all (an audit's --workers,
@@ -65,6 +69,9 @@ class HostLimiter:
             lambda: threading.BoundedSemaphore(self.per_host)
         )
         self._slots = threading.BoundedSemaphore(network_slots) if network_slots else None
+        # The proxy and CA settings read from the environment, by origin, for every transport
+        # of the run (_Session.merge_environment_settings).
+        self.environment: dict[EnvironmentKey, _Settings] = {}
 
     def semaphore(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -279,6 +286,23 @@ _POOL_CLASSES = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class _WatchedAdapter(HTTPAdapter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # (scheme, authority, verify, cert, proxies) -> its connection pool
+        self._pools: dict[tuple[str, str, str, str, tuple[tuple[str, str], ...]], Any] = {}
+        super().__init__(*args, **kwargs)
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
+                                        proxies: Mapping[str, str] | None = None, cert: Any = None) -> Any:
+        """The pool requests would pick, found again by origin and settings instead of being
+        worked out anew for every request (URL, proxy, pool key: ~5% of a request's CPU)."""
+        assert request.url is not None
+        parts = urlsplit(request.url)
+        key = (parts.scheme, parts.netloc, repr(verify), repr(cert), tuple(sorted((proxies or {}).items())))
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:  # not yet, or closed (the pool manager let it go)
+            pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        return pool
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
@@ -296,11 +320,12 @@ class _Session(requests.Session):
     """requests' Session, reading the environment (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
     ~/.netrc) once per origin instead of once per request: requests walks all of os.environ
     twice for every request, a third of the client's CPU. The environment does not change
-    during a run."""
+    during a run, so the settings read are kept in `environment`, which the transports of a
+    run share (the HostLimiter's): one walk per origin per run, not per site."""
 
-    def __init__(self) -> None:
+    def __init__(self, environment: dict[EnvironmentKey, _Settings] | None = None) -> None:
         super().__init__()
-        self._environment: dict[tuple[str, str, Any, Any, Any], _Settings] = {}
+        self._environment: dict[EnvironmentKey, _Settings] = {} if environment is None else environment
         self._netrc: dict[str, tuple[str, str] | None] = {}
 
     def fetch(self, url: str, timeout: float) -> requests.Response:
@@ -340,7 +365,9 @@ class _Session(requests.Session):
         if proxies or not isinstance(url, str):  # proxies given for this request: requests' own merge
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        # Sessions sharing the cache have requests' defaults (no session proxies, verify or
+        # cert of their own): the environment and the origin decide, as the key says.
+        key = (parts.scheme, parts.netloc, stream, verify, cert, self.trust_env)
         cached = self._environment.get(key)
         if cached is None:
             cached = self._environment[key] = super().merge_environment_settings(url, {}, stream, verify, cert)
@@ -356,7 +383,7 @@ class LiveTransport:
         # binary or not; pages are read only when they may be HTML or text.
         self.any_body = any_body
         self.limiter = limiter or HostLimiter(options.per_host)
-        self.session = _Session()  # honours HTTP(S)_PROXY / NO_PROXY (trust_env)
+        self.session = _Session(self.limiter.environment)  # honours HTTP(S)_PROXY / NO_PROXY (trust_env)
         adapter = _WatchedAdapter(max_retries=0)  # retries are ours: they must respect the deadline
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
