@@ -119,3 +119,16 @@ def test_page_facts_cross_a_process_boundary_whole() -> None:
     assert copy == facts
     assert (copy.links, copy.images, copy.forms, copy.prices) == (facts.links, facts.images, facts.forms, facts.prices)
     assert copy.words == facts.words and copy.shingles == facts.shingles
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["$", "C$", "CA$", "A$", "USD", "EUR", "CHF", "INR", "1", "12", "1234", "0", ".", ",", " ", "\t",
+                                 "\n", "\x1c", "x", "U", "S", "D", "C", "A", "_", "(", "9.99", "1,000", "1.234,56", "EURO", "€", "£",
+                                 "¥", "₹", "é", "\u0663", "\u00a0", "\u2003", "\U0001F48A", "\udc80"]),
+                max_size=14).map("".join))
+def test_prices_are_found_where_the_price_pattern_finds_them(text: str) -> None:
+    # Looked for next to each currency mark only: the same prices as scanning the text whole.
+    from pharmcheck.extract import _PRICE, _price_matches
+
+    expected = [(m.span(), m.groups()) for m in _PRICE.finditer(text)]
+    assert [(m.span(), m.groups()) for m in _price_matches(text, text.encode("utf-8", "surrogatepass"))] == expected
