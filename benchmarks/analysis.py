@@ -13,6 +13,7 @@ median <= 10 ms for extract + rules; check_site <= 3x the lxml parse of the same
 from __future__ import annotations
 
 import argparse
+import pickle
 import random
 import statistics
 import tempfile
@@ -26,6 +27,7 @@ from lxml import html as lxml_html
 
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.extract import decode_body, extract_page, parse_html
+from pharmcheck.extract.template import site_signature
 from pharmcheck.fetch import ArchiveIndex, CrawlFrontier
 from pharmcheck.fetch.pagedir import write_warc
 from pharmcheck.judge.verdict import judge_site
@@ -170,6 +172,10 @@ def main() -> None:
         ("extract_page", lambda: extract_page(resp, index)),
         ("extract_page + all rules", analyse),
         (f"CrawlFrontier.add_links ({len(facts.links)} links)", frontier),
+        # What an audit adds per page: the page's facts pickled to and from its analysis
+        # processes, and (per site) the MinHash of the shingles of its pages.
+        ("PageFacts pickled and back (audit)", lambda: pickle.loads(pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL))),
+        (f"template signature ({len(facts.shingles)} shingles)", lambda: site_signature([facts.shingles])),
         (f"all rules, {len(door.links)} off-site links page", lambda: evaluate(ruleset.rules, door_site)),
         ("fitted verdict (features + model)", judge),
         ("check_site, replayed page", lambda: check_site(url, replay)),

@@ -348,3 +348,30 @@ def test_the_phrase_books_set_pass_finds_the_hits_the_automaton_finds(text: str)
     book._literal_set = book._build_literal_set()  # (else the first pages go to the automaton)
     lowered = fold_case(text)
     assert book.find(lowered) == book._find_by_automaton(lowered)
+
+
+_SENTENCE_PIECES = ["word", " ", ".", ". ", "!", "?", ";", "\n", "\t", "é", "x" * 700, "...", ".\n", "; "]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_SENTENCE_PIECES), max_size=16).map("".join), st.data())
+@example("One. Two; three! four?\n five", None)
+def test_the_sentence_around_a_match_is_where_the_last_sentence_end_before_it_ends(text: str, data: Any) -> None:
+    # The left bound found by one backwards scan is the end of the last sentence end found by
+    # walking them all from the line's start, as before.
+    from pharmcheck.rules import page
+
+    def walked(text: str, start: int, end: int) -> tuple[int, int]:
+        line_start, line_end = page._line_bounds(text, start, end, page.MAX_SENTENCE_REACH)
+        left = line_start
+        for m in page._SENTENCE_END.finditer(text, line_start, start):
+            left = m.end()
+        m2 = page._SENTENCE_END.search(text, end, line_end) if end < line_end else None
+        return left, (m2.start() + 1 if m2 else line_end)
+
+    spans = [(0, 0), (len(text), len(text))]
+    if data is not None and text:
+        start = data.draw(st.integers(0, len(text)))
+        spans.append((start, data.draw(st.integers(start, len(text)))))
+    for start, end in spans:
+        assert page._sentence_bounds(text, start, end) == walked(text, start, end)

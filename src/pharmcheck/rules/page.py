@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -31,6 +31,8 @@ MAX_LINE_REACH = 2000
 # has shown what it has.
 MAX_CANDIDATE_SPANS = 1000
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
+# The last _SENTENCE_END in the text searched: the greedy prefix leaves the latest one.
+_LAST_SENTENCE_END = re.compile(r"(?s:.*)(?:[.!?;](?:\s|$)|\n)")
 
 
 @dataclass
@@ -261,11 +263,13 @@ def _line_bounds(text: str, start: int, end: int, reach: int) -> tuple[int, int]
     return line_start, ceiling if line_end < 0 else line_end
 
 
+@lru_cache(maxsize=2)  # a match's veto window and its evidence ask for the same bounds in turn
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     line_start, line_end = _line_bounds(text, start, end, MAX_SENTENCE_REACH)
-    left = line_start
-    for m in _SENTENCE_END.finditer(text, line_start, start):
-        left = m.end()
+    # Where the last sentence end before the match ends (one backwards scan in C, not a
+    # Python loop over every sentence end of the line).
+    last = _LAST_SENTENCE_END.match(text, line_start, start)
+    left = last.end() if last else line_start
     m2 = _SENTENCE_END.search(text, end, line_end) if end < line_end else None
     return left, (m2.start() + 1 if m2 else line_end)
 
