@@ -188,29 +188,31 @@ def test_a_wait_for_a_network_slot_does_not_eat_the_site_deadline() -> None:
     internet = Internet()
     internet.gate.clear()  # the request of held.example stays on the network until we say
     limiter = HostLimiter(per_host=2, network_slots=1)
-    options = internet.options(["held.example", "late.example"], site_timeout=2.0)
+    options = internet.options(["held.example", "late.example"], site_timeout=3.0)
     answers: dict[str, Response] = {}
+    deadlines: dict[str, Deadline] = {}
     asking = threading.Event()
 
-    def fetch(host: str, deadline: Deadline) -> None:
+    def fetch(host: str) -> None:
         transport = LiveTransport(options, limiter)
         try:
+            # The site starts now: its deadline runs from here, as check_site's does.
+            deadline = deadlines[host] = Deadline(options.site_timeout if host == "late.example" else HANG)
             if host == "late.example":
                 asking.set()
             answers[host] = transport.exchange(internet.url(host), deadline)
         finally:
             transport.close()
 
-    late_deadline = Deadline(options.site_timeout)
-    first_end = late_deadline.end
-    held = threading.Thread(target=fetch, args=("held.example", Deadline(HANG)))
-    late = threading.Thread(target=fetch, args=("late.example", late_deadline))
+    held = threading.Thread(target=fetch, args=("held.example",))
+    late = threading.Thread(target=fetch, args=("late.example",))
     try:
         held.start()
         with internet.changed:  # the one slot is taken: held.example is on the network
             assert internet.changed.wait_for(lambda: internet.in_flight == ["held.example"], timeout=HANG)
         late.start()
         assert asking.wait(HANG)
+        first_end = deadlines["late.example"].end
         # The slot stays taken until the whole of late.example's deadline has gone by (a wait
         # for the clock, not a race: nothing of late.example can reach the server meanwhile).
         while (left := first_end - time.monotonic()) > 0:
@@ -226,7 +228,7 @@ def test_a_wait_for_a_network_slot_does_not_eat_the_site_deadline() -> None:
     assert answers["held.example"].status == 200
     # The site waited longer than its deadline for the slot, and still got its page.
     assert answers["late.example"].error is None and answers["late.example"].status == 200
-    assert late_deadline.end > first_end + 1.0  # moved by the wait (over 2 s of it)
+    assert deadlines["late.example"].end > first_end + 2.0  # moved by the wait (about 3 s of it)
 
 
 def test_pauses_move_the_deadline_once_for_overlapping_waits() -> None:
