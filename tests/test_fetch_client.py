@@ -120,18 +120,18 @@ class _Answer(_Handler):
 
 
 @pytest.fixture
-def proxy_and_site() -> Iterator[tuple[str, str]]:
+def proxy_and_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """A proxy and a site, with the environment naming the proxy for every host but the site's."""
     with _serving(_Answer, name="proxy") as proxy, _serving(_Answer, name="site") as site:
+        monkeypatch.setenv("HTTP_PROXY", _url(proxy))
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.delenv("http_proxy", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
         yield _url(proxy), _url(site)
 
 
-def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
-        proxy_and_site: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy, site = proxy_and_site
-    monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.delenv("http_proxy", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(proxy_and_site: tuple[str, str]) -> None:
+    _, site = proxy_and_site
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
     try:
         seen = [transport.exchange(url, Deadline(30)).body.decode()
@@ -145,11 +145,7 @@ def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(
 
 def test_the_transports_of_a_run_read_the_environment_once_per_origin_and_still_honour_it(
         proxy_and_site: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy, site = proxy_and_site
-    monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.delenv("http_proxy", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    _, site = proxy_and_site
     reads: list[str] = []
     merge = requests.Session.merge_environment_settings
 
