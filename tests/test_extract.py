@@ -221,3 +221,73 @@ def test_dom_shingles_are_those_of_the_parent_lookup_walk_on_hostile_pages() -> 
         etree.strip_elements(root, "script", "style", "head", with_tail=False)  # as page_shingles sees it
         assert _dom_shingles(root) == _dom_shingles_by_parents(root)
 
+
+def _break_every_block(root: Any) -> None:
+    """parse_html's block breaks as first written (the reference _break_blocks is held to):
+    every block's tail and text written with a "\\n" before them, whatever they hold."""
+    from pharmcheck.extract import _BLOCK_TAGS, _CONTROL_CHARS
+
+    for el in root.iter(*_BLOCK_TAGS):
+        tail = el.tail
+        text = el.text
+        try:
+            el.tail = "\n" + tail if tail else "\n"
+            if text:
+                el.text = "\n" + text
+        except ValueError:
+            el.tail = "\n" + _CONTROL_CHARS.sub("", tail or "")
+            if text:
+                el.text = "\n" + _CONTROL_CHARS.sub("", text)
+
+
+# Pages made of markup, each followed by whitespace of some kind (line boundaries of
+# str.splitlines among it, and control characters lxml reads but refuses to write) and by
+# text or none: tails and texts of blocks that are whitespace alone, with or without a
+# line break, next to inline elements and text.
+_MARKUP = ["<div>", "</div>", "<p class='x'>", "</p>", "<li>", "<br>", "<td>", "<a href='/a'>", "</a>",
+           "<span>", "</span>", "<img alt='pic' src='/i.png'>", "<form action='/f'>", "</form>", "<h1>", "</h1>", "<!-- c -->",
+           "<script>x\n</script>", "<pre>\n a\n</pre>", "<title>T\n</title>", "<b>", "</b>", "<table>", "<tr>"]
+_SPACE = ["", "", " ", " ", " ", "\t", "\n", "\n  ", "\r\n", "\t\n\t", "\x0b", "\x0c\n", "\x1c", " \x1f", "\x85", "\u2028", "\xa0\n", "\x01\n"]
+_TEXT = ["", "", "", "word", "word", "two words", "\u00e9t\u00e9 \u200b", "$9.99", "a\x01b"]
+
+
+def _break_page(rng: random.Random, parts: int) -> str:
+    return "".join(rng.choice(_MARKUP) + rng.choice(_SPACE) + rng.choice(_TEXT) for _ in range(parts))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_MARKUP), st.sampled_from(_SPACE), st.sampled_from(_TEXT)).map("".join),
+                max_size=30).map("".join))
+def test_the_facts_are_those_of_breaking_every_block(page: str) -> None:
+    import pharmcheck.extract as extract
+
+    fast = extract_html(page, "https://shop.example/")
+    original = extract._break_blocks
+    extract._break_blocks = _break_every_block
+    try:
+        reference = extract_html(page, "https://shop.example/")
+    finally:
+        extract._break_blocks = original
+    assert fast == reference
+
+
+def test_the_facts_are_those_of_breaking_every_block_on_listings_and_hostile_pages() -> None:
+    import pharmcheck.extract as extract
+
+    rng = random.Random(5)
+    pages = [_break_page(rng, rng.randrange(1, 1500)) for _ in range(20)]
+    pages += [
+        "<div>a</div> <span>b</span>", "<li> <b>c</b> d</li>\t<i>e</i>", "<p>f</p>\n<b>g</b>", "<td>\x0c</td>h",
+        "<div>\n" * 5000 + "deep" + "\n</div>" * 5000,  # flattened by a second parse
+        "<ul>\n" + "  <li class='a'>\n    <a href='/p'>x</a>\n  </li>\n" * 2000 + "</ul>",  # pretty-printed
+        "<div>" + "<p>a\x01b</p>\x0c\n<td>\x1f\n</td>" * 50 + "</div>",  # control characters to clean
+    ]
+    for page in pages:
+        fast = extract_html(page, "https://shop.example/")
+        original = extract._break_blocks
+        extract._break_blocks = _break_every_block
+        try:
+            reference = extract_html(page, "https://shop.example/")
+        finally:
+            extract._break_blocks = original
+        assert fast == reference
