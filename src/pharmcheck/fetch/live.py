@@ -52,6 +52,10 @@ RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})
 RETRY_ERRORS = frozenset({ErrorCode.connection, ErrorCode.connection_refused, ErrorCode.timeout})
 BACKOFF_BASE = 0.5  # seconds; doubles with each retry
 BACKOFF_MAX = 8.0
+# How long the guard's "every address is public" for a host stands within a run before DNS is
+# asked again (a site's pages are fetched within seconds; hosts shared by sites, longer).
+GUARD_TTL = 60.0
+_GUARD_PRUNE_AT = 4096  # hosts remembered before the expired ones are let go
 
 
 # (scheme, authority, stream, verify, cert, trust_env) -> requests' merged settings
@@ -95,6 +99,26 @@ class HostLimiter:
         # The proxy and CA settings read from the environment, by origin (or once, when it
         # names no proxy), for every transport of the run (_Session.merge_environment_settings).
         self.environment = RunEnvironment()
+        # (host, port, --resolve address) -> until when (monotonic) the guard's check_host
+        # passed for it: DNS asked once per host per GUARD_TTL, not before every request.
+        self.public: dict[tuple[str, int, str | None], float] = {}
+
+    def checked_public(self, host: str, port: int, pinned: str | None) -> None:
+        """guard.check_host(host, port, pinned), skipped while an earlier pass of the same
+        host stands (GUARD_TTL). Only passes are remembered: a refused or unresolvable host
+        is asked again, as before. DNS rebinding stays caught: every new connection's peer
+        address is checked (guard.check_peer), whatever DNS said before."""
+        key = (host.lower(), port, pinned)
+        now = time.monotonic()
+        until = self.public.get(key)
+        if until is not None and now < until:
+            return
+        guard.check_host(host, port, pinned)
+        public = self.public
+        if len(public) >= _GUARD_PRUNE_AT:
+            with self._lock:  # one thread prunes; a race only re-asks DNS for a host
+                self.public = {k: v for k, v in public.items() if v > now}
+        self.public[key] = now + GUARD_TTL
 
     def semaphore(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -469,7 +493,7 @@ class LiveTransport:
             return error_response(url, ErrorCode.unsupported_scheme, f"unsupported scheme {scheme!r}: only http and https")
         if not self.options.allow_private:
             try:
-                guard.check_host(host, port, self.resolve.get((host.lower(), port)))
+                self.limiter.checked_public(host, port, self.resolve.get((host.lower(), port)))
             except guard.Unresolvable as exc:
                 return error_response(url, ErrorCode.dns, f"DNS lookup failed: {exc}")
             except guard.Blocked as exc:
