@@ -155,3 +155,32 @@ def test_headers_added_to_one_request_do_not_reach_the_next() -> None:
     third = _Prepared()
     third.prepare(method="GET", url="http://shop.example/", headers=headers, cookies=_jar([]))
     assert third.headers is not None and dict(third.headers) == {"User-Agent": "test/1"}
+
+
+_HEADER_LINES = st.lists(st.tuples(
+    st.sampled_from(["Content-Type", "content-type", "Set-Cookie", "set-cookie2", "Location", "X-A", "Content-Length"]),
+    st.sampled_from(["text/html; charset=ISO-8859-1", "text/plain", "application/json", "text/html;charset=\"utf-8\"",
+                     "a=1; Path=/", "b=2; Domain=shop.example", "/next", "\u00e9t\u00e9", "", " spaced "])), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_HEADER_LINES, status=st.sampled_from([200, 204, 301, 404, 500]),
+       reason=st.sampled_from(["OK", "", "Not Found"]))
+def test_a_response_is_built_as_requests_builds_it(lines: list[tuple[str, str]], status: int, reason: str) -> None:
+    import urllib3
+    from requests.adapters import HTTPAdapter
+
+    from pharmcheck.fetch.live import _WatchedAdapter
+
+    request = requests.PreparedRequest()
+    request.prepare(method="GET", url="http://shop.example/p")
+    ours_adapter, theirs_adapter = _WatchedAdapter(max_retries=0), HTTPAdapter(max_retries=0)
+    built = []
+    for adapter in (ours_adapter, theirs_adapter):
+        raw = urllib3.HTTPResponse(body=b"x", headers=urllib3.HTTPHeaderDict(lines), status=status, reason=reason,
+                                   preload_content=False)
+        resp = adapter.build_response(request, raw)
+        assert resp.raw is raw and resp.request is request and resp.connection is adapter  # type: ignore[attr-defined]
+        built.append((resp.status_code, list(resp.headers.items()), list(resp.headers.lower_items()), resp.encoding,
+                      resp.reason, resp.url, sorted(resp.cookies.items())))
+    assert built[0] == built[1]

@@ -350,6 +350,24 @@ class _WatchedAdapter(HTTPAdapter):
             pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
         return pool
 
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        """HTTPAdapter.build_response, without asking the response's cookie jar to take the
+        cookies of an answer that sets none (most): the same Response (status, headers,
+        encoding, raw, reason, url, request, connection; an empty jar either way)."""
+        headers = getattr(resp, "headers", None)
+        if headers is None or "set-cookie" in headers or "set-cookie2" in headers:
+            return super().build_response(req, resp)
+        response = requests.Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        response.headers = requests.structures.CaseInsensitiveDict(headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment]
+        response.request = req
+        response.connection = self
+        return response
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
@@ -564,7 +582,7 @@ class LiveTransport:
     def _response(
         self, url: str, resp: requests.Response, started: float, deadline: Deadline, budget: float, watch: _Watch
     ) -> Response:
-        headers = {k.lower(): v for k, v in resp.headers.items()}
+        headers = dict(resp.headers.lower_items())  # {k.lower(): v for k, v in items()}, from its own store
         content_type = headers.get("content-type", "")
         body, truncated, error = b"", False, None
         if resp.status_code not in REDIRECT_STATUSES and (self.any_body or _wants_body(content_type)):
