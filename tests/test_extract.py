@@ -291,3 +291,63 @@ def test_the_facts_are_those_of_breaking_every_block_on_listings_and_hostile_pag
         finally:
             extract._break_blocks = original
         assert fast == reference
+
+
+def _links_joining_every_alt(root: Any, base: str) -> list[Any]:
+    """_links as first written (the reference its picture-link path is held to): a link
+    without text is named by its title, its aria-label or the alt texts of every <img> in it."""
+    from pharmcheck.extract import MAX_LINKS, Link, _absolute, _fold
+    from pharmcheck.urls import origin_of
+
+    origin = origin_of(base)
+    out: list[Any] = []
+    for el in root.iter("a", "area"):
+        href = el.get("href")
+        if href is None:
+            continue
+        url = _absolute(href, base, origin)
+        if url is None:
+            continue
+        if len(el):
+            inner = etree.tostring(el, method="text", encoding=str, with_tail=False)
+            text = " ".join(" ".join(el.itertext()).split())[:200] if inner and not inner.isspace() else ""
+        else:
+            raw = el.text
+            text = " ".join(raw.split())[:200] if raw else ""
+        if not text:
+            text = _fold(
+                el.get("title") or el.get("aria-label") or " ".join(img.get("alt") or "" for img in el.iter("img"))
+            )[:200]
+        out.append(Link(url[:2000], text))
+        if len(out) >= MAX_LINKS:
+            break
+    return out
+
+
+# Links of every shape a picture link takes, and of those that only look like one.
+_LINK_SHAPES = [
+    "<a href='/a'><img src='/i' alt='Pill {n}'></a>", "<a href='/b'><img src='/i'></a>", "<a href='/c'><img alt=''></a>",
+    "<a href='/d'> <img alt=' spaced\\n alt '> </a>", "<a href='/e'><!-- c --><img alt='after comment'></a>",
+    "<a href='/f'><img alt='one'><img alt='two'></a>", "<a href='/g'><span><img alt='deep'></span></a>",
+    "<a href='/h' title='Title'><img alt='x'></a>", "<a href='/i' title=''><img alt='empty title'></a>",
+    "<a href='/j' aria-label=' '><img alt='blank label'></a>", "<a href='/k' aria-label='Label'></a>",
+    "<a href='/l'><b></b></a>", "<a href='/m'><IMG ALT='Upper'></a>", "<a href='/n'><img alt='\\x01\\u00e9\\U0001F48A'></a>",
+    "<a href='/o'><br><img alt='br first'></a>", "<a href='/p'><svg><image alt='svg'/></svg></a>", "<area href='/q' alt='area'>",
+    "<a href='/r'>text <img alt='with text'></a>", "<a href='/s'><img alt='" + "long " * 100 + "'></a>", "<a href='#t'><img></a>",
+    "<a href='/u'><a href='/v'><img alt='nested'></a></a>", "<a href='/w'><picture><img alt='in picture'></picture></a>",
+]
+
+
+def test_link_texts_are_those_of_joining_every_alt() -> None:
+    from pharmcheck.extract import _links
+
+    rng = random.Random(3)
+    pages = [" ".join(_LINK_SHAPES).format(n=0)]
+    pages += ["".join(rng.choice(_LINK_SHAPES).format(n=i) for i in range(rng.randrange(1, 80))) for _ in range(60)]
+    for page in pages:
+        root = parse_html(page)
+        assert _links(root, "https://shop.example/x/", {}) == _links_joining_every_alt(root, "https://shop.example/x/")
+    # trees built directly: an <img> holding children (no parser makes one), a comment first
+    root = etree.fromstring("<html><body><a href='/a'><img alt='kids'><img alt='inside'/></img></a>"
+                            "<a href='/b'><img alt='tail'/>  </a><a href='/c'><img alt='pi'/><?pi x?></a></body></html>")
+    assert _links(root, "https://shop.example/", {}) == _links_joining_every_alt(root, "https://shop.example/")
