@@ -14,7 +14,7 @@ from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule, CompileError, compile_rule
 from pharmcheck.rules.engine import evaluate
 from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
-from pharmcheck.rules.textsearch import TextPatterns, _re2_spans, compile_regex, fold_case
+from pharmcheck.rules.textsearch import TextPatterns, Utf8Text, _re2_spans, compile_regex, fold_case
 from pharmcheck.urls import host_of, registrable_domain
 
 LEXICON = DrugLexicon(drugs=[
@@ -253,6 +253,42 @@ def test_re2_matches_searched_in_bytes_have_the_character_offsets_re2_gives(patt
     compiled = compile_regex(pattern, flags, "test")
     assert compiled is not None
     assert list(_re2_spans(compiled, text)) == [m.span() for m in compiled.finditer(text)]
+
+
+# Long texts: runs of one piece, so that multi-byte characters straddle the 4 KB checkpoints
+# Utf8Text counts characters from (and matches fall on both sides of them).
+_long_texts = st.lists(st.tuples(st.sampled_from(_RE2_PIECES), st.integers(1, 900)), max_size=6).map(
+    lambda runs: "".join(piece * n for piece, n in runs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_long_texts)
+@example("é" * 2049 + "a" + "😀" * 1500)
+@example("a" * 4095 + "€" + "ß" * 3000)
+def test_utf8_text_maps_every_character_boundary_to_its_character_offset(text: str) -> None:
+    encoded = Utf8Text.of(text)
+    assert encoded is not None and encoded.data == text.encode("utf-8")
+    data = encoded.data
+    boundaries = [i for i in range(len(data) + 1) if i == len(data) or data[i] & 0xC0 != 0x80]
+    assert [encoded.char_offset(b) for b in boundaries] == list(range(len(text) + 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_RE2_PATTERNS), st.sampled_from([0, re.IGNORECASE]), _long_texts)
+def test_re2_matches_on_a_shared_encoding_have_the_character_offsets_re2_gives(pattern: str, flags: int, text: str) -> None:
+    # A page's texts are encoded once and handed to every rule's regexes (and mapped back
+    # from the checkpoints of the first rule's matches on): the same spans as re2's own.
+    compiled = compile_regex(pattern, flags, "test")
+    assert compiled is not None
+    shared = Utf8Text.of(text)
+    expected = [m.span() for m in compiled.finditer(text)]
+    assert list(_re2_spans(compiled, text, shared)) == expected
+    assert list(_re2_spans(compiled, text, shared)) == expected
+    assert list(_re2_spans(compiled, text)) == expected
+
+
+def test_a_text_that_cannot_be_encoded_is_searched_as_str() -> None:
+    assert Utf8Text.of("a\ud800b") is None
 
 
 # Regex pieces whose match depends on what borders the text searched (^ $ \b \B, line ends,

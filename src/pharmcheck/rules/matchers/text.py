@@ -108,7 +108,8 @@ class TextC(Compiled):
         if self.book is not None and self.source_field == "all" and lowered is not None:
             spans = self._book_spans(page, text, lowered)
         else:
-            spans = self.patterns.spans(text, lowered, page.tokens)
+            encoded = (page.utf8(self.source_field, lowered=True), page.utf8(self.source_field)) if self.has_regex else None
+            spans = self.patterns.spans(text, lowered, page.tokens, encoded=encoded)
         for examined, (start, end) in enumerate(spans):
             if examined >= MAX_CANDIDATE_SPANS:
                 break
@@ -132,7 +133,8 @@ class TextC(Compiled):
             # RE2 patterns the page-wide set pass did not match are skipped; the others (and
             # the rare `re` ones) make one pass each.
             regex_spans = self.patterns.spans(
-                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book)
+                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book),
+                encoded=(page.utf8("all", lowered=True), page.utf8("all")),
             )
             merged = heapq.merge(phrase_spans, regex_spans, key=span_order)
         last_end = -1
