@@ -1,8 +1,12 @@
+import random
 import re
 import zlib
+from itertools import islice
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from pharmcheck.extract import (
     DrugIndex,
@@ -11,9 +15,10 @@ from pharmcheck.extract import (
     decode_body,
     extract_html,
     extract_page,
+    parse_html,
     word_set,
 )
-from pharmcheck.extract.template import _hash_all
+from pharmcheck.extract.template import MAX_ELEMENTS, _dom_shingles, _hash_all
 from pharmcheck.models import DrugEntry, DrugLexicon, Response
 
 LEXICON = DrugLexicon(
@@ -132,3 +137,157 @@ def test_prices_are_found_where_the_price_pattern_finds_them(text: str) -> None:
 
     expected = [(m.span(), m.groups()) for m in _PRICE.finditer(text)]
     assert [(m.span(), m.groups()) for m in _price_matches(text, text.encode("utf-8", "surrogatepass"))] == expected
+
+
+def _dom_shingles_by_parents(root: Any) -> set[str]:
+    """The DOM shingles as page_shingles first computed them (the reference _dom_shingles is
+    held to): each node of root.iter() looks its parent up in a dict of the paths so far."""
+    found: set[str] = set()
+    paths: dict[Any, tuple[str, str]] = {}  # element -> (its label, parent label + ">" + its label)
+    for el in islice(root.iter(), MAX_ELEMENTS):
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue  # comments, processing instructions
+        classes = el.get("class")
+        label = f"{tag}.{classes}" if classes else tag
+        parent = paths.get(el.getparent())
+        if parent is None:
+            paths[el] = (label, label)
+            found.add("d:" + label)
+            continue
+        paths[el] = (label, parent[0] + ">" + label)
+        found.add(f"d:{parent[1]}>{label}")
+    return found
+
+
+# Tags, class values and text of the generated trees: hostile ones too (control characters,
+# non-ASCII, ">" and "." in classes, empty and huge values).
+_TAGS = ["div", "p", "a", "span", "li", "ul", "img", "td", "x-y", "\u00e9l"]
+_CLASSES = [None, "", "c", "a b", "card > x.y", "\u00e9t\u00e9 \U0001F48A", "t\tab\nnl", "x" * 5000, " ", "d:", "\ufffd"]
+
+
+def _random_tree(rng: random.Random, nodes: int) -> Any:
+    """A tree of `nodes` elements, comments and processing instructions, each under a random
+    open element: deep chains, wide levels, and the MAX_ELEMENTS cut falling anywhere."""
+    root = etree.Element("html")
+    open_elements = [root]
+    for _ in range(nodes):
+        kind = rng.random()
+        parent = open_elements[-1] if rng.random() < 0.6 else rng.choice(open_elements)
+        if kind < 0.08:
+            parent.append(etree.Comment("c"))
+        elif kind < 0.12:
+            parent.append(etree.ProcessingInstruction("pi", "x"))
+        else:
+            el = etree.SubElement(parent, rng.choice([*_TAGS, "{urn:x}rect"]))
+            classes = rng.choice(_CLASSES)
+            if classes is not None:
+                el.set("class", classes)
+            open_elements.append(el)
+    return root
+
+
+def test_dom_shingles_are_those_of_the_parent_lookup_walk_on_generated_trees() -> None:
+    rng = random.Random(18)
+    for nodes in [0, 1, 2, 5, 50, 998, 999, 1000, 1001, 1002, *(rng.randrange(1, 4000) for _ in range(120))]:
+        root = _random_tree(rng, nodes)
+        assert _dom_shingles(root) == _dom_shingles_by_parents(root), nodes
+        # from a subtree too: its path starts there, whatever is above it
+        below = next(iter(root), None)
+        if below is not None:
+            assert _dom_shingles(below) == _dom_shingles_by_parents(below), nodes
+    assert _dom_shingles(etree.Comment("c")) == _dom_shingles_by_parents(etree.Comment("c")) == set()
+
+
+def test_dom_shingles_are_those_of_the_parent_lookup_walk_on_hostile_pages() -> None:
+    pages = [
+        "<div>" * 5000 + "deep" + "</div>" * 5000,  # past libxml2's depth limit: parsed again, flattened
+        "<ul>" + "<li class='a'>x</li>" * 3000 + "</ul>",  # wide, and cut at MAX_ELEMENTS
+        "<p class='\x01\x1f\u00e9\U0001F48A'>" + "<b class='" + "x" * 100_000 + "'>y</b>" * 3 + "</p>",
+        "<!-- c --><?pi x?><html><!-- in --><body><?php echo 1 ?><p>a</p><![CDATA[x]]></body></html>",
+        "<svg><rect class='r'/></svg><math><mi>x</mi></math><table><tr><td class='t'>1</td></tr></table>",
+        "<DIV CLASS='Up'><Span class=''>x</Span></DIV>&amp;&bogus;<a:b class='ns'>c</a:b>",
+        "no markup at all",
+        "",
+    ]
+    rng = random.Random(7)
+    for _ in range(40):  # random soups of the tags and classes above
+        pages.append("".join(rng.choice([f"<{rng.choice([*_TAGS, 'svg:rect'])} class='{rng.choice(_CLASSES) or ''}'>",
+                                         f"</{rng.choice(_TAGS)}>", "text", "<!--c-->", "<br>", "<img src=x>"])
+                             for _ in range(rng.randrange(1, 1500))))
+    for page in pages:
+        root = parse_html(page)
+        assert _dom_shingles(root) == _dom_shingles_by_parents(root)
+        etree.strip_elements(root, "script", "style", "head", with_tail=False)  # as page_shingles sees it
+        assert _dom_shingles(root) == _dom_shingles_by_parents(root)
+
+
+def _break_every_block(root: Any) -> None:
+    """parse_html's block breaks as first written (the reference _break_blocks is held to):
+    every block's tail and text written with a "\\n" before them, whatever they hold."""
+    from pharmcheck.extract import _BLOCK_TAGS, _CONTROL_CHARS
+
+    for el in root.iter(*_BLOCK_TAGS):
+        tail = el.tail
+        text = el.text
+        try:
+            el.tail = "\n" + tail if tail else "\n"
+            if text:
+                el.text = "\n" + text
+        except ValueError:
+            el.tail = "\n" + _CONTROL_CHARS.sub("", tail or "")
+            if text:
+                el.text = "\n" + _CONTROL_CHARS.sub("", text)
+
+
+# Pages made of markup, each followed by whitespace of some kind (line boundaries of
+# str.splitlines among it, and control characters lxml reads but refuses to write) and by
+# text or none: tails and texts of blocks that are whitespace alone, with or without a
+# line break, next to inline elements and text.
+_MARKUP = ["<div>", "</div>", "<p class='x'>", "</p>", "<li>", "<br>", "<td>", "<a href='/a'>", "</a>",
+           "<span>", "</span>", "<img alt='pic' src='/i.png'>", "<form action='/f'>", "</form>", "<h1>", "</h1>", "<!-- c -->",
+           "<script>x\n</script>", "<pre>\n a\n</pre>", "<title>T\n</title>", "<b>", "</b>", "<table>", "<tr>"]
+_SPACE = ["", "", " ", " ", " ", "\t", "\n", "\n  ", "\r\n", "\t\n\t", "\x0b", "\x0c\n", "\x1c", " \x1f", "\x85", "\u2028", "\xa0\n", "\x01\n"]
+_TEXT = ["", "", "", "word", "word", "two words", "\u00e9t\u00e9 \u200b", "$9.99", "a\x01b"]
+
+
+def _break_page(rng: random.Random, parts: int) -> str:
+    return "".join(rng.choice(_MARKUP) + rng.choice(_SPACE) + rng.choice(_TEXT) for _ in range(parts))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_MARKUP), st.sampled_from(_SPACE), st.sampled_from(_TEXT)).map("".join),
+                max_size=30).map("".join))
+def test_the_facts_are_those_of_breaking_every_block(page: str) -> None:
+    import pharmcheck.extract as extract
+
+    fast = extract_html(page, "https://shop.example/")
+    original = extract._break_blocks
+    extract._break_blocks = _break_every_block
+    try:
+        reference = extract_html(page, "https://shop.example/")
+    finally:
+        extract._break_blocks = original
+    assert fast == reference
+
+
+def test_the_facts_are_those_of_breaking_every_block_on_listings_and_hostile_pages() -> None:
+    import pharmcheck.extract as extract
+
+    rng = random.Random(5)
+    pages = [_break_page(rng, rng.randrange(1, 1500)) for _ in range(20)]
+    pages += [
+        "<div>a</div> <span>b</span>", "<li> <b>c</b> d</li>\t<i>e</i>", "<p>f</p>\n<b>g</b>", "<td>\x0c</td>h",
+        "<div>\n" * 5000 + "deep" + "\n</div>" * 5000,  # flattened by a second parse
+        "<ul>\n" + "  <li class='a'>\n    <a href='/p'>x</a>\n  </li>\n" * 2000 + "</ul>",  # pretty-printed
+        "<div>" + "<p>a\x01b</p>\x0c\n<td>\x1f\n</td>" * 50 + "</div>",  # control characters to clean
+    ]
+    for page in pages:
+        fast = extract_html(page, "https://shop.example/")
+        original = extract._break_blocks
+        extract._break_blocks = _break_every_block
+        try:
+            reference = extract_html(page, "https://shop.example/")
+        finally:
+            extract._break_blocks = original
+        assert fast == reference

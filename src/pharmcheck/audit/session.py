@@ -229,8 +229,9 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def run_audit(opts: AuditOptions, err: TextIO) -> int:
-    """Audit every site of `opts.input`; the exit code (README)."""
+def run_audit(opts: AuditOptions, err: TextIO, loaded: Callable[[], None] = lambda: None) -> int:
+    """Audit every site of `opts.input`; the exit code (README). `loaded` is called once the
+    run's rules are loaded, before the first site (the CLI freezes what lives until exit)."""
     source = InputSource(opts.input)
     options = opts.fetch
     source.check_usable()  # before the database: a wrong file creates no run
@@ -248,6 +249,7 @@ def run_audit(opts: AuditOptions, err: TextIO) -> int:
         # Site facts (RDAP) cached in the store: asked once per registrable domain, across runs.
         spec = dataclasses.replace(spec, fact_db=opts.db)
         ctx = spec.build(ruleset)  # the rules are loaded once per audit, here
+        loaded()
         if ctx.ruleset.version != run.tool.rules_version:
             print(f"{TOOL_NAME}: note: run {run.id} was started with rules {run.tool.rules_version}; "
                   f"continuing with rules {ctx.ruleset.version}", file=err)

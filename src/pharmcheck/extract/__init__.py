@@ -243,9 +243,15 @@ def _break_blocks(root: Any) -> None:
     for el in root.iter(*_BLOCK_TAGS):
         tail = el.tail
         text = el.text
+        # Where a tail or text is whitespace holding a line break already (pretty-printed
+        # markup: "\n  " around blocks), another one changes nothing that is read: the visible
+        # text drops the lines that fold to nothing, and every other reader of the tree folds
+        # whitespace. The write is skipped there (2/3 of the writes on a listing); only
+        # whitespace, so no character the write would have cleaned stays but whitespace.
         try:
-            el.tail = "\n" + tail if tail else "\n"
-            if text:
+            if tail is None or not ("\n" in tail and tail.isspace()):
+                el.tail = "\n" + tail if tail else "\n"
+            if text and not ("\n" in text and text.isspace()):
                 el.text = "\n" + text
         except ValueError:  # lxml reads control characters it refuses to write back
             el.tail = "\n" + _CONTROL_CHARS.sub("", tail or "")

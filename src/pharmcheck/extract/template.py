@@ -12,9 +12,8 @@ without comparing every pair.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -41,23 +40,7 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
     storefront renamed from the same template keeps its boilerplate shingles."""
     # Shingles are gathered as strings (a listing repeats the same paths and phrases: the set
     # keeps each once) and hashed once each at the end.
-    found: set[str] = set()
-    # Document order visits a parent before its children: each element's path extends its
-    # parent's, one dict lookup per element.
-    paths: dict[Any, tuple[str, str]] = {}  # element -> (its label, parent label + ">" + its label)
-    for el in islice(root.iter(), MAX_ELEMENTS):
-        tag = el.tag
-        if not isinstance(tag, str):
-            continue  # comments, processing instructions
-        classes = el.get("class")
-        label = f"{tag}.{classes}" if classes else tag
-        parent = paths.get(el.getparent())
-        if parent is None:
-            paths[el] = (label, label)
-            found.add("d:" + label)
-            continue
-        paths[el] = (label, parent[0] + ">" + label)
-        found.add(f"d:{parent[1]}>{label}")
+    found = _dom_shingles(root)
     blank = frozenset(title.lower().split())
     # The first MAX_TEXT_WORDS words only: splitting (and lower-casing) a long page whole
     # made thousands of words to drop. They are lower-cased together, in one call (lower-
@@ -70,6 +53,47 @@ def page_shingles(root: Any, text: str, title: str = "") -> frozenset[int]:
     # written by the join in _hash_all rather than by formatting every run in Python.
     runs = list(map(" ".join, set(zip(words, words[1:], words[2:], strict=False))))
     return _hash_all(found, runs)
+
+
+def _dom_shingles(root: Any) -> set[str]:
+    """The DOM-path shingles of the first MAX_ELEMENTS nodes of `root.iter()` (comments and
+    processing instructions count, and are skipped): "d:" + the labels ("tag" or "tag.class")
+    of a node's grandparent, parent and itself, joined by ">", as far as `root` goes up.
+
+    A depth-first walk of the children, one stack frame per open element holding its
+    iterator, the prefix of its children's paths and its label: document order as
+    `root.iter()` gives it, without asking each node for its parent and looking that up in
+    a dict of the paths so far (~20% of this loop on a listing). tests/test_extract.py
+    holds it to that dict walk on generated and hostile trees."""
+    found: set[str] = set()
+    tag = root.tag
+    if not isinstance(tag, str):
+        return found  # a comment or PI has no children: nothing else to visit
+    classes = root.get("class")
+    label = f"{tag}.{classes}" if classes else tag
+    found.add("d:" + label)
+    add = found.add
+    left = MAX_ELEMENTS - 1  # root was the first
+    # (children not visited yet, "d:" + the path of their parent + ">", their parent's label)
+    stack: list[tuple[Iterator[Any], str, str]] = [(iter(root), "d:" + label + ">", label)]
+    while stack:
+        children, prefix, parent = stack[-1]
+        for el in children:
+            if not left:
+                return found
+            left -= 1
+            tag = el.tag
+            if not isinstance(tag, str):
+                continue  # comments, processing instructions (counted above)
+            classes = el.get("class")
+            label = f"{tag}.{classes}" if classes else tag
+            add(prefix + label)
+            if len(el):  # its children come next in document order, then the rest of these
+                stack.append((iter(el), "d:" + parent + ">" + label + ">", label))
+                break
+        else:
+            stack.pop()
+    return found
 
 
 def _hash_all(shingles: set[str], text_runs: Sequence[str] = ()) -> frozenset[int]:
