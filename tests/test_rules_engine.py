@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -14,7 +15,8 @@ from pharmcheck.models import DrugEntry, DrugLexicon, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule, CompileError, compile_rule
 from pharmcheck.rules.engine import evaluate
 from pharmcheck.rules.schema import Rule, RuleSetData, SealData, SealIssuer
-from pharmcheck.rules.textsearch import TextPatterns, _re2_spans, compile_regex, fold_case
+from pharmcheck.rules.textsearch import TextPatterns, Utf8Text, _re2_spans, compile_regex, fold_case
+from pharmcheck.ruleset import RuleSet
 from pharmcheck.urls import host_of, registrable_domain
 
 LEXICON = DrugLexicon(drugs=[
@@ -255,6 +257,42 @@ def test_re2_matches_searched_in_bytes_have_the_character_offsets_re2_gives(patt
     assert list(_re2_spans(compiled, text)) == [m.span() for m in compiled.finditer(text)]
 
 
+# Long texts: runs of one piece, so that multi-byte characters straddle the 4 KB checkpoints
+# Utf8Text counts characters from (and matches fall on both sides of them).
+_long_texts = st.lists(st.tuples(st.sampled_from(_RE2_PIECES), st.integers(1, 900)), max_size=6).map(
+    lambda runs: "".join(piece * n for piece, n in runs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_long_texts)
+@example("é" * 2049 + "a" + "😀" * 1500)
+@example("a" * 4095 + "€" + "ß" * 3000)
+def test_utf8_text_maps_every_character_boundary_to_its_character_offset(text: str) -> None:
+    encoded = Utf8Text.of(text)
+    assert encoded is not None and encoded.data == text.encode("utf-8")
+    data = encoded.data
+    boundaries = [i for i in range(len(data) + 1) if i == len(data) or data[i] & 0xC0 != 0x80]
+    assert [encoded.char_offset(b) for b in boundaries] == list(range(len(text) + 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_RE2_PATTERNS), st.sampled_from([0, re.IGNORECASE]), _long_texts)
+def test_re2_matches_on_a_shared_encoding_have_the_character_offsets_re2_gives(pattern: str, flags: int, text: str) -> None:
+    # A page's texts are encoded once and handed to every rule's regexes (and mapped back
+    # from the checkpoints of the first rule's matches on): the same spans as re2's own.
+    compiled = compile_regex(pattern, flags, "test")
+    assert compiled is not None
+    shared = Utf8Text.of(text)
+    expected = [m.span() for m in compiled.finditer(text)]
+    assert list(_re2_spans(compiled, text, shared)) == expected
+    assert list(_re2_spans(compiled, text, shared)) == expected
+    assert list(_re2_spans(compiled, text)) == expected
+
+
+def test_a_text_that_cannot_be_encoded_is_searched_as_str() -> None:
+    assert Utf8Text.of("a\ud800b") is None
+
+
 # Regex pieces whose match depends on what borders the text searched (^ $ \b \B, line ends,
 # dot-all), and URL pieces that border them differently (line breaks, word and non-word glue).
 _HREF_PIECES = [r"^", r"$", r"\b", r"\B", "a", "b", "é", ".", "(?s:.)", "[^a]", r"\.onion(/|$)", "x*", "(a|^b)", "(?m:^a)",
@@ -375,3 +413,43 @@ def test_the_sentence_around_a_match_is_where_the_last_sentence_end_before_it_en
         spans.append((start, data.draw(st.integers(start, len(text)))))
     for start, end in spans:
         assert page._sentence_bounds(text, start, end) == walked(text, start, end)
+
+
+@functools.cache
+def _shipped() -> tuple[RuleSet, list[str]]:
+    """The shipped rules, and their examples' texts and HTML."""
+    ruleset = RuleSet.load()
+    texts = {ex if isinstance(ex, str) else ex.html for cr in ruleset.rules
+             for ex in [*cr.rule.examples.match, *cr.rule.examples.no_match]}
+    return ruleset, sorted(t for t in texts if t)
+
+
+_HOSTILE_PIECES = [" ", "\n", ". ", "<!-- x -->", "<?pi x?>", "<div><div><div>", "\x07", "é", "£", "😀", "\u0130",
+                   "x" * 5000, "order " * 50, "<a href='https://www.legitscript.com/websites/?checker_keywords=site.example'>LegitScript</a>",
+                   "<img alt='GPhC registered pharmacy' src='/gphc.png'>", "<form><input type=file></form>"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_rules_the_page_wide_passes_rule_out_are_skipped_with_the_same_findings(data: Any) -> None:
+    # The engine skips a rule when none of the text matchers it needs is in play on the page
+    # (TextIndex): on pages made of the shipped rules' own examples (so that many rules are
+    # in play, and many vetoed) and hostile markup, the findings and their evidence are those
+    # of every rule called on every page.
+    ruleset, texts = _shipped()
+    pages = data.draw(st.lists(st.lists(st.sampled_from(texts + _HOSTILE_PIECES), max_size=25).map(
+        lambda parts: "<html><body><p>" + "</p><p>".join(parts) + "</p></body></html>"), min_size=1, max_size=3))
+    site = SiteFacts(url=SITE, final_url=SITE, domain=registrable_domain(host_of(SITE)), host=host_of(SITE),
+                     pages=[extract_html(html, f"{SITE}p{i}", ruleset.drug_index) for i, html in enumerate(pages)])
+    gated = [(cr.rule.id, cr.gate) for cr in ruleset.rules if cr.gate is not None]
+    assert len(gated) > 100
+    skipped = evaluate(ruleset.rules, site)
+    saved = {id(cr): (cr.gate, cr.index) for cr in ruleset.rules}
+    try:
+        for cr in ruleset.rules:
+            cr.gate = cr.index = None
+        called = evaluate(ruleset.rules, site)
+    finally:
+        for cr in ruleset.rules:
+            cr.gate, cr.index = saved[id(cr)]
+    assert [f.model_dump() for f in skipped] == [f.model_dump() for f in called]

@@ -13,6 +13,7 @@ from typing import Protocol
 from pharmcheck.models import Evidence, Finding, SiteFacts
 from pharmcheck.rules.compile import CompiledRule
 from pharmcheck.rules.matchers import Fired
+from pharmcheck.rules.matchers.text import TextIndex
 from pharmcheck.rules.page import MAX_EVIDENCE, Page
 from pharmcheck.rules.schema import Rule
 
@@ -48,12 +49,21 @@ def evaluate_within(rules: list[CompiledRule], site: SiteFacts, deadline: Deadli
     complete = True
     for page in pages:
         on_this_page: dict[str, list[Evidence]] = {}
+        # The primary text matchers in play on this page (the rule set's page-wide passes say
+        # which): a rule they rule out is not called at all (most rules, on any page).
+        index: TextIndex | None = None
+        in_play: frozenset[int] = frozenset()
         for cr in page_rules:
             if analysed and deadline is not None and deadline.expired():
                 complete = False
                 break
             if not _in_language(page, cr.rule.languages):
                 continue
+            if cr.gate is not None and cr.index is not None:
+                if cr.index is not index:
+                    index, in_play = cr.index, cr.index.in_play(page)
+                if cr.gate.isdisjoint(in_play):
+                    continue
             ev = cr.matcher.on_page(page)
             if ev is None or (cr.unless and cr.vetoed(page)):
                 continue

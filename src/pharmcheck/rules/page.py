@@ -14,7 +14,7 @@ import re2
 
 from pharmcheck.extract import word_set
 from pharmcheck.models import PageFacts, SiteFact
-from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS, fold_case
+from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS, Utf8Text, fold_case
 from pharmcheck.urls import registrable_domain
 
 if TYPE_CHECKING:
@@ -83,6 +83,19 @@ class Page:
     def _lowered(self) -> dict[str, str]:
         return {}
 
+    def utf8(self, name: str, lowered: bool = False) -> Utf8Text | None:
+        """The field's text (or its lowered form) in UTF-8, encoded once for the page's RE2
+        passes and every rule's regexes; None if it cannot be encoded."""
+        key = (name, lowered)
+        cache = self._utf8
+        if key not in cache:
+            cache[key] = Utf8Text.of(self.lowered(name) if lowered else self.field_text(name))
+        return cache[key]
+
+    @cached_property
+    def _utf8(self) -> dict[tuple[str, bool], Utf8Text | None]:
+        return {}
+
     @cached_property
     def label_tokens(self) -> frozenset[str]:
         """Words of image labels and of link texts and addresses (where seals live)."""
@@ -131,7 +144,8 @@ class Page:
         hits = self._phrase_hits.get(id(book))
         if hits is None:
             low = self.lowered("all")
-            hits = self._phrase_hits[id(book)] = book.find(low) if low is not None else {}
+            encoded = self.utf8("all", lowered=True)
+            hits = self._phrase_hits[id(book)] = book.find(low, encoded.data if encoded else None) if low is not None else {}
         return hits
 
     @cached_property
@@ -144,8 +158,8 @@ class Page:
         key = -id(book)
         if key not in self._phrase_hits_regex:
             low = self.lowered("all")
-            folded = book.folded.matching(low) if low is not None else None
-            cased = book.cased.matching(self.all_text)
+            folded = book.folded.matching(low, self.utf8("all", lowered=True)) if low is not None else None
+            cased = book.cased.matching(self.all_text, self.utf8("all"))
             self._phrase_hits_regex[key] = None if folded is None or cased is None else (folded, cased)
         return self._phrase_hits_regex[key]
 

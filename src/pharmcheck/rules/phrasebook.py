@@ -8,7 +8,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS
+from pharmcheck.rules.textsearch import RE2_SET_TRUSTED_CHARS, Utf8Text
 
 __all__ = ["RE2_SET_TRUSTED_CHARS", "PhraseBook", "RegexSet"]
 
@@ -58,7 +58,7 @@ class PhraseBook:
         literal_set.Compile()
         return literal_set
 
-    def find(self, lowered: str) -> dict[int, list[tuple[int, int]]]:
+    def find(self, lowered: str, data: bytes | None = None) -> dict[int, list[tuple[int, int]]]:
         """Word-bounded occurrences of every phrase in `lowered`, by phrase id.
 
         One RE2::Set pass over the text's bytes says which phrases occur in it at all (as
@@ -68,7 +68,8 @@ class PhraseBook:
         cannot: "no match" (also what RE2 says when its DFA runs out of memory, so not
         trusted) or a text that is not valid UTF-8 (lone surrogates), and on the first pages a
         process reads: building the set costs ~9 ms, the automaton ~0.3 ms a page, so a
-        `check` of one site never builds it and an audit does at once."""
+        `check` of one site never builds it and an audit does at once. `data`: `lowered` in
+        UTF-8, if the caller has it."""
         if not self._ids:
             return {}
         literal_set = self._literal_set
@@ -79,7 +80,7 @@ class PhraseBook:
             # (Two threads may both build it: either one is kept.)
             literal_set = self._literal_set = self._build_literal_set()
         try:
-            present = literal_set.Match(lowered.encode("utf-8"))
+            present = literal_set.Match(data if data is not None else lowered.encode("utf-8"))
         except UnicodeEncodeError:
             present = None
         if present is None:
@@ -160,11 +161,12 @@ class RegexSet:
         built.Compile()
         self._set = built
 
-    def matching(self, text: str) -> frozenset[int] | None:
-        """Ids of the patterns that match somewhere in `text`; None: run them all."""
+    def matching(self, text: str, encoded: Utf8Text | None = None) -> frozenset[int] | None:
+        """Ids of the patterns that match somewhere in `text` (`encoded`: its UTF-8 form, if
+        the caller has it); None: run them all."""
         if self._set is None:
             return None
-        found = self._set.Match(text)
+        found = self._set.Match(encoded.data if encoded is not None else text)
         if found is None and len(text) > RE2_SET_TRUSTED_CHARS:
             # RE2::Set answers "no match" also when its DFA ran out of memory; on long texts
             # that answer is not trusted and every pattern runs.

@@ -222,37 +222,89 @@ def _bounded(pattern: Searcher, text: str, exact: bool = True) -> Iterator[tuple
         pos = end if end > start else start + 1
 
 
-def _finds(pattern: Searcher, text: str) -> Iterator[tuple[int, int]]:
+def _finds(pattern: Searcher, text: str, encoded: Utf8Text | None = None) -> Iterator[tuple[int, int]]:
     if isinstance(pattern, re.Pattern):
         return (m.span() for m in pattern.finditer(text))
-    return _re2_spans(pattern, text)
+    return _re2_spans(pattern, text, encoded)
 
 
-def _re2_spans(pattern: Searcher, text: str) -> Iterator[tuple[int, int]]:
+# A text's character offsets are counted from the nearest of these byte checkpoints (a
+# multiple of it, moved to the next character's start) by decoding the bytes in between.
+_UTF8_CHECKPOINT = 4096
+
+
+class Utf8Text:
+    """A text's UTF-8 bytes, for RE2 (which searches bytes: given a str, the re2 module encodes
+    it on every call, ~0.7 ns a byte of an ASCII text and ~25 ns a character of any other), and
+    the map from the byte offsets of its matches back to character offsets: none for an ASCII
+    text; otherwise the characters up to a checkpoint every 4 KB, counted once, plus those
+    decoded between the checkpoint and the offset (at most 4 KB, instead of everything since
+    the previous match). A page's texts are encoded once and shared by all its rules."""
+
+    __slots__ = ("_checkpoints", "data", "is_ascii")
+
+    def __init__(self, data: bytes, length: int) -> None:
+        self.data = data
+        self.is_ascii = len(data) == length
+        self._checkpoints: list[tuple[int, int]] | None = None  # (byte offset, characters before it)
+
+    @classmethod
+    def of(cls, text: str) -> Utf8Text | None:
+        """`text` encoded; None if it cannot be (lone surrogates): then it is searched as str."""
+        try:
+            return cls(text.encode("utf-8"), len(text))
+        except UnicodeEncodeError:
+            return None
+
+    def char_offset(self, byte_offset: int) -> int:
+        """The character offset of `byte_offset`, a character boundary (where RE2 matches start and end)."""
+        if self.is_ascii:
+            return byte_offset
+        checkpoints = self._checkpoints
+        if checkpoints is None:
+            checkpoints = self._checkpoints = self._count_checkpoints()
+        k = byte_offset // _UTF8_CHECKPOINT
+        at, chars = checkpoints[k]
+        if at > byte_offset:  # the checkpoint moved past it, to the next character start
+            at, chars = checkpoints[k - 1]
+        return chars + len(self.data[at:byte_offset].decode("utf-8"))
+
+    def _count_checkpoints(self) -> list[tuple[int, int]]:
+        data = self.data
+        size = len(data)
+        out = [(0, 0)]
+        at = chars = 0
+        for k in range(1, size // _UTF8_CHECKPOINT + 1):
+            nxt = k * _UTF8_CHECKPOINT
+            while nxt < size and data[nxt] & 0xC0 == 0x80:  # a continuation byte: not a start
+                nxt += 1
+            chars += len(data[at:nxt].decode("utf-8"))
+            at = nxt
+            out.append((at, chars))
+        return out
+
+
+def _re2_spans(pattern: Searcher, text: str, encoded: Utf8Text | None = None) -> Iterator[tuple[int, int]]:
     """(start, end) of the matches of an RE2 pattern, as `finditer(text)` gives them, searched
-    in the text's UTF-8 bytes. The re2 module turns each match's byte offsets back into
-    character offsets by counting characters from the previous match, ~4 ns a byte (0.14 ms
-    for one match at the end of a 32 KB page); an ASCII text needs no counting, and others
-    are counted by decoding the bytes in between, many times faster. The steps between
-    searches are re2's own (after an empty match, one character on)."""
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        yield from (m.span() for m in pattern.finditer(text))  # fails as re2 itself fails
-        return
+    in the text's UTF-8 bytes (`encoded`, if the caller has them). The re2 module turns each
+    match's byte offsets back into character offsets by counting characters from the previous
+    match, ~4 ns a byte (0.14 ms for one match at the end of a 32 KB page); Utf8Text maps them
+    with at most 4 KB decoded (none for an ASCII text). The steps between searches are re2's
+    own (after an empty match, one character on)."""
+    if encoded is None:
+        encoded = Utf8Text.of(text)
+        if encoded is None:
+            yield from (m.span() for m in pattern.finditer(text))  # fails as re2 itself fails
+            return
+    data = encoded.data
     search = pattern.search
     size = len(data)
-    ascii_text = size == len(text)
-    pos = byte_at = char_at = 0
+    ascii_text = encoded.is_ascii
+    char_offset = encoded.char_offset
+    pos = 0
     while (m := search(data, pos)) is not None:  # type: ignore[arg-type]
         start, end = m.span()
-        if ascii_text:
-            yield start, end
-        else:
-            char_start = char_at + len(data[byte_at:start].decode("utf-8"))
-            char_at = char_start + len(data[start:end].decode("utf-8"))
-            byte_at = end
-            yield char_start, char_at
+        yield (start, end) if ascii_text else (char_offset(start), char_offset(end))
         if pos == size:
             break
         if pos == end:  # an empty match where the search began
@@ -334,30 +386,34 @@ class TextPatterns:
         words: frozenset[str] | None = None,
         with_phrases: bool = True,
         matched: tuple[frozenset[int], frozenset[int]] | None = None,
+        encoded: tuple[Utf8Text | None, Utf8Text | None] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """(start, end) of every match in `text`, in order, lazily (callers stop after a few).
         `lowered`: fold_case(text); `words`: the words of
         the text, if known (only phrases made of them are searched); `matched`: the ids of the
-        RE2 patterns (lower-case text, original text) that match somewhere on the page."""
+        RE2 patterns (lower-case text, original text) that match somewhere on the page;
+        `encoded`: the UTF-8 forms of `lowered` and `text`, if the caller has them."""
         phrases = self._phrase_patterns(words) if self.phrase_bodies and with_phrases else None
         streams: list[Iterator[tuple[int, int]]] = []
         if phrases is not None:
             streams.append(_bounded(phrases, lowered, exact=False))
-        streams += self._regex_streams(self.folded, self.folded_ids, matched and matched[0], lowered)
-        streams += self._regex_streams(self.cased, self.cased_ids, matched and matched[1], text)
+        low_utf8, text_utf8 = encoded or (None, None)
+        streams += self._regex_streams(self.folded, self.folded_ids, matched and matched[0], lowered, low_utf8)
+        streams += self._regex_streams(self.cased, self.cased_ids, matched and matched[1], text, text_utf8)
         # Each stream is in order and lazy: merging them lets the caller stop early.
         yield from heapq.merge(*streams, key=span_order)
 
     @staticmethod
     def _regex_streams(
-        patterns: list[tuple[Searcher, bool]], ids: list[int], matched: frozenset[int] | None, text: str
+        patterns: list[tuple[Searcher, bool]], ids: list[int], matched: frozenset[int] | None, text: str,
+        encoded: Utf8Text | None = None,
     ) -> list[Iterator[tuple[int, int]]]:
         """One stream per regex, leaving out the RE2 ones the page-wide set pass ruled out."""
         streams = []
         for i, (pattern, lead) in enumerate(patterns):
             if matched is not None and ids and ids[i] >= 0 and ids[i] not in matched:
                 continue
-            streams.append(_bounded(pattern, text) if lead else _finds(pattern, text))
+            streams.append(_bounded(pattern, text) if lead else _finds(pattern, text, encoded))
         return streams
 
     def search(self, text: str) -> bool:

@@ -108,7 +108,8 @@ class TextC(Compiled):
         if self.book is not None and self.source_field == "all" and lowered is not None:
             spans = self._book_spans(page, text, lowered)
         else:
-            spans = self.patterns.spans(text, lowered, page.tokens)
+            encoded = (page.utf8(self.source_field, lowered=True), page.utf8(self.source_field)) if self.has_regex else None
+            spans = self.patterns.spans(text, lowered, page.tokens, encoded=encoded)
         for examined, (start, end) in enumerate(spans):
             if examined >= MAX_CANDIDATE_SPANS:
                 break
@@ -132,7 +133,8 @@ class TextC(Compiled):
             # RE2 patterns the page-wide set pass did not match are skipped; the others (and
             # the rare `re` ones) make one pass each.
             regex_spans = self.patterns.spans(
-                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book)
+                text, lowered, page.tokens, with_phrases=False, matched=page.regex_hits(self.book),
+                encoded=(page.utf8("all", lowered=True), page.utf8("all")),
             )
             merged = heapq.merge(phrase_spans, regex_spans, key=span_order)
         last_end = -1
@@ -159,6 +161,55 @@ class TextC(Compiled):
     @cached_property
     def _veto_answers(self) -> dict[str, bool]:
         return {}
+
+
+class TextIndex:
+    """Which of a rule set's primary text matchers the page-wide passes (the phrase pass and the
+    RegexSet passes) leave in play on a page, found once per page from the few phrases and
+    regexes present, so that the engine skips the rules they rule out without calling them
+    (most of the rule set on any page). A matcher is in play exactly when _candidate's first
+    test lets it through: one of its phrases is on the page, or one of its regexes may match
+    (a set pass matched it, could not be made, or it is not in a set)."""
+
+    def __init__(self, book: PhraseBook, leaves: list[TextC]) -> None:
+        self.book = book
+        self.position = {id(leaf): i for i, leaf in enumerate(leaves)}  # a leaf's number in the sets below
+        self._by_phrase: dict[int, list[int]] = {}
+        self._by_folded: dict[int, list[int]] = {}
+        self._by_cased: dict[int, list[int]] = {}
+        self._with_regex: list[int] = []  # in play whenever the regex set passes cannot be made
+        self._always: list[int] = []  # a regex no set holds: never ruled out
+        for i, leaf in enumerate(leaves):
+            for phrase_id in leaf._all_phrase_ids:
+                self._by_phrase.setdefault(phrase_id, []).append(i)
+            if not leaf._book_regexes:
+                continue
+            self._with_regex.append(i)
+            own = leaf._all_regex_ids
+            if own is None:
+                self._always.append(i)
+                continue
+            for regex_id in own[0]:
+                self._by_folded.setdefault(regex_id, []).append(i)
+            for regex_id in own[1]:
+                self._by_cased.setdefault(regex_id, []).append(i)
+
+    def in_play(self, page: Page) -> frozenset[int]:
+        """The numbers of the matchers in play on `page`."""
+        live = set(self._always)
+        by_phrase = self._by_phrase
+        for phrase_id in page.phrase_hits(self.book):
+            live.update(by_phrase.get(phrase_id, ()))
+        if self._with_regex:
+            matched = page.regex_hits(self.book)
+            if matched is None:
+                live.update(self._with_regex)
+            else:
+                for regex_id in matched[0]:
+                    live.update(self._by_folded.get(regex_id, ()))
+                for regex_id in matched[1]:
+                    live.update(self._by_cased.get(regex_id, ()))
+        return frozenset(live)
 
 
 def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
