@@ -255,25 +255,26 @@ def _break_page(rng: random.Random, parts: int) -> str:
     return "".join(rng.choice(_MARKUP) + rng.choice(_SPACE) + rng.choice(_TEXT) for _ in range(parts))
 
 
+def _facts_breaking_every_block(page: str) -> object:
+    """extract_html's PageFacts of `page` with the reference block breaks in parse_html."""
+    import pharmcheck.extract as extract
+
+    original = extract._break_blocks
+    extract._break_blocks = _break_every_block
+    try:
+        return extract_html(page, "https://shop.example/")
+    finally:
+        extract._break_blocks = original
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(_MARKUP), st.sampled_from(_SPACE), st.sampled_from(_TEXT)).map("".join),
                 max_size=30).map("".join))
 def test_the_facts_are_those_of_breaking_every_block(page: str) -> None:
-    import pharmcheck.extract as extract
-
-    fast = extract_html(page, "https://shop.example/")
-    original = extract._break_blocks
-    extract._break_blocks = _break_every_block
-    try:
-        reference = extract_html(page, "https://shop.example/")
-    finally:
-        extract._break_blocks = original
-    assert fast == reference
+    assert extract_html(page, "https://shop.example/") == _facts_breaking_every_block(page)
 
 
 def test_the_facts_are_those_of_breaking_every_block_on_listings_and_hostile_pages() -> None:
-    import pharmcheck.extract as extract
-
     rng = random.Random(5)
     pages = [_break_page(rng, rng.randrange(1, 1500)) for _ in range(20)]
     pages += [
@@ -283,14 +284,7 @@ def test_the_facts_are_those_of_breaking_every_block_on_listings_and_hostile_pag
         "<div>" + "<p>a\x01b</p>\x0c\n<td>\x1f\n</td>" * 50 + "</div>",  # control characters to clean
     ]
     for page in pages:
-        fast = extract_html(page, "https://shop.example/")
-        original = extract._break_blocks
-        extract._break_blocks = _break_every_block
-        try:
-            reference = extract_html(page, "https://shop.example/")
-        finally:
-            extract._break_blocks = original
-        assert fast == reference
+        assert extract_html(page, "https://shop.example/") == _facts_breaking_every_block(page)
 
 
 def _links_joining_every_alt(root: Any, base: str) -> list[Any]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from pharmcheck.fetch import HostLimiter, LiveTransport
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.fetch.live import _Watchdog
 from pharmcheck.models import FetchOptions
+from sitekit import ReplyHandler, server_url, serving
 
 WAIT = 10.0  # generous: only a broken watchdog waits this long
 
@@ -81,40 +80,7 @@ def test_a_forked_child_gets_its_own_watchdog_thread() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """A test server's handler: `reply` sends a whole answer; no request log on stderr."""
-
-    def reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _serving(handler: type[BaseHTTPRequestHandler], **attributes: object) -> Iterator[ThreadingHTTPServer]:
-    """A server on 127.0.0.1 answering with `handler` (`attributes` set on the server), stopped after."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    for name, value in attributes.items():
-        setattr(server, name, value)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _url(server: ThreadingHTTPServer) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}"
-
-
-class _Answer(_Handler):
+class _Answer(ReplyHandler):
     def do_GET(self) -> None:
         self.reply(200, f"{self.server.name} saw {self.path}".encode(), "text/plain")  # type: ignore[attr-defined]
 
@@ -122,12 +88,12 @@ class _Answer(_Handler):
 @pytest.fixture
 def proxy_and_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     """A proxy and a site, with the environment naming the proxy for every host but the site's."""
-    with _serving(_Answer, name="proxy") as proxy, _serving(_Answer, name="site") as site:
-        monkeypatch.setenv("HTTP_PROXY", _url(proxy))
+    with serving(_Answer, name="proxy") as proxy, serving(_Answer, name="site") as site:
+        monkeypatch.setenv("HTTP_PROXY", server_url(proxy))
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         monkeypatch.delenv("http_proxy", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        yield _url(proxy), _url(site)
+        yield server_url(proxy), server_url(site)
 
 
 def test_the_proxy_environment_is_honoured_host_by_host_on_every_request(proxy_and_site: tuple[str, str]) -> None:
@@ -172,9 +138,9 @@ def test_a_connection_pool_let_go_by_the_pool_manager_is_not_used_again() -> Non
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
     adapter = _WatchedAdapter(pool_connections=1, max_retries=0)  # room for one origin's pool
     transport.session.mount("http://", adapter)
-    with _serving(_Answer, name="one") as one, _serving(_Answer, name="two") as two:
+    with serving(_Answer, name="one") as one, serving(_Answer, name="two") as two:
         try:
-            answers = [transport.exchange(f"{_url(server)}/{i}", Deadline(30))
+            answers = [transport.exchange(f"{server_url(server)}/{i}", Deadline(30))
                        for i, server in enumerate((one, two, one, one))]
         finally:
             transport.close()
@@ -182,7 +148,7 @@ def test_a_connection_pool_let_go_by_the_pool_manager_is_not_used_again() -> Non
         (None, b"one saw /0"), (None, b"two saw /1"), (None, b"one saw /2"), (None, b"one saw /3")]
 
 
-class _Echo(_Handler):
+class _Echo(ReplyHandler):
     """Answers with the request's headers as it received them; /login sets a cookie."""
 
     def do_GET(self) -> None:
@@ -198,9 +164,9 @@ def test_each_request_carries_the_sites_cookies_netrc_login_and_our_headers(
     netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
     monkeypatch.setenv("NETRC", str(netrc))
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0, user_agent="test-agent/1"))
-    with _serving(_Echo) as server:
+    with serving(_Echo) as server:
         try:
-            before, _login, after = (transport.exchange(f"{_url(server)}{path}", Deadline(30)).body.decode().splitlines()
+            before, _login, after = (transport.exchange(f"{server_url(server)}{path}", Deadline(30)).body.decode().splitlines()
                                      for path in ("/", "/login", "/next"))
         finally:
             transport.close()
@@ -210,7 +176,7 @@ def test_each_request_carries_the_sites_cookies_netrc_login_and_our_headers(
     assert "Cookie: session=abc123" in after
 
 
-class _KeepAlive(_Handler):
+class _KeepAlive(ReplyHandler):
     """HTTP/1.1 with keep-alive; /moved redirects (with a small body, as servers send);
     records the client port of each request: one port = one connection."""
 
@@ -228,10 +194,10 @@ class _KeepAlive(_Handler):
 def test_a_redirect_leaves_its_connection_for_the_next_hop() -> None:
     ports: list[int] = []
     transport = LiveTransport(FetchOptions(allow_private=True, retries=0))
-    with _serving(_KeepAlive, ports=ports) as server:
+    with serving(_KeepAlive, ports=ports) as server:
         try:
-            moved = transport.exchange(f"{_url(server)}/moved", Deadline(30))
-            here = transport.exchange(f"{_url(server)}/here", Deadline(30))
+            moved = transport.exchange(f"{server_url(server)}/moved", Deadline(30))
+            here = transport.exchange(f"{server_url(server)}/here", Deadline(30))
         finally:
             transport.close()
     assert (moved.status, here.status, here.body) == (302, 200, b"<p>here</p>")

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import string
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -20,6 +16,7 @@ from pharmcheck.fetch import HostLimiter, LiveTransport
 from pharmcheck.fetch.base import Deadline
 from pharmcheck.fetch.live import _Prepared
 from pharmcheck.models import FetchOptions
+from sitekit import ReplyHandler, server_url, serving
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 
@@ -31,28 +28,9 @@ def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-class _Answer(BaseHTTPRequestHandler):
+class _Answer(ReplyHandler):
     def do_GET(self) -> None:
-        body = f"saw {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _serving(host: str) -> Iterator[str]:
-    server = ThreadingHTTPServer((host, 0), _Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        self.reply(200, f"saw {self.path}".encode(), "text/plain")
 
 
 def test_with_no_proxy_in_the_environment_a_run_reads_it_once_for_every_origin(
@@ -67,7 +45,8 @@ def test_with_no_proxy_in_the_environment_a_run_reads_it_once_for_every_origin(
     monkeypatch.setattr(requests.Session, "merge_environment_settings", counted)
     limiter = HostLimiter(per_host=2)
     seen = []
-    with _serving("127.0.0.1") as one, _serving("127.0.0.2") as two:
+    with serving(_Answer, "127.0.0.1") as one_server, serving(_Answer, "127.0.0.2") as two_server:
+        one, two = server_url(one_server), server_url(two_server)
         for _ in range(2):  # two sites' transports of one run
             transport = LiveTransport(FetchOptions(allow_private=True, retries=0), limiter)
             try:
