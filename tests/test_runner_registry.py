@@ -1,4 +1,4 @@
-"""Runners are chosen by kind from one registry (audit/runner.py RUNNERS): a new runner is a
+"""Runners are chosen by kind from one registry (audit/defaults.py RUNNERS): a new runner is a
 module with a factory plus one registration line, and `--runner` offers every kind."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pharmcheck.audit import runner
+from pharmcheck.audit.defaults import runner_kinds
 from pharmcheck.audit.runner import (
     AuditObserver,
     ContextSpec,
@@ -22,7 +23,6 @@ from pharmcheck.audit.runner import (
     ThreadRunner,
     audit_site,
     make_runner,
-    runner_kinds,
 )
 from pharmcheck.cli import main
 

@@ -1,6 +1,7 @@
 """What a check loads: `check --replay` of a capture imports no library it does not use
 (DNS, X.509 and TLS, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
-and tldextract, which imports them); the fact providers and transports that do use them are
+and tldextract, which imports them; the audit runner and multiprocessing, of which building the parser
+needed only `--runner`'s choices); the fact providers and transports that do use them are
 tested in test_facts.py and test_fetch*.py. Times are benchmarks/startup.py's business."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-PUT_OFF = ("dns", "cryptography", "ssl", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract")
+PUT_OFF = ("dns", "cryptography", "ssl", "asyncio", "fsspec", "playwright", "requests", "urllib3", "tldextract",
+           "multiprocessing", "pharmcheck.audit.runner")
 
 
 def _in_child(code: str) -> list[str]:

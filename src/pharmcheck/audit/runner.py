@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pharmcheck.audit.children import child_of_the_audit
+from pharmcheck.audit.defaults import RUNNERS
 from pharmcheck.check import CheckContext, check_site
 from pharmcheck.models import FetchOptions, Report
 from pharmcheck.ruleset import RuleSet
@@ -468,20 +469,6 @@ class RunnerSettings:
 
 
 RunnerFactory = Callable[[RunnerSettings], Runner]
-
-# kind -> "module:factory". A new runner is one module with a factory taking RunnerSettings,
-# plus one line here; the module is imported only when its kind is asked for (Dask is heavy).
-RUNNERS: dict[str, str] = {
-    "local": "pharmcheck.audit.runner:local_runner",
-    "dask": "pharmcheck.audit.dask_runner:dask_runner",
-    "serial": "pharmcheck.audit.serial_runner:serial_runner",
-    "pool": "pharmcheck.audit.runner:pool_runner",
-}
-
-
-def runner_kinds() -> list[str]:
-    """The kinds `--runner` accepts."""
-    return list(RUNNERS)
 
 
 def make_runner(kind: str, settings: RunnerSettings) -> Runner:

@@ -55,7 +55,7 @@ class AuditOptions:
     output: str = "-"
     workers: int = DEFAULT_WORKERS
     processes: int | None = None
-    runner: str | None = None  # a kind of audit/runner.py's RUNNERS (None: local, unless a scheduler is given)
+    runner: str | None = None  # a kind of audit/defaults.py's RUNNERS (None: local, unless a scheduler is given)
     scheduler: str | None = None  # Dask scheduler address (implies the dask runner)
     resume: int | None = None  # None: a new run; 0: the latest unfinished run over this input; N: run N
     fail_on: str | None = None  # "suspicious" | "rogue"

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS
-from pharmcheck.audit.runner import runner_kinds
+from pharmcheck.audit.defaults import DEFAULT_DB, DEFAULT_FORMAT, DEFAULT_WORKERS, runner_kinds
 from pharmcheck.cli import heap
 from pharmcheck.cli.options import (
     EXIT_CODES_EPILOG,
