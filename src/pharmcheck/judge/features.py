@@ -68,17 +68,14 @@ def host_labels(host: str) -> set[str]:
 def text_tokens(site: SiteFacts) -> set[str]:
     """The site's words for the text model: each once, site-wide, without the host's own words."""
     own = host_labels(site.host)
-    tokens: set[str] = set()
+    # The pages' words first, as one set (a site's pages share most of theirs), then each
+    # distinct word filtered once.
+    words: set[str] = set()
     for page in site.pages:
-        words: Iterable[str] = page.words
-        if len(page.words) > MAX_WORDS_PER_PAGE:
-            words = sorted(page.words)[:MAX_WORDS_PER_PAGE]
-        for word in words:
-            if len(word) < 2 or word.isdigit() or word in own:
-                continue
-            tokens.add(word)
-            if len(word) >= PREFIX_MIN_WORD:
-                tokens.add(word[:PREFIX_LEN] + "~")
+        words.update(page.words if len(page.words) <= MAX_WORDS_PER_PAGE else sorted(page.words)[:MAX_WORDS_PER_PAGE])
+    words -= own
+    tokens = {word for word in words if len(word) >= 2 and not word.isdigit()}
+    tokens.update([word[:PREFIX_LEN] + "~" for word in tokens if len(word) >= PREFIX_MIN_WORD])
     return tokens
 
 
@@ -126,10 +123,27 @@ def _page_kinds(site: SiteFacts, page_words: Mapping[str, Sequence[str]]) -> dic
     return out
 
 
+# The drug names a host is searched for (_drug_host), by the list they come from: the rule
+# set's one list, kept with the list itself so that the key is never another list's.
+_HOST_DRUG_NAMES: dict[int, tuple[Sequence[str], tuple[str, ...]]] = {}
+
+
+def _host_drug_names(drug_names: Iterable[str]) -> tuple[str, ...]:
+    """The names _drug_host looks for: five letters or more (short names, "ella", "zyban"...,
+    occur inside ordinary words), without their spaces, in list order."""
+    if not isinstance(drug_names, list | tuple):
+        return tuple(d.replace(" ", "") for d in drug_names if len(d) >= 5)
+    known = _HOST_DRUG_NAMES.get(id(drug_names))
+    if known is None or known[0] is not drug_names:
+        if len(_HOST_DRUG_NAMES) >= 8:
+            _HOST_DRUG_NAMES.clear()
+        known = _HOST_DRUG_NAMES[id(drug_names)] = (drug_names, tuple(d.replace(" ", "") for d in drug_names if len(d) >= 5))
+    return known[1]
+
+
 def _drug_host(host: str, drug_names: Iterable[str]) -> dict[str, float]:
     name = host.lower()
-    # Five letters or more: short names ("ella", "zyban"...) occur inside ordinary words.
-    return {"host:drug_name": 1.0} if any(len(d) >= 5 and d.replace(" ", "") in name for d in drug_names) else {}
+    return {"host:drug_name": 1.0} if any(d in name for d in _host_drug_names(drug_names)) else {}
 
 
 def named_features(
