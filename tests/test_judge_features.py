@@ -1,5 +1,5 @@
-"""The fitted model's site features, held to their simple reference definitions (one word, one
-drug name at a time) on made-up and hypothesis-generated sites."""
+"""The fitted model's site features: the site's words held to their simple reference definition
+(one word at a time) on made-up and hypothesis-generated sites, and the drug-name host feature."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def reference_text_tokens(site: SiteFacts) -> set[str]:
     return tokens
 
 
-def reference_drug_host(host: str, drug_names: Iterable[str]) -> dict[str, float]:
-    name = host.lower()
-    return {"host:drug_name": 1.0} if any(len(d) >= 5 and d.replace(" ", "") in name for d in drug_names) else {}
-
-
 words = st.text(alphabet="abcdefghij0123456789~-", min_size=0, max_size=12)
 hosts = st.lists(st.text(alphabet="abcdefgh0123-", min_size=1, max_size=10), min_size=1, max_size=4).map(".".join)
 
@@ -61,18 +56,12 @@ def test_text_tokens_keep_the_reference_cap_on_words_per_page(monkeypatch: pytes
     assert "word19xyz" in text_tokens(site) and "word10xyz" not in text_tokens(site)
 
 
-@settings(max_examples=300, deadline=None)
-@given(hosts, st.lists(st.text(alphabet="abcdefgh -", max_size=9), max_size=30))
-def test_drug_host_is_the_reference_for_lists_tuples_and_iterators(host: str, names: list[str]) -> None:
-    expected = reference_drug_host(host, names)
-    assert _drug_host(host, names) == expected
-    assert _drug_host(host, tuple(names)) == expected
-    assert _drug_host(host, iter(names)) == expected
-
-
-def test_drug_host_with_the_rule_sets_drug_names() -> None:
+def test_drug_host_fires_on_a_long_drug_name_in_the_host_only() -> None:
     names = RuleSet.load().data.lists["drug_names"]
-    for host in ["www.buy-sildenafil-online.example", "cheapmeds24.example", "ATORVASTATIN.example", "ella.example", "x.example"]:
-        assert _drug_host(host, names) == reference_drug_host(host, names), host
     assert _drug_host("www.buy-sildenafil-online.example", names) == {"host:drug_name": 1.0}
+    assert _drug_host("ATORVASTATIN.example", names) == {"host:drug_name": 1.0}
+    # A name of several words counts written as one ("anabolicsteroids"), not with its space.
+    assert _drug_host("anabolicsteroids.example", ["anabolic steroids"]) == {"host:drug_name": 1.0}
+    # Short names ("alli", "soma") are parts of ordinary words ("allied", "somatic").
+    assert _drug_host("allied-somatic.example", names) == {}
     assert _drug_host("x.example", names) == {}

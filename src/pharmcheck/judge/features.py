@@ -123,27 +123,10 @@ def _page_kinds(site: SiteFacts, page_words: Mapping[str, Sequence[str]]) -> dic
     return out
 
 
-# The drug names a host is searched for (_drug_host), by the list they come from: the rule
-# set's one list, kept with the list itself so that the key is never another list's.
-_HOST_DRUG_NAMES: dict[int, tuple[Sequence[str], tuple[str, ...]]] = {}
-
-
-def _host_drug_names(drug_names: Iterable[str]) -> tuple[str, ...]:
-    """The names _drug_host looks for: five letters or more (short names, "ella", "zyban"...,
-    occur inside ordinary words), without their spaces, in list order."""
-    if not isinstance(drug_names, list | tuple):
-        return tuple(d.replace(" ", "") for d in drug_names if len(d) >= 5)
-    known = _HOST_DRUG_NAMES.get(id(drug_names))
-    if known is None or known[0] is not drug_names:
-        if len(_HOST_DRUG_NAMES) >= 8:
-            _HOST_DRUG_NAMES.clear()
-        known = _HOST_DRUG_NAMES[id(drug_names)] = (drug_names, tuple(d.replace(" ", "") for d in drug_names if len(d) >= 5))
-    return known[1]
-
-
 def _drug_host(host: str, drug_names: Iterable[str]) -> dict[str, float]:
     name = host.lower()
-    return {"host:drug_name": 1.0} if any(d in name for d in _host_drug_names(drug_names)) else {}
+    # Five letters or more: short names ("alli", "soma"...) occur inside ordinary words.
+    return {"host:drug_name": 1.0} if any(len(d) >= 5 and d.replace(" ", "") in name for d in drug_names) else {}
 
 
 def named_features(
