@@ -453,3 +453,17 @@ def test_rules_the_page_wide_passes_rule_out_are_skipped_with_the_same_findings(
         for cr in ruleset.rules:
             cr.gate, cr.index = saved[id(cr)]
     assert [f.model_dump() for f in skipped] == [f.model_dump() for f in called]
+
+
+def test_a_regex_set_is_compiled_on_first_use_and_finds_the_patterns_that_match() -> None:
+    # The rule set's RE2::Sets are compiled when the first page is matched, not at load; until
+    # finish() no set exists and every pattern must run (None), and after it the set answers.
+    from pharmcheck.rules.phrasebook import RegexSet
+
+    patterns = RegexSet()
+    first, second = patterns.add(r"\bbuy\b"), patterns.add(r"no prescription")
+    assert patterns.matching("buy now, no prescription") is None
+    patterns.finish()
+    assert patterns.matching("buy now, no prescription") == frozenset({first, second})
+    assert patterns.matching("order now") == frozenset()
+    assert RegexSet().matching("anything") is None  # no patterns: nothing to rule out

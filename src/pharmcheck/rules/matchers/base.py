@@ -48,18 +48,19 @@ class CompileContext:
 
     def expand(self, value: list[str] | str, seen: tuple[str, ...] = ()) -> list[str]:
         """A list field's items, with "@name" data lists expanded (they may name others)."""
-        if isinstance(value, str):
-            if not value.startswith("@"):
-                return [value]
-            name = value[1:]
-            if name not in self.data.lists:
-                raise CompileError(f"unknown data list {value!r} (rules/data/*.yaml)")
-            if name in seen:
-                raise CompileError(f"data list {value!r} includes itself")
-            return self.expand(self.data.lists[name], (*seen, name))
         out: list[str] = []
-        for item in value:
-            out.extend(self.expand(item, seen))
+        # Plain items are appended here, not through a call each: the shipped rules' fields
+        # expand to ~10^4 items, and one call per item was a sixth of loading them.
+        for item in [value] if isinstance(value, str) else value:
+            if not item.startswith("@"):
+                out.append(item)
+            else:
+                name = item[1:]
+                if name not in self.data.lists:
+                    raise CompileError(f"unknown data list {item!r} (rules/data/*.yaml)")
+                if name in seen:
+                    raise CompileError(f"data list {item!r} includes itself")
+                out.extend(self.expand(self.data.lists[name], (*seen, name)))
             if len(out) > MAX_FIELD_ITEMS:  # a field naming big lists many times over
                 raise CompileError(f"a list field expands to more than {MAX_FIELD_ITEMS:,} items "
                                    f"(at {item!r}); name fewer or smaller lists")

@@ -17,7 +17,7 @@ from pharmcheck.rules.inflect import expand as expand_lemmas
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import MAX_CANDIDATE_SPANS, MAX_EVIDENCE, Page, context, window
 from pharmcheck.rules.phrasebook import PhraseBook
-from pharmcheck.rules.textsearch import TOKEN, TextPatterns, span_order
+from pharmcheck.rules.textsearch import TextPatterns, phrase_words, span_order
 
 
 class TextMatcher(Strict):
@@ -217,7 +217,7 @@ def compile_text(t: TextMatcher, ctx: CompileContext) -> TextC:
     phrases += [form for lemma in ctx.expand(t.lemmas) for form in expand_lemmas(lemma, ctx.data.inflections)]
     return TextC(
         patterns=TextPatterns.build(phrases, regexes),
-        phrase_tokens=[frozenset(TOKEN.findall(p.lower())) for p in phrases],
+        phrase_tokens=[phrase_words(p) for p in phrases],
         anchors=frozenset(a.lower() for a in t.anchors),
         has_regex=bool(regexes),
         source_field=t.field,
