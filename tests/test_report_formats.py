@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from pharmcheck.cli import build_parser
 from pharmcheck.models import AuditRun, Report, ToolInfo, Verdict
-from pharmcheck.report import FORMATS, RenderOptions, get_format, run_formats, site_formats
+from pharmcheck.report import FORMATS, Format, RenderOptions, get_format, run_formats, site_formats
+from pharmcheck.report.format import register_format, spec_of
 
 
 def _choices(argv: list[str]) -> list[str]:
@@ -27,6 +30,36 @@ def test_every_format_declares_what_it_renders() -> None:
         assert fmt.name == name and fmt.media_type
         assert fmt.site or fmt.run
         assert not fmt.streaming or fmt.run
+
+
+def test_the_table_agrees_with_each_format_class_once_imported() -> None:
+    # The CLI offers FORMATS' rows before any format module is imported: each row must be
+    # what its module's class declares (name, module, media type, site/run/streaming).
+    for name, spec in FORMATS.items():
+        fmt = get_format(name)
+        assert isinstance(fmt, Format) and type(fmt).__module__ == spec.module
+        assert spec_of(fmt) == spec, name
+        assert get_format(name) is fmt  # imported once, the same instance after
+
+
+def test_a_format_that_disagrees_with_its_row_or_has_none_is_refused() -> None:
+    class Drifted(Format):
+        name = "text"
+        media_type = "text/plain; charset=utf-8"
+        site = True
+        run = True  # the row says text renders no run
+
+    class Unlisted(Format):
+        name = "yaml"
+        media_type = "application/yaml"
+        site = True
+
+    with pytest.raises(ValueError, match="not the FORMATS row"):
+        register_format(Drifted())
+    with pytest.raises(ValueError, match="not the FORMATS row"):
+        register_format(Unlisted())
+    with pytest.raises(ValueError, match="registered twice"):
+        register_format(type(get_format("text"))())
 
 
 def _report(url: str) -> Report:

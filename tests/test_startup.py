@@ -1,7 +1,8 @@
 """What a check loads: `check --replay` of a capture imports no library it does not use
 (DNS, X.509 and TLS, asyncio for the browser, fsspec through warcio, the HTTP stack: requests, urllib3,
 and tldextract, which imports them; the audit runner and multiprocessing, of which building the parser
-needed only `--runner`'s choices); the fact providers and transports that do use them are
+needed only `--runner`'s choices; the report formats it does not render: jinja2 for HTML, SARIF);
+the fact providers and transports that do use them are
 tested in test_facts.py and test_fetch*.py. Times are benchmarks/startup.py's business."""
 
 from __future__ import annotations
@@ -32,6 +33,22 @@ def test_a_replayed_check_imports_no_library_it_does_not_use() -> None:
         f"print(); print(json.dumps([code] + [m for m in {PUT_OFF!r} if m in sys.modules]))"
     )
     assert _in_child(code) == [0]
+
+
+# A check renders one format: report/format.py's table names the rest without importing them.
+OTHER_FORMATS = ("jinja2", "markupsafe", "pharmcheck.report.html", "pharmcheck.report.sarif",
+                 "pharmcheck.report.markdown", "pharmcheck.report.tabular")
+
+
+@pytest.mark.parametrize(("fmt", "rendered"), [("text", "pharmcheck.report.text"), ("json", "pharmcheck.report.json")])
+def test_a_replayed_check_imports_only_the_report_format_it_renders(fmt: str, rendered: str) -> None:
+    code = (
+        "import json, os, sys; from pharmcheck.cli import main;"
+        f"code = main(['check', 'https://www.northbridge-pharmacy.example/', '--replay', "
+        f"{str(EXAMPLES / 'northbridge-pharmacy.warc.gz')!r}, '--format', {fmt!r}, '-o', os.devnull, '-q']);"
+        f"print(); print(json.dumps([code, {rendered!r} in sys.modules] + [m for m in {OTHER_FORMATS!r} if m in sys.modules]))"
+    )
+    assert _in_child(code) == [0, True]
 
 
 def _threads_after_check(env: dict[str, str]) -> int:

@@ -78,7 +78,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pharmcheck.cli.heap import keep_for_good
     from pharmcheck.console import CheckProgress, is_terminal, painter
     from pharmcheck.fetch import ArchiveIndex
-    from pharmcheck.report.text import render_text
     from pharmcheck.ruleset import RuleSet
 
     console_setup(args)
@@ -93,6 +92,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = check_site(args.url, ctx, save_warc=args.save_warc)
     color = _color(args)
     if color:
+        from pharmcheck.report.text import render_text  # only the text format paints
+
         content = render_text(report, painter(True))
     else:
         content = get_format(args.format).render_site(report, RenderOptions(live_links=args.live_links))
@@ -104,7 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from pharmcheck.report import report_schema
+    from pharmcheck.report.json import report_schema
 
     write_output("-", report_schema())
     return ExitCode.OK
