@@ -63,6 +63,20 @@ def test_blocks_become_lines_so_sentences_do_not_merge() -> None:
     assert facts.text.splitlines() == ["No prescription", "needed is a lie"]
 
 
+def test_what_follows_the_end_of_the_body_or_document_is_read_as_a_browser_shows_it() -> None:
+    # Browsers show text and links written after </body> or </html> as more of the body;
+    # libxml2 alone drops what follows </html> and puts what follows </body> outside it.
+    for end in ["</body>", "</html>", "</body></html>\n<!-- cached -->\n", "</BODY >"]:
+        page = f"<html><body><p>Licensed pharmacy</p>{end}<p>No prescription needed</p><a href='/buy'>Buy now</a>"
+        facts = extract_html(page, "https://a.example/")
+        assert facts.text.splitlines() == ["Licensed pharmacy", "No prescription needed", "Buy now"], end
+        assert [(link.url, link.text) for link in facts.links] == [("https://a.example/buy", "Buy now")], end
+    # Space, comments and more end tags after the end change nothing.
+    plain = "<html><body><p>Licensed pharmacy</p></body></html>"
+    for trailer in ["", "\n", "\n<!-- served in 0.1 s -->\n</html>\n", "<!-- unclosed"]:
+        assert extract_html(plain + trailer, "https://a.example/").text == "Licensed pharmacy"
+
+
 def test_charset_from_header_meta_or_sniffing() -> None:
     latin = "Pharmacie générale".encode("latin-1")
     assert decode_body(latin, "text/html; charset=iso-8859-1") == "Pharmacie générale"

@@ -221,11 +221,29 @@ def _parser() -> etree.HTMLParser:
     return parser
 
 
+# The end of the body or of the document. libxml2 drops everything after </html> and puts what
+# follows </body> beside the body; browsers (HTML5's "after body" modes) show both as more of
+# the body, so a page can hold text there that a reader sees and we would not.
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)
+# What may follow the end and changes nothing read: space, more end tags, comments.
+_INERT_AFTER_END = re.compile(r"(?:\s+|</(?:body|html)\s*>|<!--.*?-->)*", re.I | re.S)
+
+
+def _without_document_end(text: str) -> str:
+    """`text` without its </body> and </html> tags when content follows the first of them
+    (libxml2 then closes both at the end of the text, as HTML5 in effect does); else as is."""
+    end = _DOCUMENT_END.search(text)
+    if end is None or _INERT_AFTER_END.match(text, end.end()).end() == len(text):  # type: ignore[union-attr]
+        return text
+    return _DOCUMENT_END.sub("", text)
+
+
 def parse_html(text: str) -> Any:
-    """Parse HTML of any shape (NUL bytes, 100,000 nested tags) without recursion or errors."""
+    """Parse HTML of any shape (NUL bytes, 100,000 nested tags, content after </html>) without
+    recursion or errors."""
     if "\x00" in text:
         text = text.replace("\x00", "")
-    root, too_deep = _parse(text)
+    root, too_deep = _parse(_without_document_end(text))
     if too_deep:
         # libxml2 stops at depth 2048 (huge_tree) and drops all that follows; such pages
         # (rare, hostile) get a second parse with the nesting tags removed.
