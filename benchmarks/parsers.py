@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from analysis import doorway_page, listing_page
+from analysis import doorway_page, listing_page, measure
 from audit_throughput import PAGES as AUDIT_PAGES
 from corpus import SHARED_CORPUS
 from pharmcheck.extract import (
@@ -151,9 +150,8 @@ def lexbor_text(tree: LexborHTMLParser) -> str:
         el.insert_before("\n")
         el.insert_after("\n")
     tree.strip_tags(list(_DROP_TAGS))
-    body = tree.body
-    raw = (body if body is not None else tree.root).text(deep=True) if (body or tree.root) is not None else ""
-    raw = raw.replace("\u200b", "")
+    top = tree.body if tree.body is not None else tree.root
+    raw = top.text(deep=True).replace("\u200b", "") if top is not None else ""
     lines = raw.splitlines()
     folded = {line: " ".join(line.split()) for line in set(lines)}
     return "\n".join(filter(None, map(folded.__getitem__, lines)))[:MAX_TEXT_CHARS]
@@ -191,6 +189,14 @@ def lexbor_take(source: str, base: str) -> dict[str, Any]:
     return {"links": links, "images": images, "forms": forms, "text": text, "dom": lexbor_dom_shingles(tree)}
 
 
+def _lxml_parse(source: str, _url: str) -> object:
+    return _parse(source)
+
+
+def _lexbor_parse(source: str, _url: str) -> object:
+    return LexborHTMLParser(source)
+
+
 def lxml_take(source: str, url: str) -> dict[str, Any]:
     """The same facts as extract_html takes them from lxml's tree (its code, in its order)."""
     root = parse_html(source)
@@ -219,12 +225,16 @@ def pages() -> Iterator[tuple[str, str, str]]:
 
 
 def cpu_ms(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.process_time_ns()
-        fn()
-        times.append(time.process_time_ns() - start)
-    return statistics.median(times) / 1e6
+    """Median CPU milliseconds of `fn` (analysis.py's measure: a warm-up, then `runs` calls)."""
+    return statistics.median(measure(fn, runs))
+
+
+def _on_every_page(step: Callable[[str, str], object], batch: list[tuple[str, str]]) -> Callable[[], None]:
+    """One call of `step(source, url)` on each (url, source) page of `batch`."""
+    def run() -> None:
+        for url, source in batch:
+            step(source, url)
+    return run
 
 
 def _same_share(ours: list[Any], theirs: list[Any]) -> float:
@@ -255,33 +265,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=40)
     args = ap.parse_args()
     every = list(pages())
-    timed = [(group, url, source) for group, url, source in every if group in ("listing", "doorway")]
-    timed.append(("audit, 5 pages", "", ""))
+    batches = [(group, [(url, source)]) for group, url, source in every if group in ("listing", "doorway")]
+    batches.append(("audit, 5 pages", [(url, source) for group, url, source in every if group == "audit benchmark"]))
     print(f"{'page':<28} {'lxml parse':>10} {'Lexbor':>8} {'ratio':>6}   {'parse+take lxml':>15} {'Lexbor':>8} {'ratio':>6}"
           f"   (CPU ms, medians of {args.runs})")
-    for group, url, source in timed:
-        batch = [(u, s) for g, u, s in every if g == "audit benchmark"] if not source else [(url, source)]
-
-        def parse_lxml(batch: list[tuple[str, str]] = batch) -> None:
-            for _u, s in batch:
-                _parse(s)
-
-        def parse_lexbor(batch: list[tuple[str, str]] = batch) -> None:
-            for _u, s in batch:
-                LexborHTMLParser(s)
-
-        def take_lxml(batch: list[tuple[str, str]] = batch) -> None:
-            for u, s in batch:
-                lxml_take(s, u)
-
-        def take_lexbor(batch: list[tuple[str, str]] = batch) -> None:
-            for u, s in batch:
-                lexbor_take(s, u)
-
-        a, b = cpu_ms(parse_lxml, args.runs), cpu_ms(parse_lexbor, args.runs)
-        c, d = cpu_ms(take_lxml, args.runs), cpu_ms(take_lexbor, args.runs)
-        kb = sum(len(s.encode()) for _u, s in batch) // 1024
-        print(f"{group + f' ({kb} KB)':<28} {a:10.2f} {b:8.2f} {b / a:6.2f}   {c:15.2f} {d:8.2f} {d / c:6.2f}")
+    for label, batch in batches:
+        a, b, c, d = (cpu_ms(_on_every_page(step, batch), args.runs)
+                      for step in (_lxml_parse, _lexbor_parse, lxml_take, lexbor_take))
+        kb = sum(len(source.encode()) for _url, source in batch) // 1024
+        print(f"{label + f' ({kb} KB)':<28} {a:10.2f} {b:8.2f} {b / a:6.2f}   {c:15.2f} {d:8.2f} {d / c:6.2f}")
     print("(parse: the tree alone; parse+take: with links, images, forms, visible text and DOM paths, each")
     print(" parser's block breaks included)")
     print()

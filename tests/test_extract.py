@@ -71,6 +71,10 @@ def test_what_follows_the_end_of_the_body_or_document_is_read_as_a_browser_shows
         facts = extract_html(page, "https://a.example/")
         assert facts.text.splitlines() == ["Licensed pharmacy", "No prescription needed", "Buy now"], end
         assert [(link.url, link.text) for link in facts.links] == [("https://a.example/buy", "Buy now")], end
+    # A page nested too deep for libxml2 is parsed again flattened: that parse keeps it too.
+    deep = "<div>" * 3000 + "deep" + "</div>" * 3000
+    facts = extract_html(f"<html><body>{deep}</body></html><p>No prescription needed</p>", "https://a.example/")
+    assert facts.text.splitlines() == ["deep", "No prescription needed"]
     # Space, comments and more end tags after the end change nothing.
     plain = "<html><body><p>Licensed pharmacy</p></body></html>"
     for trailer in ["", "\n", "\n<!-- served in 0.1 s -->\n</html>\n", "<!-- unclosed"]:

@@ -233,9 +233,10 @@ def _without_document_end(text: str) -> str:
     """`text` without its </body> and </html> tags when content follows the first of them
     (libxml2 then closes both at the end of the text, as HTML5 in effect does); else as is."""
     end = _DOCUMENT_END.search(text)
-    if end is None or _INERT_AFTER_END.match(text, end.end()).end() == len(text):  # type: ignore[union-attr]
+    if end is None:
         return text
-    return _DOCUMENT_END.sub("", text)
+    inert = _INERT_AFTER_END.match(text, end.end())  # always matches (maybe nothing)
+    return text if inert is not None and inert.end() == len(text) else _DOCUMENT_END.sub("", text)
 
 
 def parse_html(text: str) -> Any:
@@ -243,7 +244,8 @@ def parse_html(text: str) -> Any:
     recursion or errors."""
     if "\x00" in text:
         text = text.replace("\x00", "")
-    root, too_deep = _parse(_without_document_end(text))
+    text = _without_document_end(text)  # before either parse: the flattened one keeps it too
+    root, too_deep = _parse(text)
     if too_deep:
         # libxml2 stops at depth 2048 (huge_tree) and drops all that follows; such pages
         # (rare, hostile) get a second parse with the nesting tags removed.

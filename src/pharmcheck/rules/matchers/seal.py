@@ -17,7 +17,7 @@ from pharmcheck.models import Evidence
 from pharmcheck.rules.data import SealIssuer, Strict
 from pharmcheck.rules.matchers.base import CompileContext, Compiled, MatcherKind, register
 from pharmcheck.rules.page import MAX_EVIDENCE, Page, WordFinder
-from pharmcheck.rules.textsearch import TOKEN, CompileError, phrases_regex
+from pharmcheck.rules.textsearch import CompileError, phrase_words, phrases_regex
 from pharmcheck.urls import registrable_domain
 
 
@@ -36,7 +36,7 @@ class SealC(Compiled):
     @cached_property
     def _issuer_words(self) -> dict[str, list[frozenset[str]]]:
         """Per issuer id, the words of each of its names (split once, not on every page)."""
-        return {issuer.id: [frozenset(TOKEN.findall(w.lower())) for w in issuer.words] for issuer, _, _ in self.issuers}
+        return {issuer.id: [phrase_words(w) for w in issuer.words] for issuer, _, _ in self.issuers}
 
     @cached_property
     def _word_finder(self) -> WordFinder:
