@@ -15,7 +15,8 @@ progress, outputs and Ctrl-C are unchanged. Only `audit_site` runs on the worker
 - Politeness: a registrable domain has at most one site in flight in the whole cluster (the
   client holds back later sites of a busy domain), so the per-host connection cap of that
   site's fetcher is the cap for the host across all workers.
-- A worker that dies mid-site loses nothing: the scheduler runs its sites again elsewhere.
+- A worker that dies mid-site loses nothing: the scheduler runs its sites again elsewhere,
+  and also those it had finished whose results the client had not fetched yet.
   A site whose task has killed `distributed.scheduler.allowed-failures` workers (3 by
   default) comes back as `KilledWorker`; it is stored as unreachable with a `worker_crash`
   error, not retried for ever.
@@ -184,7 +185,7 @@ class DaskRunner:
 
     def _run(self, client: Any, tasks: Iterable[SiteTask], spec: ContextSpec, expected: dict[str, str],
              ctx: CheckContext, observer: AuditObserver, stop: threading.Event) -> RunOutcome:
-        from distributed import KilledWorker, as_completed
+        from distributed import CancelledError, KilledWorker, as_completed
 
         outcome = RunOutcome()
         source: Iterator[SiteTask] = iter(tasks)
@@ -223,22 +224,27 @@ class DaskRunner:
             return batch
 
         def collect(future: Any) -> None:
+            if future.status in ("lost", "pending"):
+                # Done when `finished` saw it, then its worker died holding the result: the
+                # scheduler computes it again, and it comes back through `finished` when done.
+                finished.add(future)
+                return
             task, domain = running.pop(future.key)
             futures_of.pop(future.key, None)
             busy.discard(domain)
-            if future.status == "finished":
-                outcome.deliver(observer, task, Report.model_validate_json(future.result()), None)
-                return
-            error = future.exception()
-            if isinstance(error, KilledWorker):
+            try:
+                # A result whose worker died since is fetched once it is computed again.
+                payload = future.result()
+            except KilledWorker:
                 message = ("every Dask worker that audited this site died during it (the scheduler's "
                            "allowed-failures were used up); not retried again")
                 outcome.deliver(observer, task, worker_crash_report(task, ctx, message), None)
-            elif isinstance(error, RulesMismatch) or type(error).__name__ == "RulesMismatch":
-                raise UsageError(str(error))
+            except (Exception, CancelledError) as error:
+                if isinstance(error, RulesMismatch) or type(error).__name__ == "RulesMismatch":
+                    raise UsageError(str(error)) from None
+                outcome.deliver(observer, task, None, error)
             else:
-                outcome.deliver(observer, task, None, error if isinstance(error, BaseException)
-                         else RuntimeError(str(error)))
+                outcome.deliver(observer, task, Report.model_validate_json(payload), None)
 
         while True:
             # Submit while there is room for a whole batch (or the input is ending).
