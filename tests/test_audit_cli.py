@@ -293,6 +293,40 @@ def _audit_until_two_stored(slow_sites: Sites, tmp_path: Path, processes: str
     return listing, db, out, proc
 
 
+# Run as the program (python -m pharmcheck ...) beside daemon threads that are inside native
+# code whenever the program ends, as an interrupted audit's sites in flight may be: these
+# stand-ins loop over RE2 searches, which let go of the GIL.
+BUSY_IN_NATIVE_CODE = """
+import re2, runpy, sys, threading
+text = ("abc " * 100_000).encode()
+pattern = re2.compile(rb"(?:x|y)z+q")
+def search_for_ever():
+    while True:
+        pattern.search(text)
+for _ in range(4):
+    threading.Thread(target=search_for_ever, daemon=True).start()
+sys.argv = ["pharmcheck", *sys.argv[1:]]
+runpy.run_module("pharmcheck", run_name="__main__")
+"""
+
+
+def test_an_audit_ends_with_its_exit_code_and_its_files_while_threads_are_in_native_code(tmp_path: Path) -> None:
+    # Python's teardown stopped such threads as they came back for the GIL, which pybind11 does
+    # in a destructor that may not throw: the process aborted (SIGABRT) instead of exiting.
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    listing = tmp_path / "sites.txt"
+    listing.write_text("https://www.northbridge-pharmacy.example/\nhttps://cheap-meds-24.example/\n")
+    for attempt in range(3):  # the abort came most times, not every time
+        db, out = tmp_path / f"audit{attempt}.db", tmp_path / f"out{attempt}.jsonl"
+        done = subprocess.run([sys.executable, "-c", BUSY_IN_NATIVE_CODE, "audit", str(listing), "--db", str(db),
+                               "--replay", str(examples), "-o", str(out), "--no-progress"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "2 of 2 sites stored" in done.stderr
+        assert sorted(json.loads(line)["verdict"] for line in out.read_text().splitlines()) == ["legitimate", "rogue"]
+        assert _rows(db, "SELECT count(*) FROM sites") == [(2,)]
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_kill_9_loses_only_sites_in_flight_and_resume_audits_each_site_once(
         slow_sites: Sites, tmp_path: Path, processes: str) -> None:

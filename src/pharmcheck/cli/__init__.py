@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         from pharmcheck.models import ExitCode
 
     show_traceback = "--traceback" in argv
+    args: argparse.Namespace | None = None
     try:
         argv = analysis.route_argv(argv)  # `audit networks RUN` -> `audit-networks RUN`
         with _collector_paused():
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         if show_traceback:
             raise
         print(f"{TOOL_NAME}: interrupted", file=err)
-        return ExitCode.INTERRUPTED
+        code = ExitCode.INTERRUPTED  # a second Ctrl-C may leave an audit's sites in flight: ended below
     except BrokenPipeError:
         # The reader went away (`| head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -82,7 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rules_option(audit)
     add_fetch_options(audit)
     add_console_options(audit)
-    audit.set_defaults(func=cmd_audit)
+    # An audit closes its output and its store, and may leave sites in flight on daemon
+    # threads when interrupted: it ends without Python's teardown (cli/heap.py).
+    audit.set_defaults(func=cmd_audit, end_without_teardown=True)
 
     export = sub.add_parser("export", help="write a stored audit run as JSONL/CSV/JSON/HTML",
                             description="Re-export a run stored by `pharmcheck audit`.")

@@ -28,10 +28,19 @@ def end_without_teardown(code: int) -> None:
     """End the program now with `code`, skipping Python's teardown of every module and
     object (~20 ms after a check, as much as fetching a page from a capture): what is
     written is flushed and the atexit handlers run (logging, temporary folders), as at a
-    normal exit. Only when pharmcheck runs as the program and no other thread is alive
-    (none is left to join); otherwise this returns and the caller exits as usual. For
-    commands that close every file they write (check: the report, --save-warc)."""
-    if not as_program or threading.active_count() != 1:
+    normal exit. Only when pharmcheck runs as the program and no thread but daemon threads
+    is alive besides this one (none is left to join); otherwise this returns and the caller
+    exits as usual. For commands that close every file they write (check: the report,
+    --save-warc; audit: the output and the store).
+
+    Daemon threads still at work are ended with the process, as at a normal exit, but at
+    once: the teardown would stop each one when it next asks for the GIL, and one coming
+    back from native code that had let go of it (an RE2 search, through pybind11) is then
+    unwound through a C++ destructor that may not throw, which aborts the whole process
+    (SIGABRT, "terminate called without an active exception") instead of exiting with `code`:
+    what an audit interrupted with sites in flight did, now and then."""
+    if not as_program or any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                             if t is not threading.current_thread()):
         return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
