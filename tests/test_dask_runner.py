@@ -346,10 +346,10 @@ class KillOnFirstResult(Collect):
 
         with Client(self.address, timeout=30) as side:
             workers = side.scheduler_info()["workers"]
-            [victim] = [a for a, w in workers.items() if w["name"] == "worker-a"]
+            [victim_address] = [a for a, w in workers.items() if w["name"] == "worker-a"]
             end = time.monotonic() + 30
             while time.monotonic() < end:
-                held = [k for k, where in side.who_has().items() if victim in where]
+                held = [k for k, where in side.who_has().items() if victim_address in where]
                 if len(held) >= 2:
                     break
                 time.sleep(0.02)

@@ -39,8 +39,7 @@ def end_without_teardown(code: int) -> None:
     unwound through a C++ destructor that may not throw, which aborts the whole process
     (SIGABRT, "terminate called without an active exception") instead of exiting with `code`:
     what an audit interrupted with sites in flight did, now and then."""
-    if not as_program or any(t.is_alive() and not t.daemon for t in threading.enumerate()
-                             if t is not threading.current_thread()):
+    if not as_program or any(not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
         return
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
