@@ -24,7 +24,14 @@ is visible) and the CPU each site spends is split by phase, measured per thread:
 (requests/urllib3, the SSRF guard, robots.txt), page extraction, the crawl frontier, site
 facts, judging (rules, score, verdict), storing/output/progress, and the rest (start-up,
 rules, networks at the end, thread hand-offs). `--workers 1` gives the figures without
-threads competing for the GIL.
+threads competing for the GIL. The lxml parse alone of one site's pages is printed beside
+them: the floor the parser sets, which no analysis in Python goes below.
+
+The CPU a site costs depends on how busy the machine is, not only on the code: a process that
+waits between responses (1 worker, 50 ms each) spends ~30-50% more CPU on the same work than
+one kept busy (measured on a 2-core VM: extracting the five pages 18-19 ms in a tight loop,
+22-23 ms with 10 ms pauses, 25-26 ms in a 1-worker audit; fetching a site 5.4 ms with no
+delay, 8.1 ms with 50 ms per response). Compare figures taken at the same delay and workers.
 
     python benchmarks/audit_throughput.py --phases --sizes 200 --delay 0.05 --workers 32
     python benchmarks/audit_throughput.py --phases --sizes 200 -- --runner pool --processes 2
@@ -54,6 +61,7 @@ import os
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -349,8 +357,26 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
             counted += seconds
         print(f"  {phase:<36} {seconds / n_sites * 1000:7.2f} ms/site  ({clock.calls[phase]} calls)")
     print(f"  {'rest (start-up, rules, networks...)':<36} {(cpu - counted) / n_sites * 1000:7.2f} ms/site")
+    parse_ms = _site_parse_ms()
+    print(f"  floor: the lxml parse alone of a site's {len(PAGES)} pages {parse_ms:.2f} ms "
+          f"(extraction is {clock.seconds['page extraction'] / n_sites * 1000 / parse_ms:.1f}x it, "
+          f"the whole site {cpu / n_sites * 1000 / parse_ms:.1f}x)")
     if pool is not None:
         pool.report(n_sites)
+
+
+def _site_parse_ms(runs: int = 40) -> float:
+    """Median thread CPU, in ms, of lxml parsing the pages of one site: the parse the targets
+    are stated against (benchmarks/analysis.py's "lxml parse only")."""
+    from lxml import html as lxml_html
+
+    times = []
+    for _ in range(runs):
+        started = time.thread_time()
+        for body in PAGES.values():
+            lxml_html.document_fromstring(body)
+        times.append(time.thread_time() - started)
+    return statistics.median(times) * 1000
 
 
 class _PoolClock:
