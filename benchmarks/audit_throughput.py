@@ -25,7 +25,10 @@ is visible) and the CPU each site spends is split by phase, measured per thread:
 facts, judging (rules, score, verdict), storing/output/progress, and the rest (start-up,
 rules, networks at the end, thread hand-offs). `--workers 1` gives the figures without
 threads competing for the GIL. The lxml parse alone of one site's pages is printed beside
-them: the floor the parser sets, which no analysis in Python goes below.
+them: the floor the parser sets, which no analysis in Python goes below. So is the use of the
+network slots (the --workers requests in flight): how much of the run they are held, before
+the first request and after the last, and how long a request holds one against the server's
+delay; what keeps an audit under workers/latency shows there (mid-run the slots stay full).
 
 The CPU a site costs depends on how busy the machine is, not only on the code: a process that
 waits between responses (1 worker, 50 ms each) spends ~30-50% more CPU on the same work than
@@ -54,6 +57,7 @@ import argparse
 import asyncio
 import atexit
 import collections
+import contextlib
 import functools
 import json
 import multiprocessing as mp
@@ -67,8 +71,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import Any
 
 DRUGS = ["amoxicillin", "atorvastatin", "metformin", "lisinopril", "omeprazole", "sertraline", "losartan",
          "levothyroxine", "amlodipine", "simvastatin", "ibuprofen", "cetirizine", "loratadine", "azithromycin",
@@ -332,15 +338,16 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
     clock.wrap(check, "assess", "judging (rules, score, verdict)")
     clock.wrap(session.AuditRecorder, "site_done", "store, output, progress")
     pool = _PoolClock() if "pool" in extra else None  # `-- --runner pool`: both sides of the boundary
+    slots = _SlotClock()
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "sites.txt"
         listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
         before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.perf_counter()
         code = cli_main(["audit", str(listing), "--db", str(Path(tmp) / "audit.db"), "--allow-private",
                          "--workers", str(workers), "--processes", "1", "--no-progress", "-q", "-o", os.devnull,
                          *extra])
-        elapsed = time.monotonic() - started
+        elapsed, wall_ended = time.monotonic() - started, time.perf_counter()
         after = resource.getrusage(resource.RUSAGE_SELF)
     server.terminate()
     server.join()
@@ -358,11 +365,52 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
         print(f"  {phase:<36} {seconds / n_sites * 1000:7.2f} ms/site  ({clock.calls[phase]} calls)")
     print(f"  {'rest (start-up, rules, networks...)':<36} {(cpu - counted) / n_sites * 1000:7.2f} ms/site")
     parse_ms = _site_parse_ms()
-    print(f"  floor: the lxml parse alone of a site's {len(PAGES)} pages {parse_ms:.2f} ms "
-          f"(extraction is {clock.seconds['page extraction'] / n_sites * 1000 / parse_ms:.1f}x it, "
-          f"the whole site {cpu / n_sites * 1000 / parse_ms:.1f}x)")
+    # With the pool, pages are extracted in the analysis processes: this process's phases are not multiples of it.
+    multiples = "" if pool else (
+        f" (extraction is {clock.seconds['page extraction'] / n_sites * 1000 / parse_ms:.1f}x it, "
+        f"the whole site {cpu / n_sites * 1000 / parse_ms:.1f}x)")
+    print(f"  floor: the lxml parse alone of a site's {len(PAGES)} pages {parse_ms:.2f} ms{multiples}")
+    slots.report(wall_started, wall_ended, workers, delay)
     if pool is not None:
         pool.report(n_sites)
+
+
+class _SlotClock:
+    """When each request held its network slot (HostLimiter.on_the_network, the --workers
+    slots): how much of a run the slots are busy, and where the rest goes (before the
+    first request, after the last, each request's time beyond the server's delay)."""
+
+    def __init__(self) -> None:
+        from pharmcheck.fetch.live import HostLimiter
+
+        self.spans: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+        held = HostLimiter.on_the_network
+        clock = self
+
+        @contextlib.contextmanager
+        def timed(limiter: HostLimiter, deadline: Any) -> Iterator[None]:
+            with held(limiter, deadline):
+                taken = time.perf_counter()
+                try:
+                    yield
+                finally:
+                    ended = time.perf_counter()
+                    with clock._lock:
+                        clock.spans.append((taken, ended))
+
+        HostLimiter.on_the_network = timed  # type: ignore[method-assign, assignment]
+
+    def report(self, started: float, ended: float, workers: int, delay: float) -> None:
+        if not self.spans:
+            return
+        held = sum(b - a for a, b in self.spans)
+        first = min(a for a, _ in self.spans)
+        last = max(b for _, b in self.spans)
+        print(f"  network slots held {held / ((ended - started) * workers):.0%} of the run, "
+              f"{held / ((last - first) * workers):.0%} from the first request to the last; "
+              f"{first - started:.2f} s before the first, {ended - last:.2f} s after the last; "
+              f"a request holds its slot {held / len(self.spans) * 1000:.1f} ms (the delay: {delay * 1000:g} ms)")
 
 
 def _site_parse_ms(runs: int = 40) -> float:
