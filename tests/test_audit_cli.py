@@ -327,6 +327,17 @@ def test_an_audit_ends_with_its_exit_code_and_its_files_while_threads_are_in_nat
         assert _rows(db, "SELECT count(*) FROM sites") == [(2,)]
 
 
+def test_an_audit_that_fails_ends_with_its_exit_code_while_threads_are_in_native_code(tmp_path: Path) -> None:
+    # An error's way out ends the program as a finished audit's does, not through the teardown.
+    missing = tmp_path / "no-such-list.txt"
+    for attempt in range(3):
+        done = subprocess.run([sys.executable, "-c", BUSY_IN_NATIVE_CODE, "audit", str(missing),
+                               "--db", str(tmp_path / f"audit{attempt}.db"), "--no-progress"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [f"pharmcheck: error: input file not found: {missing}"]
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_kill_9_loses_only_sites_in_flight_and_resume_audits_each_site_once(
         slow_sites: Sites, tmp_path: Path, processes: str) -> None:

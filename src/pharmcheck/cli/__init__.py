@@ -92,25 +92,27 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
             parser.print_help(err)
             return ExitCode.USAGE
         code = int(args.func(args))
+    # Every way out below goes through the ending: an audit that fails or is interrupted may
+    # leave sites in flight on daemon threads, which Python's teardown could abort on.
     except PharmcheckError as exc:
         if show_traceback:
             raise
         print(f"{TOOL_NAME}: error: {exc}", file=err)
-        return int(exc.exit_code)
+        code = int(exc.exit_code)
     except KeyboardInterrupt:
         if show_traceback:
             raise
         print(f"{TOOL_NAME}: interrupted", file=err)
-        code = ExitCode.INTERRUPTED  # a second Ctrl-C may leave an audit's sites in flight: ended below
+        code = ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`| head`): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitCode.OK
+        code = ExitCode.OK
     except Exception as exc:
         if show_traceback:
             raise
         print(f"{TOOL_NAME}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback and report it)", file=err)
-        return ExitCode.INTERNAL
+        code = ExitCode.INTERNAL
     finally:
         from pharmcheck.console import reset_logging
 
