@@ -343,11 +343,11 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
         listing = Path(tmp) / "sites.txt"
         listing.write_text("".join(f"http://{site_address(i)}:{port}/\n" for i in range(n_sites)))
         before = resource.getrusage(resource.RUSAGE_SELF)
-        started, wall_started = time.monotonic(), time.perf_counter()
+        started = time.monotonic()
         code = cli_main(["audit", str(listing), "--db", str(Path(tmp) / "audit.db"), "--allow-private",
                          "--workers", str(workers), "--processes", "1", "--no-progress", "-q", "-o", os.devnull,
                          *extra])
-        elapsed, wall_ended = time.monotonic() - started, time.perf_counter()
+        elapsed = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_SELF)
     server.terminate()
     server.join()
@@ -370,7 +370,7 @@ def profile_phases(n_sites: int, workers: int, delay: float, extra: list[str]) -
         f" (extraction is {clock.seconds['page extraction'] / n_sites * 1000 / parse_ms:.1f}x it, "
         f"the whole site {cpu / n_sites * 1000 / parse_ms:.1f}x)")
     print(f"  floor: the lxml parse alone of a site's {len(PAGES)} pages {parse_ms:.2f} ms{multiples}")
-    slots.report(wall_started, wall_ended, workers, delay)
+    slots.report(started, started + elapsed, workers, delay)
     if pool is not None:
         pool.report(n_sites)
 
@@ -391,11 +391,11 @@ class _SlotClock:
         @contextlib.contextmanager
         def timed(limiter: HostLimiter, deadline: Any) -> Iterator[None]:
             with held(limiter, deadline):
-                taken = time.perf_counter()
+                taken = time.monotonic()
                 try:
                     yield
                 finally:
-                    ended = time.perf_counter()
+                    ended = time.monotonic()
                     with clock._lock:
                         clock.spans.append((taken, ended))
 
@@ -414,17 +414,14 @@ class _SlotClock:
 
 
 def _site_parse_ms(runs: int = 40) -> float:
-    """Median thread CPU, in ms, of lxml parsing the pages of one site: the parse the targets
-    are stated against (benchmarks/analysis.py's "lxml parse only")."""
+    """Median CPU, in ms, of lxml parsing the pages of one site, measured as
+    benchmarks/analysis.py measures its "lxml parse only" (the parse the targets are stated
+    against)."""
     from lxml import html as lxml_html
 
-    times = []
-    for _ in range(runs):
-        started = time.thread_time()
-        for body in PAGES.values():
-            lxml_html.document_fromstring(body)
-        times.append(time.thread_time() - started)
-    return statistics.median(times) * 1000
+    from analysis import measure
+
+    return statistics.median(measure(lambda: [lxml_html.document_fromstring(body) for body in PAGES.values()], runs))
 
 
 class _PoolClock:
